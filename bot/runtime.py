@@ -1,0 +1,41 @@
+"""What a running process holds: settings, the engine and the session factory, built once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import Settings
+from store.db import make_engine, make_session_factory
+from store.reviews import Quorum
+
+
+@dataclass
+class Runtime:
+    """Lazily built process resources; the entrypoint creates one and passes it down."""
+
+    settings: Settings
+    _engine: Engine | None = field(default=None, repr=False)
+
+    @cached_property
+    def engine(self) -> Engine:
+        """The database engine for DATABASE_URL."""
+        return self._engine or make_engine(self.settings.database_url)
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        """The session factory every listener, job and command uses."""
+        return make_session_factory(self.engine)
+
+    @property
+    def quorum(self) -> Quorum:
+        """The review quorum from settings."""
+        return Quorum(self.settings.quorum_approvals, self.settings.quorum_rejections)
+
+    def close(self) -> None:
+        """Release database connections."""
+        if "engine" in self.__dict__:
+            self.engine.dispose()

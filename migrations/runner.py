@@ -1,0 +1,54 @@
+"""Alembic driven from code: the CLI, the release step and the tests need no alembic.ini."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine
+
+from store.db import normalize_url
+
+SCRIPT_LOCATION = Path(__file__).resolve().parent
+
+
+def alembic_config(url: str) -> Config:
+    """An Alembic Config pointing at this package's revisions and at `url`."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(SCRIPT_LOCATION))
+    # ConfigParser interpolation treats % specially; URL-encoded passwords contain it.
+    cfg.set_main_option("sqlalchemy.url", normalize_url(url).replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str, revision: str = "head", *, engine: Engine | None = None) -> None:
+    """Apply migrations up to `revision` (on `engine`'s connection when one is given)."""
+    cfg = alembic_config(url)
+    if engine is None:
+        command.upgrade(cfg, revision)
+        return
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def downgrade(url: str, revision: str = "base", *, engine: Engine | None = None) -> None:
+    """Revert migrations down to `revision`."""
+    cfg = alembic_config(url)
+    if engine is None:
+        command.downgrade(cfg, revision)
+        return
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+
+def revision(url: str, message: str, *, autogenerate: bool = True) -> None:
+    """Write a new revision file comparing the models with the database at `url`."""
+    command.revision(alembic_config(url), message=message, autogenerate=autogenerate)
+
+
+def current(url: str) -> None:
+    """Print the revision the database at `url` is at."""
+    command.current(alembic_config(url))

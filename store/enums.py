@@ -1,0 +1,64 @@
+"""Enumerations of the domain model, stored as plain strings in the database."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ExampleStatus(StrEnum):
+    """Where an example is in its life: LLM draft, awaiting review, decided."""
+
+    DRAFT = "draft"
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class Origin(StrEnum):
+    """Where an example's text came from."""
+
+    HUMAN = "human"
+    LLM = "llm"
+    IMPORTED = "imported"
+    TRANSFORMED = "transformed"
+
+
+class Role(StrEnum):
+    """A contributor's role; admins may change targets and run exports."""
+
+    CONTRIBUTOR = "contributor"
+    ADMIN = "admin"
+
+
+class Verdict(StrEnum):
+    """One reviewer's verdict on one example."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+    EDIT = "edit"
+
+
+class AssignmentKind(StrEnum):
+    """What the bot asked a person to do."""
+
+    WRITE = "write"
+    REVIEW = "review"
+    VERIFY = "verify"
+
+
+class AssignmentStatus(StrEnum):
+    """What came of an assignment."""
+
+    OPEN = "open"
+    DONE = "done"
+    SKIPPED = "skipped"
+    EXPIRED = "expired"
+    FAILED = "failed"
+
+
+class RunStatus(StrEnum):
+    """State of an export or a scheduled job run."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"

@@ -1,0 +1,146 @@
+"""Examples: submitting, editing, verifying drafts, and picking what to review next."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
+
+from store.enums import ExampleStatus, Origin
+from store.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from store.models import Category, Contributor, Example, ExampleRevision, Review
+from store.validation import content_hash, validate_pair
+
+
+@dataclass(frozen=True)
+class PairText:
+    """The three texts of an example."""
+
+    instruction: str
+    context: str
+    response: str
+
+    def stripped(self) -> PairText:
+        """The same texts without surrounding white space."""
+        return PairText(self.instruction.strip(), self.context.strip(), self.response.strip())
+
+
+def submit_example(
+    session: Session,
+    *,
+    category: Category,
+    text: PairText,
+    author: Contributor | None,
+    origin: Origin = Origin.HUMAN,
+    status: ExampleStatus = ExampleStatus.PENDING,
+    flags: list[str] | None = None,
+    strict: bool = True,
+) -> Example:
+    """Validate and store a new example; raises ValidationFailed naming each bad field."""
+    errors = validate_pair(category, text.instruction, text.context, text.response, strict=strict)
+    if errors:
+        raise ValidationFailed(errors)
+    if not category.active:
+        raise ValidationFailed({"category": f"{category.name} is not taking examples right now."})
+    clean = text.stripped()
+    example = Example(
+        category=category,
+        category_id=category.id,
+        instruction=clean.instruction,
+        context=clean.context,
+        response=clean.response,
+        content_hash=content_hash(clean.instruction, clean.context, clean.response),
+        author=author,
+        author_id=author.id if author else None,
+        origin=origin,
+        status=status,
+        flags=list(flags or []),
+    )
+    session.add(example)
+    session.flush()
+    return example
+
+
+def get_example(session: Session, example_id: int, *, for_update: bool = False) -> Example:
+    """The example with this id (row-locked on PostgreSQL when `for_update`), or NotFound."""
+    example = session.get(Example, example_id, with_for_update=for_update or None)
+    if example is None:
+        raise NotFound(f"example {example_id} does not exist")
+    return example
+
+
+def revise_example(
+    session: Session, example: Example, text: PairText, editor: Contributor | None
+) -> Example:
+    """Replace an example's text, keeping the previous text as a revision."""
+    errors = validate_pair(example.category, text.instruction, text.context, text.response)
+    if errors:
+        raise ValidationFailed(errors)
+    clean = text.stripped()
+    session.add(
+        ExampleRevision(
+            example_id=example.id,
+            revision=example.revision,
+            instruction=example.instruction,
+            context=example.context,
+            response=example.response,
+            editor_id=editor.id if editor else None,
+        )
+    )
+    example.instruction, example.context, example.response = (
+        clean.instruction,
+        clean.context,
+        clean.response,
+    )
+    example.content_hash = content_hash(clean.instruction, clean.context, clean.response)
+    example.revision += 1
+    session.flush()
+    return example
+
+
+def next_for_review(
+    session: Session,
+    reviewer: Contributor,
+    *,
+    status: ExampleStatus = ExampleStatus.PENDING,
+    category_id: int | None = None,
+    exclude_ids: frozenset[int] = frozenset(),
+) -> Example | None:
+    """The least-reviewed example awaiting `status` that this person neither wrote nor reviewed."""
+    already = exists().where(Review.example_id == Example.id, Review.reviewer_id == reviewer.id)
+    stmt = (
+        select(Example)
+        .where(Example.status == status, ~already)
+        .where((Example.author_id.is_(None)) | (Example.author_id != reviewer.id))
+        .order_by(Example.review_count, Example.created_at, Example.id)
+        .limit(1)
+    )
+    if category_id is not None:
+        stmt = stmt.where(Example.category_id == category_id)
+    if exclude_ids:
+        stmt = stmt.where(Example.id.not_in(exclude_ids))
+    return session.scalar(stmt)
+
+
+def check_may_review(example: Example, reviewer: Contributor) -> None:
+    """Nobody reviews their own example, and only undecided examples are reviewed."""
+    if example.author_id is not None and example.author_id == reviewer.id:
+        raise PermissionDenied("You wrote this example, so someone else has to review it.")
+    if example.status in (ExampleStatus.APPROVED, ExampleStatus.REJECTED):
+        raise Conflict(f"This example was already {example.status.value}.", code="already_decided")
+
+
+def count_by_author(session: Session, author: Contributor) -> int:
+    """How many examples this person has written."""
+    return int(
+        session.scalar(
+            select(func.count()).select_from(Example).where(Example.author_id == author.id)
+        )
+        or 0
+    )
+
+
+def exists_hash(session: Session, digest: str) -> bool:
+    """True when an example with exactly this normalised text is already stored."""
+    return session.scalar(select(exists().where(Example.content_hash == digest))) or False

@@ -1,0 +1,307 @@
+"""Import of public instruction datasets (Dolly JSONL, Alpaca JSON): all rows or none."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from store.categories import list_categories
+from store.enums import ExampleStatus, Origin
+from store.errors import DomainError
+from store.models import Category, Example
+from store.types import utcnow
+from store.validation import content_hash, validate_pair
+
+FORMATS = ("dolly", "alpaca")
+MAX_REPORTED_ERRORS = 20
+INSERT_BATCH = 5_000
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class LineError:
+    """One bad record: where it is and what to fix."""
+
+    line: int
+    message: str
+    unit: str = "line"  # "item" for the objects of a JSON array
+
+    def __str__(self) -> str:
+        return f"{self.unit} {self.line}: {self.message}"
+
+
+class ImportFailed(DomainError):
+    """The file had bad records; nothing was written. `errors` names each line."""
+
+    code = "import_failed"
+
+    def __init__(self, path: Path, errors: list[LineError], total_errors: int) -> None:
+        self.path = path
+        self.errors = errors
+        self.total_errors = total_errors
+        shown = "\n".join(f"  {path.name}:{e}" for e in errors)
+        more = total_errors - len(errors)
+        tail = f"\n  … and {more} more" if more > 0 else ""
+        super().__init__(
+            f"{path}: {total_errors} bad record(s), nothing was imported:\n{shown}{tail}"
+        )
+
+
+@dataclass(frozen=True)
+class Record:
+    """A parsed record before it becomes an Example."""
+
+    line: int
+    instruction: str
+    context: str
+    response: str
+    category: str
+
+
+@dataclass
+class ImportReport:
+    """What an import did: rows read, added, already present, per category."""
+
+    path: str
+    format: str
+    read: int = 0
+    added: int = 0
+    already_present: int = 0
+    by_category: dict[str, int] = field(default_factory=dict)
+
+
+# Ordered rules for Alpaca, which has no categories: first match wins.
+_INFER_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\b(summari[sz]e|summary|tl;?dr)\b", re.I), "summarization"),
+    (
+        re.compile(r"\b(classify|categori[sz]e|which category|sentiment|label)\b", re.I),
+        "classification",
+    ),
+    (
+        re.compile(r"\b(extract|identify all|list (all )?the (names|dates|entities))\b", re.I),
+        "information_extraction",
+    ),
+    (
+        re.compile(
+            r"\b(brainstorm|come up with|generate a list|ideas?"
+            r"|list (some|several|\d+|five|three|ten))\b",
+            re.I,
+        ),
+        "brainstorming",
+    ),
+    (
+        re.compile(
+            r"\b(poem|story|haiku|lyrics|song|essay|letter|tweet|slogan|creative|fiction|dialogue)\b",
+            re.I,
+        ),
+        "creative_writing",
+    ),
+)
+
+
+def infer_category(instruction: str, context: str) -> str:
+    """Guess a Dolly category for an uncategorised pair from its instruction's wording."""
+    for pattern, slug in _INFER_RULES:
+        if pattern.search(instruction):
+            return slug
+    if context.strip():
+        return "closed_qa"
+    return "open_qa" if instruction.rstrip().endswith("?") else "general_qa"
+
+
+def detect_format(path: Path) -> str:
+    """`alpaca` when the file is one JSON array, `dolly` when it is JSON lines."""
+    with path.open("rb") as fh:
+        head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    return "alpaca" if head.startswith(b"[") else "dolly"
+
+
+def _decode_lines(path: Path) -> Iterator[tuple[int, str | LineError]]:
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                yield (
+                    number,
+                    LineError(number, f"not UTF-8 (byte {exc.start}); save the file as UTF-8"),
+                )
+
+
+def _text_field(obj: dict[str, Any], name: str, *, required: bool) -> str:
+    value = obj.get(name)
+    if value is None:
+        if required:
+            raise ValueError(f"missing field {name!r}")
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"field {name!r} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _parse_dolly(path: Path, errors: list[LineError]) -> Iterator[Record]:
+    for number, text in _decode_lines(path):
+        if isinstance(text, LineError):
+            errors.append(text)
+            continue
+        if not text.strip():
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            errors.append(LineError(number, f"not valid JSON ({exc.msg} at column {exc.colno})"))
+            continue
+        if not isinstance(obj, dict):
+            errors.append(LineError(number, "each line must be one JSON object"))
+            continue
+        try:
+            yield Record(
+                number,
+                _text_field(obj, "instruction", required=True),
+                _text_field(obj, "context", required=False),
+                _text_field(obj, "response", required=True),
+                _text_field(obj, "category", required=True).strip(),
+            )
+        except ValueError as exc:
+            errors.append(LineError(number, str(exc)))
+
+
+def _alpaca_items(path: Path) -> list[Any]:
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ImportFailed(path, [LineError(line, "not UTF-8; save the file as UTF-8")], 1) from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        err = LineError(exc.lineno, f"not valid JSON ({exc.msg} at column {exc.colno})")
+        raise ImportFailed(path, [err], 1) from exc
+    if not isinstance(data, list):
+        raise ImportFailed(path, [LineError(1, "an Alpaca file is one JSON array of objects")], 1)
+    return data
+
+
+def _parse_alpaca(path: Path, errors: list[LineError], category: str | None) -> Iterator[Record]:
+    for index, obj in enumerate(_alpaca_items(path), start=1):
+        # JSON arrays have no line numbers per item; we report the item's position instead.
+        if not isinstance(obj, dict):
+            errors.append(LineError(index, "must be a JSON object", "item"))
+            continue
+        try:
+            instruction = _text_field(obj, "instruction", required=True)
+            context = _text_field(obj, "input", required=False)
+            response = _text_field(obj, "output", required=True)
+        except ValueError as exc:
+            errors.append(LineError(index, str(exc), "item"))
+            continue
+        slug = category or infer_category(instruction, context)
+        yield Record(index, instruction, context, response, slug)
+
+
+def parse_file(
+    path: Path, fmt: str, category: str | None = None
+) -> tuple[list[Record], list[LineError]]:
+    """Read every record of a Dolly or Alpaca file, collecting errors instead of stopping."""
+    errors: list[LineError] = []
+    if fmt == "dolly":
+        records = list(_parse_dolly(path, errors))
+        if category:
+            records = [
+                Record(r.line, r.instruction, r.context, r.response, category) for r in records
+            ]
+    elif fmt == "alpaca":
+        records = list(_parse_alpaca(path, errors, category))
+    else:
+        raise DomainError(f"unknown format {fmt!r}; use one of: {', '.join(FORMATS)}, auto")
+    return records, errors
+
+
+def import_file(
+    session: Session,
+    path: Path,
+    *,
+    fmt: str = "auto",
+    status: ExampleStatus = ExampleStatus.APPROVED,
+    origin: Origin = Origin.IMPORTED,
+    category: str | None = None,
+    progress: ProgressFn | None = None,
+) -> ImportReport:
+    """Import a whole file in the caller's transaction, or raise ImportFailed and write nothing."""
+    path = Path(path)
+    if not path.is_file():
+        raise DomainError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise ImportFailed(path, [LineError(1, "the file is empty")], 1)
+    if fmt == "auto":
+        fmt = detect_format(path)
+    cats: dict[str, Category] = {c.slug: c for c in list_categories(session)}
+    if category is not None and category not in cats:
+        raise DomainError(f"unknown category {category!r}; known: {', '.join(cats)}")
+    records, errors = parse_file(path, fmt, category)
+    if not records and not errors:
+        errors.append(LineError(1, "the file has no records"))
+    rows: list[dict[str, Any]] = []
+    source = path.name
+    present = set(session.scalars(select(Example.source_ref).where(Example.source == source)))
+    report = ImportReport(path=str(path), format=fmt, read=len(records))
+    now = utcnow()
+    unit = "line" if fmt == "dolly" else "item"
+    for rec in records:
+        cat = cats.get(rec.category)
+        if cat is None:
+            known = ", ".join(cats)
+            errors.append(
+                LineError(rec.line, f"unknown category {rec.category!r}; known: {known}", unit)
+            )
+            continue
+        problems = validate_pair(cat, rec.instruction, rec.context, rec.response, strict=False)
+        if problems:
+            errors.extend(LineError(rec.line, f"{k}: {v}", unit) for k, v in problems.items())
+            continue
+        ref = f"{unit} {rec.line}"
+        if ref in present:
+            report.already_present += 1
+            continue
+        ins, ctx, resp = rec.instruction.strip(), rec.context.strip(), rec.response.strip()
+        rows.append(
+            {
+                "category_id": cat.id,
+                "instruction": ins,
+                "context": ctx,
+                "response": resp,
+                "status": status,
+                "origin": origin,
+                "content_hash": content_hash(ins, ctx, resp),
+                "source": source,
+                "source_ref": ref,
+                "flags": [],
+                "revision": 1,
+                "review_count": 0,
+                "created_at": now,
+                "updated_at": now,
+                "decided_at": now
+                if status in (ExampleStatus.APPROVED, ExampleStatus.REJECTED)
+                else None,
+            }
+        )
+        report.by_category[cat.slug] = report.by_category.get(cat.slug, 0) + 1
+    if errors:
+        errors.sort(key=lambda e: e.line)
+        raise ImportFailed(path, errors[:MAX_REPORTED_ERRORS], len(errors))
+    for start in range(0, len(rows), INSERT_BATCH):
+        batch = rows[start : start + INSERT_BATCH]
+        session.execute(insert(Example), batch)
+        if progress is not None:
+            progress(start + len(batch), len(rows))
+    report.added = len(rows)
+    return report

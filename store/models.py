@@ -1,0 +1,290 @@
+"""SQLAlchemy models of the domain: categories, contributors, examples, reviews, and the rest."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from store.enums import (
+    AssignmentKind,
+    AssignmentStatus,
+    ExampleStatus,
+    Origin,
+    Role,
+    RunStatus,
+    Verdict,
+)
+from store.types import UTCDateTime, utcnow
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _enum(cls: type[Any], length: int = 16) -> Enum:
+    # Plain VARCHAR columns holding the enum's value: portable and easy to migrate.
+    return Enum(
+        cls,
+        native_enum=False,
+        create_constraint=False,
+        length=length,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+    )
+
+
+class Base(DeclarativeBase):
+    """Declarative base with constraint naming conventions Alembic can rely on."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Category(Base):
+    """A kind of task (Dolly's categories by default) with its guideline and target count."""
+
+    __tablename__ = "categories"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    guideline: Mapped[str] = mapped_column(Text, default="")
+    needs_context: Mapped[bool] = mapped_column(Boolean, default=False)
+    target: Mapped[int] = mapped_column(Integer, default=0)
+    min_instruction_chars: Mapped[int] = mapped_column(Integer, default=10)
+    min_response_chars: Mapped[int] = mapped_column(Integer, default=2)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (CheckConstraint("target >= 0", name="target_not_negative"),)
+
+
+class Contributor(Base):
+    """A Slack user who writes, reviews or verifies examples."""
+
+    __tablename__ = "contributors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    slack_user_id: Mapped[str] = mapped_column(String(32))
+    display_name: Mapped[str] = mapped_column(String(255), default="")
+    tz: Mapped[str | None] = mapped_column(String(64), default=None)
+    role: Mapped[Role] = mapped_column(_enum(Role), default=Role.CONTRIBUTOR)
+    opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Set when Slack says the person cannot be reached (user_not_found, account_inactive...).
+    unreachable_reason: Mapped[str | None] = mapped_column(String(64), default=None)
+    unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("team_id", "slack_user_id"),)
+
+
+class Example(Base):
+    """One instruction/response pair (with optional context) and where it came from."""
+
+    __tablename__ = "examples"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"), index=True)
+    instruction: Mapped[str] = mapped_column(Text)
+    context: Mapped[str] = mapped_column(Text, default="")
+    response: Mapped[str] = mapped_column(Text)
+    status: Mapped[ExampleStatus] = mapped_column(
+        _enum(ExampleStatus), default=ExampleStatus.PENDING
+    )
+    origin: Mapped[Origin] = mapped_column(_enum(Origin), default=Origin.HUMAN)
+    author_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contributors.id", ondelete="SET NULL"), index=True, default=None
+    )
+    # sha256 of the normalised (instruction, context, response): exact-duplicate detection.
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    # Provenance of imports and transforms: e.g. ("databricks-dolly-15k.jsonl", "line 17").
+    source: Mapped[str | None] = mapped_column(String(255), default=None)
+    source_ref: Mapped[str | None] = mapped_column(String(255), default=None)
+    # Provenance of LLM drafts: the original draft text is kept to measure human edits.
+    llm_model: Mapped[str | None] = mapped_column(String(128), default=None)
+    prompt_version: Mapped[str | None] = mapped_column(String(32), default=None)
+    draft_instruction: Mapped[str | None] = mapped_column(Text, default=None)
+    draft_context: Mapped[str | None] = mapped_column(Text, default=None)
+    draft_response: Mapped[str | None] = mapped_column(Text, default=None)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
+    verified_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contributors.id", ondelete="SET NULL"), default=None
+    )
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Quality flags raised at submit time (e.g. "pii_confirmed", "citation_brackets").
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    # Denormalised so "least-reviewed first" needs no aggregate over all reviews.
+    review_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    category: Mapped[Category] = relationship(lazy="joined", innerjoin=True)
+    author: Mapped[Contributor | None] = relationship(foreign_keys=[author_id])
+
+    __table_args__ = (
+        UniqueConstraint("source", "source_ref"),
+        Index("ix_examples_status_category", "status", "category_id"),
+        Index("ix_examples_status_review_count", "status", "review_count"),
+    )
+
+
+class ExampleRevision(Base):
+    """A previous text of an example, kept when a reviewer edits it."""
+
+    __tablename__ = "example_revisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    example_id: Mapped[int] = mapped_column(
+        ForeignKey("examples.id", ondelete="CASCADE"), index=True
+    )
+    revision: Mapped[int] = mapped_column(Integer)
+    instruction: Mapped[str] = mapped_column(Text)
+    context: Mapped[str] = mapped_column(Text, default="")
+    response: Mapped[str] = mapped_column(Text)
+    editor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contributors.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("example_id", "revision"),)
+
+
+class Review(Base):
+    """One person's verdict on one example; at most one per person per example."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    example_id: Mapped[int] = mapped_column(
+        ForeignKey("examples.id", ondelete="CASCADE"), index=True
+    )
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("contributors.id"), index=True)
+    verdict: Mapped[Verdict] = mapped_column(_enum(Verdict))
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    rating: Mapped[int | None] = mapped_column(Integer, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("example_id", "reviewer_id"),
+        CheckConstraint("rating IS NULL OR (rating >= 1 AND rating <= 5)", name="rating_range"),
+    )
+
+
+class Assignment(Base):
+    """What the bot asked whom and when, and what came of it."""
+
+    __tablename__ = "assignments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contributor_id: Mapped[int] = mapped_column(ForeignKey("contributors.id", ondelete="CASCADE"))
+    kind: Mapped[AssignmentKind] = mapped_column(_enum(AssignmentKind))
+    status: Mapped[AssignmentStatus] = mapped_column(
+        _enum(AssignmentStatus), default=AssignmentStatus.OPEN
+    )
+    category_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id"), default=None)
+    example_id: Mapped[int | None] = mapped_column(
+        ForeignKey("examples.id", ondelete="CASCADE"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Where the prompt was posted, so the message can be updated when answered.
+    channel: Mapped[str | None] = mapped_column(String(32), default=None)
+    message_ts: Mapped[str | None] = mapped_column(String(32), default=None)
+    error: Mapped[str | None] = mapped_column(String(255), default=None)
+
+    contributor: Mapped[Contributor] = relationship()
+
+    __table_args__ = (
+        Index("ix_assignments_contributor_created", "contributor_id", "created_at"),
+        Index("ix_assignments_status_expires", "status", "expires_at"),
+        Index("ix_assignments_example_status", "example_id", "status"),
+    )
+
+
+class Export(Base):
+    """One run of the exporter: spec, counts per category, files and checksums."""
+
+    __tablename__ = "exports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[RunStatus] = mapped_column(_enum(RunStatus), default=RunStatus.RUNNING)
+    out_dir: Mapped[str] = mapped_column(String(1024))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    files: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class JobRun(Base):
+    """One claimed fire of a scheduled job; the unique key makes each fire run once."""
+
+    __tablename__ = "job_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_name: Mapped[str] = mapped_column(String(64))
+    scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[RunStatus] = mapped_column(_enum(RunStatus), default=RunStatus.RUNNING)
+    claimed_by: Mapped[str] = mapped_column(String(128))
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+
+    __table_args__ = (UniqueConstraint("job_name", "scheduled_at"),)
+
+
+class ProcessedDelivery(Base):
+    """Keys of Slack deliveries already handled, so a retried event or click counts once."""
+
+    __tablename__ = "processed_deliveries"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class LlmUsage(Base):
+    """Tokens spent on one LLM request, for the daily budget and cost reports."""
+
+    __tablename__ = "llm_usage"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, index=True)
+    model: Mapped[str] = mapped_column(String(128))
+    category_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id"), default=None)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    outcome: Mapped[str] = mapped_column(String(32), default="ok")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,162 @@
+"""Reviews and verification: one verdict per person per example, decided by a quorum."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from store.enums import ExampleStatus, Verdict
+from store.errors import Conflict, ValidationFailed
+from store.examples import PairText, check_may_review, get_example, revise_example
+from store.models import Contributor, Example, Review
+from store.types import utcnow
+
+
+@dataclass(frozen=True)
+class Quorum:
+    """How many agreeing verdicts decide an example (edits count as approvals)."""
+
+    approvals: int = 2
+    rejections: int = 2
+
+    def __post_init__(self) -> None:
+        if self.approvals < 1 or self.rejections < 1:
+            raise ValueError("a quorum needs at least one verdict each way")
+
+
+@dataclass(frozen=True)
+class ReviewOutcome:
+    """What a review did: the review row and the example's status after it."""
+
+    review: Review
+    example: Example
+    decided: bool
+
+
+def _tally(session: Session, example_id: int) -> tuple[int, int]:
+    rows = session.execute(
+        select(Review.verdict, func.count())
+        .where(Review.example_id == example_id)
+        .group_by(Review.verdict)
+    ).all()
+    counts = {verdict: int(n) for verdict, n in rows}
+    approvals = counts.get(Verdict.APPROVE, 0) + counts.get(Verdict.EDIT, 0)
+    return approvals, counts.get(Verdict.REJECT, 0)
+
+
+def apply_quorum(session: Session, example: Example, quorum: Quorum) -> bool:
+    """Approve or reject a pending example once enough reviews agree; True if decided."""
+    if example.status != ExampleStatus.PENDING:
+        return False
+    approvals, rejections = _tally(session, example.id)
+    if approvals >= quorum.approvals:
+        example.status = ExampleStatus.APPROVED
+    elif rejections >= quorum.rejections:
+        example.status = ExampleStatus.REJECTED
+    else:
+        return False
+    example.decided_at = utcnow()
+    session.flush()
+    return True
+
+
+def _check_rating(rating: int | None) -> None:
+    if rating is not None and not 1 <= rating <= 5:
+        raise ValidationFailed({"rating": "A rating is a whole number from 1 to 5."})
+
+
+def _insert_review(session: Session, review: Review) -> None:
+    try:
+        with session.begin_nested():
+            session.add(review)
+    except IntegrityError as exc:
+        raise Conflict("You already reviewed this example.", code="already_reviewed") from exc
+
+
+def record_review(
+    session: Session,
+    *,
+    example_id: int,
+    reviewer: Contributor,
+    verdict: Verdict,
+    quorum: Quorum,
+    reason: str | None = None,
+    rating: int | None = None,
+    edited: PairText | None = None,
+) -> ReviewOutcome:
+    """Record one person's verdict on a pending example and apply the quorum rule.
+
+    Raises PermissionDenied for one's own example, Conflict for a second review by the same
+    person or an example already decided, ValidationFailed for a bad rating or edit.
+    """
+    _check_rating(rating)
+    if verdict == Verdict.REJECT and not (reason and reason.strip()):
+        raise ValidationFailed({"reason": "Say briefly why, so the writer can learn from it."})
+    if verdict == Verdict.EDIT and edited is None:
+        raise ValidationFailed({"response": "An edit needs the edited text."})
+    # Row lock on PostgreSQL: concurrent reviews of one example are counted one after another.
+    example = get_example(session, example_id, for_update=True)
+    check_may_review(example, reviewer)
+    if example.status == ExampleStatus.DRAFT:
+        raise Conflict("This is an AI draft: verify it first.", code="needs_verification")
+    review = Review(
+        example_id=example.id,
+        reviewer_id=reviewer.id,
+        verdict=verdict,
+        reason=reason.strip() if reason else None,
+        rating=rating,
+    )
+    _insert_review(session, review)
+    if verdict == Verdict.EDIT and edited is not None:
+        revise_example(session, example, edited, reviewer)
+    example.review_count += 1
+    decided = apply_quorum(session, example, quorum)
+    return ReviewOutcome(review=review, example=example, decided=decided)
+
+
+def verify_draft(
+    session: Session,
+    *,
+    example_id: int,
+    verifier: Contributor,
+    verdict: Verdict,
+    quorum: Quorum,
+    reason: str | None = None,
+    edited: PairText | None = None,
+) -> ReviewOutcome:
+    """A person checks an LLM draft: approve/edit sends it to review, reject discards it.
+
+    The verifier's verdict is recorded as their review, so it counts toward the quorum and
+    they are not asked to review the same example again.
+    """
+    if verdict == Verdict.REJECT and not (reason and reason.strip()):
+        raise ValidationFailed({"reason": "Say briefly what is wrong with the draft."})
+    if verdict == Verdict.EDIT and edited is None:
+        raise ValidationFailed({"response": "An edit needs the edited text."})
+    example = get_example(session, example_id, for_update=True)
+    if example.status != ExampleStatus.DRAFT:
+        raise Conflict("This draft was already verified.", code="already_verified")
+    check_may_review(example, verifier)
+    review = Review(
+        example_id=example.id,
+        reviewer_id=verifier.id,
+        verdict=verdict,
+        reason=reason.strip() if reason else None,
+    )
+    _insert_review(session, review)
+    example.review_count += 1
+    if verdict == Verdict.REJECT:
+        example.status = ExampleStatus.REJECTED
+        example.decided_at = utcnow()
+        session.flush()
+        return ReviewOutcome(review=review, example=example, decided=True)
+    if verdict == Verdict.EDIT and edited is not None:
+        revise_example(session, example, edited, verifier)
+    example.status = ExampleStatus.PENDING
+    example.verified_by_id = verifier.id
+    example.verified_at = utcnow()
+    decided = apply_quorum(session, example, quorum)
+    return ReviewOutcome(review=review, example=example, decided=decided)

@@ -1,0 +1,182 @@
+"""Counts the bot and the CLI show: per category and status, gaps to target, leaderboard."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from store.categories import list_categories
+from store.enums import ExampleStatus, Origin
+from store.models import Category, Contributor, Example, Review
+
+
+@dataclass
+class CategoryCounts:
+    """Examples of one category by status, with its target and gap."""
+
+    slug: str
+    name: str
+    target: int
+    active: bool
+    needs_context: bool
+    by_status: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def approved(self) -> int:
+        """Approved examples."""
+        return self.by_status.get(ExampleStatus.APPROVED.value, 0)
+
+    @property
+    def pending(self) -> int:
+        """Examples awaiting review."""
+        return self.by_status.get(ExampleStatus.PENDING.value, 0)
+
+    @property
+    def gap(self) -> int:
+        """target − approved − pending, never below zero."""
+        return max(0, self.target - self.approved - self.pending)
+
+
+def category_counts(session: Session, *, origin: Origin | None = None) -> list[CategoryCounts]:
+    """Counts per category and status for every category, in display order."""
+    stmt = select(Example.category_id, Example.status, func.count()).group_by(
+        Example.category_id, Example.status
+    )
+    if origin is not None:
+        stmt = stmt.where(Example.origin == origin)
+    raw: dict[int, dict[str, int]] = {}
+    for cat_id, status, n in session.execute(stmt):
+        raw.setdefault(cat_id, {})[ExampleStatus(status).value] = int(n)
+    out = []
+    for cat in list_categories(session):
+        by_status = {s.value: raw.get(cat.id, {}).get(s.value, 0) for s in ExampleStatus}
+        out.append(
+            CategoryCounts(cat.slug, cat.name, cat.target, cat.active, cat.needs_context, by_status)
+        )
+    return out
+
+
+def gaps(session: Session) -> dict[str, int]:
+    """Active category slug → target − approved − pending (≥ 0), largest first."""
+    counts = [c for c in category_counts(session) if c.active]
+    counts.sort(key=lambda c: (-c.gap, c.slug))
+    return {c.slug: c.gap for c in counts}
+
+
+def largest_gap_category(session: Session) -> Category | None:
+    """The active category furthest from its target, or None when all are met."""
+    for slug, gap in gaps(session).items():
+        if gap > 0:
+            return session.scalar(select(Category).where(Category.slug == slug))
+    return None
+
+
+def stats_json(session: Session) -> dict[str, object]:
+    """The `crowdtune stats --json` document: totals per category and status, with targets."""
+    categories: dict[str, dict[str, int]] = {}
+    total = 0
+    for c in category_counts(session):
+        categories[c.slug] = {**c.by_status, "target": c.target}
+        total += sum(c.by_status.values())
+    return {"total": total, "categories": categories}
+
+
+@dataclass(frozen=True)
+class LeaderRow:
+    """One line of the leaderboard."""
+
+    contributor_id: int
+    slack_user_id: str
+    display_name: str
+    written: int
+    approved: int
+    reviews: int
+
+    @property
+    def score(self) -> int:
+        """Approved examples weigh most; reviews count too, since they are half the work."""
+        return 3 * self.approved + self.written + self.reviews
+
+
+def leaderboard(
+    session: Session, *, limit: int = 10, since: datetime | None = None
+) -> list[LeaderRow]:
+    """Top contributors by score (approved ×3 + written + reviews), optionally since a time."""
+    written_q = select(Example.author_id.label("cid"), func.count().label("n")).where(
+        Example.author_id.is_not(None)
+    )
+    approved_q = select(Example.author_id.label("cid"), func.count().label("n")).where(
+        Example.author_id.is_not(None), Example.status == ExampleStatus.APPROVED
+    )
+    reviews_q = select(Review.reviewer_id.label("cid"), func.count().label("n"))
+    if since is not None:
+        written_q = written_q.where(Example.created_at >= since)
+        approved_q = approved_q.where(Example.created_at >= since)
+        reviews_q = reviews_q.where(Review.created_at >= since)
+    written = dict(session.execute(written_q.group_by(Example.author_id)).all())
+    approved = dict(session.execute(approved_q.group_by(Example.author_id)).all())
+    reviews = dict(session.execute(reviews_q.group_by(Review.reviewer_id)).all())
+    ids = set(written) | set(reviews)
+    if not ids:
+        return []
+    people = {c.id: c for c in session.scalars(select(Contributor).where(Contributor.id.in_(ids)))}
+    rows = [
+        LeaderRow(
+            cid,
+            people[cid].slack_user_id,
+            people[cid].display_name,
+            int(written.get(cid, 0)),
+            int(approved.get(cid, 0)),
+            int(reviews.get(cid, 0)),
+        )
+        for cid in ids
+        if cid in people
+    ]
+    rows.sort(key=lambda r: (-r.score, r.contributor_id))
+    return rows[:limit]
+
+
+@dataclass(frozen=True)
+class PersonalCounts:
+    """What one person has done, for App Home and thank-you messages."""
+
+    written: int
+    approved: int
+    pending: int
+    reviews: int
+
+
+def personal_counts(session: Session, contributor: Contributor) -> PersonalCounts:
+    """Examples written (by status) and reviews given by this person."""
+    by_status = dict(
+        session.execute(
+            select(Example.status, func.count())
+            .where(Example.author_id == contributor.id)
+            .group_by(Example.status)
+        ).all()
+    )
+    reviews = session.scalar(
+        select(func.count()).select_from(Review).where(Review.reviewer_id == contributor.id)
+    )
+    return PersonalCounts(
+        written=int(sum(by_status.values())),
+        approved=int(by_status.get(ExampleStatus.APPROVED, 0)),
+        pending=int(by_status.get(ExampleStatus.PENDING, 0)),
+        reviews=int(reviews or 0),
+    )
+
+
+__all__ = [
+    "CategoryCounts",
+    "LeaderRow",
+    "PersonalCounts",
+    "category_counts",
+    "gaps",
+    "largest_gap_category",
+    "leaderboard",
+    "personal_counts",
+    "stats_json",
+]
