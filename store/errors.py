@@ -41,3 +41,13 @@ class ValidationFailed(DomainError):
     def __init__(self, errors: dict[str, str]) -> None:
         self.errors = dict(errors)
         super().__init__("; ".join(f"{k}: {v}" for k, v in self.errors.items()))
+
+
+class NeedsConfirmation(DomainError):
+    """The input is acceptable only if the person confirms the `warnings` (field -> text)."""
+
+    code = "needs_confirmation"
+
+    def __init__(self, warnings: dict[str, str]) -> None:
+        self.warnings = dict(warnings)
+        super().__init__("; ".join(f"{k}: {v}" for k, v in self.warnings.items()))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from store.enums import ExampleStatus, Origin
-from store.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from store.errors import Conflict, NeedsConfirmation, NotFound, PermissionDenied, ValidationFailed
 from store.models import Category, Contributor, Example, ExampleRevision, Review
 from store.validation import content_hash, validate_pair
 
@@ -26,6 +27,29 @@ class PairText:
         return PairText(self.instruction.strip(), self.context.strip(), self.response.strip())
 
 
+@dataclass
+class QualityReport:
+    """What the quality gate found: hard errors, warnings a person may confirm, flags to keep."""
+
+    errors: dict[str, str] = field(default_factory=dict)
+    warnings: dict[str, str] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
+
+
+class QualityGate(Protocol):
+    """Corpus-wide checks (near-duplicates, PII, hygiene) applied to every new text."""
+
+    def check(
+        self, session: Session, category: Category, text: PairText, *, exclude_id: int | None = None
+    ) -> QualityReport:
+        """Inspect a candidate text against the rules and the stored corpus."""
+        ...
+
+    def added(self, example: Example) -> None:
+        """Tell the gate an example was stored (or its text changed), to keep its index current."""
+        ...
+
+
 def submit_example(
     session: Session,
     *,
@@ -36,13 +60,27 @@ def submit_example(
     status: ExampleStatus = ExampleStatus.PENDING,
     flags: list[str] | None = None,
     strict: bool = True,
+    gate: QualityGate | None = None,
+    confirmed: bool = False,
 ) -> Example:
-    """Validate and store a new example; raises ValidationFailed naming each bad field."""
+    """Validate and store a new example.
+
+    Raises ValidationFailed naming each bad field, or NeedsConfirmation when the quality gate
+    has warnings (near-duplicate, personal data) that the person has not confirmed yet.
+    """
     errors = validate_pair(category, text.instruction, text.context, text.response, strict=strict)
     if errors:
         raise ValidationFailed(errors)
     if not category.active:
         raise ValidationFailed({"category": f"{category.name} is not taking examples right now."})
+    flags = list(flags or [])
+    if gate is not None:
+        report = gate.check(session, category, text)
+        if report.errors:
+            raise ValidationFailed(report.errors)
+        if report.warnings and not confirmed:
+            raise NeedsConfirmation(report.warnings)
+        flags.extend(f for f in report.flags if f not in flags)
     clean = text.stripped()
     example = Example(
         category=category,
@@ -55,10 +93,12 @@ def submit_example(
         author_id=author.id if author else None,
         origin=origin,
         status=status,
-        flags=list(flags or []),
+        flags=flags,
     )
     session.add(example)
     session.flush()
+    if gate is not None:
+        gate.added(example)
     return example
 
 
@@ -71,12 +111,21 @@ def get_example(session: Session, example_id: int, *, for_update: bool = False) 
 
 
 def revise_example(
-    session: Session, example: Example, text: PairText, editor: Contributor | None
+    session: Session,
+    example: Example,
+    text: PairText,
+    editor: Contributor | None,
+    *,
+    gate: QualityGate | None = None,
 ) -> Example:
     """Replace an example's text, keeping the previous text as a revision."""
     errors = validate_pair(example.category, text.instruction, text.context, text.response)
     if errors:
         raise ValidationFailed(errors)
+    if gate is not None:
+        report = gate.check(session, example.category, text, exclude_id=example.id)
+        if report.errors:
+            raise ValidationFailed(report.errors)
     clean = text.stripped()
     session.add(
         ExampleRevision(
@@ -96,6 +145,8 @@ def revise_example(
     example.content_hash = content_hash(clean.instruction, clean.context, clean.response)
     example.revision += 1
     session.flush()
+    if gate is not None:
+        gate.added(example)
     return example
 
 

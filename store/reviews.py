@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from store.enums import ExampleStatus, Verdict
 from store.errors import Conflict, ValidationFailed
-from store.examples import PairText, check_may_review, get_example, revise_example
+from store.examples import PairText, QualityGate, check_may_review, get_example, revise_example
 from store.models import Contributor, Example, Review
 from store.types import utcnow
 
@@ -86,6 +86,7 @@ def record_review(
     reason: str | None = None,
     rating: int | None = None,
     edited: PairText | None = None,
+    gate: QualityGate | None = None,
 ) -> ReviewOutcome:
     """Record one person's verdict on a pending example and apply the quorum rule.
 
@@ -111,7 +112,7 @@ def record_review(
     )
     _insert_review(session, review)
     if verdict == Verdict.EDIT and edited is not None:
-        revise_example(session, example, edited, reviewer)
+        revise_example(session, example, edited, reviewer, gate=gate)
     example.review_count += 1
     decided = apply_quorum(session, example, quorum)
     return ReviewOutcome(review=review, example=example, decided=decided)
@@ -126,6 +127,7 @@ def verify_draft(
     quorum: Quorum,
     reason: str | None = None,
     edited: PairText | None = None,
+    gate: QualityGate | None = None,
 ) -> ReviewOutcome:
     """A person checks an LLM draft: approve/edit sends it to review, reject discards it.
 
@@ -154,7 +156,7 @@ def verify_draft(
         session.flush()
         return ReviewOutcome(review=review, example=example, decided=True)
     if verdict == Verdict.EDIT and edited is not None:
-        revise_example(session, example, edited, verifier)
+        revise_example(session, example, edited, verifier, gate=gate)
     example.status = ExampleStatus.PENDING
     example.verified_by_id = verifier.id
     example.verified_at = utcnow()
