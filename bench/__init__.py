@@ -1,0 +1,1 @@
+"""Benchmark scripts and the dataset stand-ins they import; run as `python -m bench.<name>`."""
