@@ -107,10 +107,47 @@ _INFER_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+# Literal pieces (lower case), at least one of which is inside any match of the rule's
+# pattern. A substring test is ~50x cheaper than the case-insensitive regex on long T0-style
+# prompts, so the regex only runs when a piece is present; the rules' results are unchanged.
+_INFER_HINTS: dict[str, tuple[str, ...]] = {
+    "summarization": ("summar", "tl;dr", "tldr"),
+    "classification": ("classify", "categori", "which category", "sentiment", "label"),
+    "information_extraction": (
+        "extract",
+        "identify all",
+        "the names",
+        "the dates",
+        "the entities",
+    ),
+    "brainstorming": ("brainstorm", "come up with", "generate a list", "idea", "list "),
+    "creative_writing": (
+        "poem",
+        "story",
+        "haiku",
+        "lyrics",
+        "song",
+        "essay",
+        "letter",
+        "tweet",
+        "slogan",
+        "creative",
+        "fiction",
+        "dialogue",
+    ),
+}
+# The only non-ASCII characters re.IGNORECASE equates with ASCII letters (İ ı → i, K → k,
+# ſ → s); folding them first keeps the hint test a superset of the regex match.
+_ASCII_FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u212a": "k", "\u017f": "s"})
+
+
 def infer_category(instruction: str, context: str) -> str:
     """Guess a Dolly category for an uncategorised pair from its instruction's wording."""
+    text = instruction if instruction.isascii() else instruction.translate(_ASCII_FOLD)
+    folded = text.lower()
     for pattern, slug in _INFER_RULES:
-        if pattern.search(instruction):
+        hints = _INFER_HINTS[slug]
+        if any(h in folded for h in hints) and pattern.search(instruction):
             return slug
     if context.strip():
         return "closed_qa"

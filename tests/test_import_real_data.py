@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from bench import datasets as ds
 from bot.cli import main
+from store.importing import _INFER_RULES, infer_category
 from store.models import Example
 from tests.conftest import SHARED
 from tests.dbs import TestDatabase
@@ -53,15 +56,12 @@ T0_SLICE_COUNTS = {
     "summarization": 135,
 }
 
-pytestmark = pytest.mark.skipif(
-    not DATASETS.is_dir(),
-    reason=f"shared datasets not found at {DATASETS} (they sit beside the project checkout)",
-)
-
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The shared files converted once per module: Self-Instruct as Dolly, a T0 slice as Alpaca."""
+    if not DATASETS.is_dir():
+        pytest.skip(f"shared datasets not found at {DATASETS} (they sit beside the checkout)")
     for name, digest in SHA256.items():
         actual = hashlib.sha256((DATASETS / name).read_bytes()).hexdigest()
         assert actual == digest, f"{name} changed (sha256 {actual}); re-pin the expected counts"
@@ -147,3 +147,73 @@ def test_t0_slice_as_alpaca_imports_with_inferred_counts_once(
         last = s.scalars(select(Example).where(Example.source_ref == f"item {T0_SLICE_ROWS}")).one()
         assert last.context == items[-1]["input"].strip()
         assert last.response == items[-1]["output"].strip()
+
+
+def _regex_only_category(instruction: str, context: str) -> str:
+    """The inference rule as written, without infer_category's substring pre-check."""
+    for pattern, slug in _INFER_RULES:
+        if pattern.search(instruction):
+            return slug
+    if context.strip():
+        return "closed_qa"
+    return "open_qa" if instruction.rstrip().endswith("?") else "general_qa"
+
+
+def test_fast_category_inference_agrees_with_the_rules_on_real_data(
+    converted: dict[str, Path],
+) -> None:
+    pairs = [(r["instruction"], r["context"]) for r in ds.read_jsonl(converted["dolly"])]
+    items = json.loads(converted["alpaca"].read_text(encoding="utf-8"))
+    pairs += [(o["instruction"], o["input"]) for o in items]
+    assert [infer_category(i, c) for i, c in pairs] == [
+        _regex_only_category(i, c) for i, c in pairs
+    ]
+
+
+# Keyword pieces, with the non-ASCII letters re.IGNORECASE equates with i, k and s.
+_PIECES = [
+    "Summarize",
+    "SUMMARY",
+    "tl;dr",
+    "TLDR",
+    "classify",
+    "Categorise",
+    "which category",
+    "label",
+    "extract",
+    "identify all",
+    "list the names",
+    "list all the dates",
+    "brainstorm",
+    "come up with",
+    "idea",
+    "list 5",
+    "list ten",
+    "poem",
+    "STORY",
+    "dialogue",
+    "\u0130dea",
+    "\u0131dea",
+    "\u017fummary",
+    "wor\u212aing",
+    "\u212aaiku",
+    "ha\u0131ku",
+    "\u017fong",
+    " ",
+    "\n",
+    "-",
+    "x",
+    "?",
+    "é",
+    "ideally",
+    "labels",
+    "storyline",
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=8).map("".join), st.sampled_from(["", "c"]))
+def test_fast_category_inference_agrees_with_the_rules_on_odd_text(
+    instruction: str, context: str
+) -> None:
+    assert infer_category(instruction, context) == _regex_only_category(instruction, context)
