@@ -1,7 +1,10 @@
 """The prompt sent for each category, kept readable in tests/snapshots/prompt_<slug>.txt.
 
 When a change to the prompt is intended, bump PROMPT_VERSION in generators/prompts.py and
-rewrite the snapshots with:  UPDATE_SNAPSHOTS=1 .venv/bin/python -m pytest tests/test_generate_prompts.py
+rewrite the snapshots with
+
+    UPDATE_SNAPSHOTS=1 .venv/bin/python -m pytest tests/test_generate_prompts.py
+
 then read the diff of tests/snapshots/ before committing it.
 """
 
