@@ -15,7 +15,7 @@ from generators.parsing import BadItem, Candidate, MalformedAnswer, parse_answer
 
 SleepFn = Callable[[float], Awaitable[None]]
 # Called after every attempt, sent or not: (outcome, prompt_tokens, completion_tokens).
-UsageFn = Callable[[str, int, int], None]
+UsageFn = Callable[[str, int, int], Awaitable[None]]
 
 RETRYABLE = frozenset(
     {
@@ -164,7 +164,7 @@ async def call_with_retries(
     while attempt < policy.max_attempts:
         if not budget.reserve(estimate):
             result.outcome, result.detail = "budget", "daily token budget exhausted"
-            on_usage("budget", 0, 0)
+            await on_usage("budget", 0, 0)
             return result
         send = dict(params)
         if not structured_ok[0]:
@@ -172,7 +172,7 @@ async def call_with_retries(
         attempt += 1
         got = await _attempt(client, send)
         budget.settle(estimate, got.prompt_tokens + got.completion_tokens)
-        on_usage(got.outcome, got.prompt_tokens, got.completion_tokens)
+        await on_usage(got.outcome, got.prompt_tokens, got.completion_tokens)
         result.attempts = attempt
         result.prompt_tokens += got.prompt_tokens
         result.completion_tokens += got.completion_tokens

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
@@ -129,11 +129,9 @@ def _utc_today() -> date:
     return datetime.now(UTC).date()
 
 
-def _sample_few_shot(
-    session: Session, category: Category, k: int, rng: random.Random, scrub: Scrubber
-) -> list[FewShot]:
+def _human_example_ids(session: Session, category: Category) -> list[int]:
     # Approved human examples only: the model imitates people, not earlier drafts.
-    ids = list(
+    return list(
         session.scalars(
             select(Example.id)
             .where(
@@ -144,7 +142,14 @@ def _sample_few_shot(
             .order_by(Example.id)
         )
     )
-    chosen = sorted(rng.sample(ids, min(k, len(ids))))
+
+
+def _sample_few_shot(
+    session: Session, ids: Sequence[int], k: int, rng: random.Random, scrub: Scrubber
+) -> list[FewShot]:
+    chosen = sorted(rng.sample(list(ids), min(k, len(ids))))
+    if not chosen:
+        return []
     rows = session.scalars(select(Example).where(Example.id.in_(chosen)).order_by(Example.id))
     return [FewShot(scrub(e.instruction), scrub(e.context), scrub(e.response)) for e in rows]
 
@@ -174,10 +179,11 @@ def _plan(
         rep.asked = min(count, rep.gap) if cat.active else 0
         brief = CategoryBrief(cat.slug, cat.name, scrub(cat.guideline), cat.needs_context)
         left, chunk = rep.asked, 0
+        ids = _human_example_ids(session, cat) if rep.asked else []
         while left > 0:
             n = min(per_request, left)
             rng = random.Random(f"{seed}:{cat.slug}:{chunk}")
-            samples = _sample_few_shot(session, cat, few_shot, rng, scrub)
+            samples = _sample_few_shot(session, ids, few_shot, rng, scrub)
             messages = build_messages(brief, samples, n)
             if chunk == 0:
                 report.prompts[cat.slug] = render_prompt(messages)
@@ -345,8 +351,10 @@ async def agenerate_drafts(
     done: dict[int, CallResult] = {}
     next_to_keep = 0
 
-    def usage_recorder(req: _Request) -> Callable[[str, int, int], None]:
-        def on_usage(outcome: str, pt: int, ct: int) -> None:
+    drain = asyncio.Lock()
+
+    def usage_recorder(req: _Request) -> Callable[[str, int, int], Awaitable[None]]:
+        def write(outcome: str, pt: int, ct: int) -> None:
             with session_scope(session_factory) as us:
                 record_usage(
                     us,
@@ -357,6 +365,10 @@ async def agenerate_drafts(
                     completion_tokens=ct,
                     outcome=outcome,
                 )
+
+        async def on_usage(outcome: str, pt: int, ct: int) -> None:
+            # Database work runs in a thread so the event loop keeps other requests moving.
+            await asyncio.to_thread(write, outcome, pt, ct)
 
         return on_usage
 
@@ -374,9 +386,11 @@ async def agenerate_drafts(
             )
         done[req.index] = result
         # Keep answers in request order, so the same seed gives the same stored drafts.
-        while next_to_keep in done:
-            keeper.keep(requests[next_to_keep], done.pop(next_to_keep))
-            next_to_keep += 1
+        async with drain:
+            while next_to_keep in done:
+                index = next_to_keep
+                await asyncio.to_thread(keeper.keep, requests[index], done.pop(index))
+                next_to_keep = index + 1
 
     await asyncio.gather(*(run(r) for r in requests))
     return report

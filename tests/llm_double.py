@@ -195,3 +195,19 @@ def running_double(latency: float = 0.0) -> Iterator[LlmDouble]:
         yield double
     finally:
         double.stop()
+
+
+def serve_main() -> None:
+    """`python -m tests.llm_double --latency S`: serve until killed, print the base URL."""
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--latency", type=float, default=0.0)
+    args = ap.parse_args()
+    double = LlmDouble(args.latency)
+    print(double.base_url, flush=True)
+    double.server.serve_forever(poll_interval=0.05)
+
+
+if __name__ == "__main__":
+    serve_main()
