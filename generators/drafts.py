@@ -399,5 +399,14 @@ async def agenerate_drafts(
 def generate_drafts(
     session_factory: sessionmaker[Session], client: AsyncOpenAI | None, **kwargs: Any
 ) -> GenerationReport:
-    """Synchronous wrapper of `agenerate_drafts` for the CLI and scheduled jobs."""
-    return asyncio.run(agenerate_drafts(session_factory, client, **kwargs))
+    """Synchronous `agenerate_drafts` for the CLI and scheduled jobs; closes the client after,
+    since its connections belong to the event loop that ends here."""
+
+    async def run_and_close() -> GenerationReport:
+        try:
+            return await agenerate_drafts(session_factory, client, **kwargs)
+        finally:
+            if client is not None:
+                await client.close()
+
+    return asyncio.run(run_and_close())
