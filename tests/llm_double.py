@@ -89,6 +89,15 @@ class LlmDouble:
         self.latency = latency
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        # Concurrency probe: requests not yet answered, now and at most. With `hold_until`
+        # set, a request is answered only once that many are waiting (or all `expect_total`
+        # have arrived), so the overlap seen does not depend on timing.
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.arrived = 0
+        self.hold_until: int | None = None
+        self.expect_total = 0
+        self._flight = threading.Condition()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(
@@ -123,11 +132,29 @@ class LlmDouble:
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if self.path.rstrip("/") != "/v1/chat/completions":
+                    with double._flight:
+                        double.in_flight += 1  # balanced by _send
                     self._send(404, {"error": {"message": f"no route {self.path}"}}, {})
                     return
                 with double._lock:
                     double.raw_bodies.append(raw)
                 body = json.loads(raw)
+                with double._flight:
+                    double.in_flight += 1
+                    double.arrived += 1
+                    double.max_in_flight = max(double.max_in_flight, double.in_flight)
+                    double._flight.notify_all()
+                    if double.hold_until:
+                        double._flight.wait_for(
+                            lambda: (
+                                double.in_flight >= (double.hold_until or 0)
+                                or double.arrived >= double.expect_total
+                            ),
+                            timeout=10,
+                        )
+                self._answer(body)
+
+            def _answer(self, body: dict[str, Any]) -> None:
                 reply = double._next(body)
                 if reply.hang:
                     double._stopping.wait(30)
@@ -164,6 +191,9 @@ class LlmDouble:
                 )
 
             def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str]) -> None:
+                # Answered from here on: the client may send its next request once it reads this.
+                with double._flight:
+                    double.in_flight -= 1
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

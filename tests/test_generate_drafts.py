@@ -316,3 +316,12 @@ def test_asks_no_more_than_the_gap(db: TestDatabase, llm: LlmDouble) -> None:
     assert len(llm.requests) == 1
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(LlmUsage)) == 1
+
+
+def test_requests_run_concurrently_up_to_the_limit(db: TestDatabase, llm: LlmDouble) -> None:
+    # The double answers only once three requests wait (or all nine have come): a fourth
+    # in flight would show in max_in_flight, fewer than three would never be answered.
+    llm.hold_until, llm.expect_total = 3, 9
+    report = run_generate(db, llm, count=9, per_request=1, concurrency=3)
+    assert report.categories["open_qa"].kept == 9
+    assert llm.max_in_flight == 3
