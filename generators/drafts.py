@@ -35,6 +35,8 @@ from store.stats import gaps
 from store.validation import content_hash, validate_pair
 
 Scrubber = Callable[[str], str]
+# Returns the personal data found in a text (store.quality.pii.find_pii fits); empty = none.
+PiiFinder = Callable[[str], Sequence[object]]
 
 
 class NearMatchLike(Protocol):
@@ -216,8 +218,10 @@ class _Keeper:
         model: str,
         index: NearDuplicateIndex | None,
         threshold: float,
+        pii_finder: PiiFinder | None,
     ) -> None:
         self.sessions = sessions
+        self.pii_finder = pii_finder
         self.report = report
         self.model = model
         self.index = index
@@ -244,6 +248,7 @@ class _Keeper:
             candidates = candidates[: req.n]
         share_p = result.prompt_tokens // max(1, len(candidates))
         share_c = result.completion_tokens // max(1, len(candidates))
+        stored: list[int] = []
         with session_scope(self.sessions) as s:
             category = s.get(Category, req.category_id)
             assert category is not None
@@ -267,14 +272,17 @@ class _Keeper:
                 ex.draft_response = ex.response
                 ex.prompt_tokens, ex.completion_tokens = share_p, share_c
                 s.flush()
-                self.created.add(ex.id)
+                # Indexed at once, so the next item of this same answer is compared with it;
+                # if the commit fails the run stops, and this run's index goes with it.
                 self.batch_hashes.add(ex.content_hash)
+                self.created.add(ex.id)
                 if self.index is not None:
                     self.index.add(
                         ex.id, dedup_text(ex.instruction, ex.context, ex.response), req.slug
                     )
-                rep.kept += 1
-                rep.example_ids.append(ex.id)
+                stored.append(ex.id)
+        rep.kept += len(stored)
+        rep.example_ids.extend(stored)
 
     def _rejection(self, s: Session, category: Category, cand: Candidate) -> str | None:
         if validate_pair(category, cand.instruction, cand.context, cand.response, strict=True):
@@ -288,11 +296,12 @@ class _Keeper:
             text = dedup_text(cand.instruction.strip(), cand.context.strip(), cand.response)
             hits = self.index.nearest(text, k=1, threshold=self.threshold)
             if hits:
-                return (
-                    "duplicate_in_batch"
-                    if hits[0].example_id in self.created
-                    else ("duplicate_of_corpus")
-                )
+                in_batch = hits[0].example_id in self.created
+                return "duplicate_in_batch" if in_batch else "duplicate_of_corpus"
+        if self.pii_finder is not None and any(
+            self.pii_finder(t) for t in (cand.instruction, cand.context, cand.response)
+        ):
+            return "personal_data"
         return None
 
 
@@ -310,6 +319,7 @@ async def agenerate_drafts(
     scrub: Scrubber,
     duplicate_index: DuplicateIndexFactory | None = None,
     duplicate_threshold: float = 0.7,
+    pii_finder: PiiFinder | None = None,
     few_shot: int = 3,
     max_tokens_per_item: int = 400,
     dry_run: bool = False,
@@ -344,7 +354,12 @@ async def agenerate_drafts(
     policy = retry or RetryPolicy(rng=random.Random(seed))
     budget = TokenBudget(report.budget_remaining_at_start)
     keeper = _Keeper(
-        session_factory, report, model=model, index=index, threshold=duplicate_threshold
+        session_factory,
+        report,
+        model=model,
+        index=index,
+        threshold=duplicate_threshold,
+        pii_finder=pii_finder,
     )
     structured_ok = [True]
     gate = asyncio.Semaphore(concurrency)

@@ -325,3 +325,15 @@ def test_requests_run_concurrently_up_to_the_limit(db: TestDatabase, llm: LlmDou
     report = run_generate(db, llm, count=9, per_request=1, concurrency=3)
     assert report.categories["open_qa"].kept == 9
     assert llm.max_in_flight == 3
+
+
+def test_drafts_with_personal_data_are_dropped(db: TestDatabase, llm: LlmDouble) -> None:
+    from store.quality.pii import find_pii
+
+    items = generated_examples("open_qa", 3, 21, False)
+    items[0]["response"] += " Contact john.smith@globex.com for details."
+    llm.push(Reply(content=json.dumps({"examples": items})))
+    report = run_generate(db, llm, pii_finder=find_pii)
+    rep = report.categories["open_qa"]
+    assert (rep.kept, dict(rep.dropped)) == (2, {"personal_data": 1})
+    assert all("@" not in d.response for d in drafts(db))

@@ -10,7 +10,7 @@ from generators.drafts import GenerationReport, generate_drafts
 from generators.llm_client import make_client
 from store.errors import DomainError
 from store.quality.dedup import DedupIndex
-from store.quality.pii import scrub_pii
+from store.quality.pii import find_pii, scrub_pii
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -79,6 +79,7 @@ def run(rt: Runtime, args: argparse.Namespace) -> int:
         scrub=scrub_pii,
         duplicate_index=DedupIndex.from_session,
         duplicate_threshold=st.dedup_warn_threshold,
+        pii_finder=find_pii,
         dry_run=args.dry_run,
     )
     if args.dry_run:
