@@ -31,6 +31,7 @@ from store.enums import ExampleStatus, Origin
 from store.examples import PairText, exists_hash, submit_example
 from store.llm_usage import record_usage, remaining_budget
 from store.models import Category, Example
+from store.quality.dedup import prompt_text
 from store.stats import gaps
 from store.validation import content_hash, validate_pair
 
@@ -68,11 +69,6 @@ class NearDuplicateIndex(Protocol):
 
 
 DuplicateIndexFactory = Callable[[Session], NearDuplicateIndex]
-
-
-def dedup_text(instruction: str, context: str, response: str) -> str:
-    """The text compared for near-duplicates: the instruction and its context."""
-    return f"{instruction}\n{context}".strip()
 
 
 @dataclass
@@ -277,9 +273,7 @@ class _Keeper:
                 self.batch_hashes.add(ex.content_hash)
                 self.created.add(ex.id)
                 if self.index is not None:
-                    self.index.add(
-                        ex.id, dedup_text(ex.instruction, ex.context, ex.response), req.slug
-                    )
+                    self.index.add(ex.id, prompt_text(ex.instruction, ex.context), req.slug)
                 stored.append(ex.id)
         rep.kept += len(stored)
         rep.example_ids.extend(stored)
@@ -293,7 +287,7 @@ class _Keeper:
         if exists_hash(s, digest):
             return "duplicate_of_corpus"
         if self.index is not None:
-            text = dedup_text(cand.instruction.strip(), cand.context.strip(), cand.response)
+            text = prompt_text(cand.instruction, cand.context)
             hits = self.index.nearest(text, k=1, threshold=self.threshold)
             if hits:
                 in_batch = hits[0].example_id in self.created
