@@ -1,7 +1,7 @@
 """Time and peak memory of `crowdtune import` against a plain DB-API `executemany` baseline.
 
     python -m bench.import_bench [--datasets dolly15k,alpaca52k] [--dbs sqlite,postgresql]
-                                 [--repeat 3] [--work DIR]
+                                 [--near-duplicates off,report] [--repeat 3] [--work DIR]
 
 For each stand-in (see `bench.datasets`: a Dolly-15k-sized Dolly JSONL and an
 Alpaca-52k-sized Alpaca JSON, both built from the shared T0 file) and each database, every
@@ -9,8 +9,11 @@ run gets a fresh, migrated database (a SQLite file; a throw-away PostgreSQL data
 subprocess of its own, so peak memory (VmHWM, that process's resident high-water mark)
 is not polluted by earlier runs. Both sides go from the file on disk to committed rows:
 
-- crowdtune: `crowdtune import PATH` through the real entrypoint (`bot.cli.main`):
-  settings, engine, parsing, validation, idempotency lookup, insert, commit.
+- crowdtune: `crowdtune import PATH --near-duplicates MODE` through the real entrypoint
+  (`bot.cli.main`): settings, engine, parsing, validation, idempotency lookup, insert,
+  commit, and with `report` (the command's default) the ROUGE-L near-duplicate scan of
+  every record against the corpus and the file's earlier records. `off` is the same work
+  as the baseline's plus validation; `report` is what a user gets by default.
   (Both sides import the same modules before the clock starts.)
 - baseline: the same file parsed with `json`, the same row values (category id, stripped
   text, content hash, source reference, timestamps), one `executemany` INSERT with sqlite3
@@ -92,12 +95,12 @@ def _peak_mb() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status: this bench measures memory on Linux")
 
 
-def _crowdtune_import(url: str, path: Path, fmt: str) -> float | None:
+def _crowdtune_import(url: str, path: Path, fmt: str, mode: str) -> float | None:
     from bot.cli import main
 
     os.environ["DATABASE_URL"] = url
     with contextlib.redirect_stdout(io.StringIO()) as out:
-        code = main(["import", str(path), "--format", fmt])
+        code = main(["import", str(path), "--format", fmt, "--near-duplicates", mode])
     if code != 0:
         raise SystemExit(f"crowdtune import failed with {code}: {out.getvalue()}")
     return None  # the importer's phases are not separable from outside
@@ -186,7 +189,10 @@ def _baseline_import(url: str, path: Path, fmt: str) -> float:
 
 
 def child(side: str, url: str, path: Path, fmt: str) -> None:
-    """Run one import in this process and print its figures as one JSON line."""
+    """Run one import in this process and print its figures as one JSON line.
+
+    `side` is `baseline` or `crowdtune:MODE` (MODE: the --near-duplicates mode).
+    """
     # Both sides load the same modules before the clock starts: the figures are the import's
     # work, not Python loading libraries (which `crowdtune` pays once per command).
     import sqlite3  # noqa: F401
@@ -198,7 +204,10 @@ def child(side: str, url: str, path: Path, fmt: str) -> None:
 
     start_mb = _rss_mb()
     started, cpu_started = time.perf_counter(), time.process_time()
-    insert_s = (_crowdtune_import if side == "crowdtune" else _baseline_import)(url, path, fmt)
+    if side == "baseline":
+        insert_s: float | None = _baseline_import(url, path, fmt)
+    else:
+        insert_s = _crowdtune_import(url, path, fmt, side.partition(":")[2])
     seconds, cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
     figures = {
         "seconds": seconds,
@@ -323,6 +332,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--dbs", default=",".join(DBS))
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--near-duplicates",
+        default="off,report",
+        help="comma-separated `crowdtune import --near-duplicates` modes to measure "
+        "(report is the default of the command; the baseline never checks)",
+    )
     parser.add_argument("--work", type=Path, help="folder for stand-ins and SQLite files")
     parser.add_argument("--child", nargs=4, metavar=("SIDE", "URL", "PATH", "FORMAT"))
     args = parser.parse_args(argv)
@@ -337,11 +352,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         cols = (
-            ("dataset", 10), ("db", 11), ("rows", 7), ("ct s", 8), ("base s", 8), ("ratio", 7),
-            ("ct cpu", 8), ("base cpu", 9), ("cpu ratio", 10), ("base ins s", 11),
-            ("ct MB", 7), ("base MB", 8), ("ct +MB", 7), ("base +MB", 9),
+            ("dataset", 10), ("db", 11), ("near-dups", 10), ("rows", 7), ("ct s", 8),
+            ("base s", 8), ("ratio", 7), ("ct cpu", 8), ("base cpu", 9), ("cpu ratio", 10),
+            ("base ins s", 11), ("ct MB", 7), ("base MB", 8), ("ct +MB", 7), ("base +MB", 9),
         )  # fmt: skip
-        header = "".join(f"{n:<{w}}" if i < 2 else f"{n:>{w}}" for i, (n, w) in enumerate(cols))
+        header = "".join(f"{n:<{w}}" if i < 3 else f"{n:>{w}}" for i, (n, w) in enumerate(cols))
         print(
             f"python {sys.version.split()[0]}, best of {args.repeat} runs, os.cpu_count()="
             f"{os.cpu_count()}, load average {os.getloadavg()[0]:.2f} at start"
@@ -349,38 +364,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(header)
         print("-" * len(header))
         verdicts = []
+        modes = args.near_duplicates.split(",")
         for name in args.datasets.split(","):
             path, fmt = write_dataset(name, work)
             for kind in args.dbs.split(","):
-                ct: list[Run] = []
-                base: list[Run] = []
-                for _ in range(args.repeat):  # interleaved, so load spikes hit both sides
-                    base.append(measure("baseline", kind, path, fmt, work))
-                    ct.append(measure("crowdtune", kind, path, fmt, work))
-                c, b = best(ct), best(base)
-                if (c.rows, c.fingerprint) != (b.rows, b.fingerprint):
-                    raise SystemExit(f"{name}/{kind}: crowdtune and baseline rows differ")
-                ratio = c.seconds / b.seconds
-                cells = (
-                    name, kind, f"{c.rows}", f"{c.seconds:.2f}", f"{b.seconds:.2f}",
-                    f"{ratio:.2f}", f"{c.cpu_s:.2f}", f"{b.cpu_s:.2f}", f"{c.cpu_s / b.cpu_s:.2f}",
-                    f"{b.insert_s or 0:.2f}", f"{c.peak_mb:.0f}", f"{b.peak_mb:.0f}",
-                    f"{c.peak_mb - c.start_mb:.0f}", f"{b.peak_mb - b.start_mb:.0f}",
-                )  # fmt: skip
-                print(
-                    "".join(
-                        f"{v:<{w}}" if i < 2 else f"{v:>{w}}"
-                        for i, (v, (_, w)) in enumerate(zip(cells, cols, strict=True))
-                    ),
-                    flush=True,
-                )
-                ok = ratio <= TARGET_RATIO
-                verdicts.append(f"{name}/{kind}: ratio {ratio:.2f} {'<=' if ok else '>'} 2.0")
-                if name == "dolly15k" and kind == "sqlite":
-                    ok_s = c.seconds < TARGET_DOLLY_SQLITE_S
-                    verdicts.append(
-                        f"{name}/{kind}: {c.seconds:.2f} s {'<' if ok_s else '>='} 3.0 s"
+                runs: dict[str, list[Run]] = {m: [] for m in ["baseline", *modes]}
+                for _ in range(args.repeat):  # interleaved, so load spikes hit every side
+                    runs["baseline"].append(measure("baseline", kind, path, fmt, work))
+                    for mode in modes:
+                        runs[mode].append(measure(f"crowdtune:{mode}", kind, path, fmt, work))
+                b = best(runs["baseline"])
+                for mode in modes:
+                    c = best(runs[mode])
+                    if (c.rows, c.fingerprint) != (b.rows, b.fingerprint):
+                        raise SystemExit(f"{name}/{kind}: crowdtune and baseline rows differ")
+                    ratio = c.seconds / b.seconds
+                    cells = (
+                        name, kind, mode, f"{c.rows}", f"{c.seconds:.2f}", f"{b.seconds:.2f}",
+                        f"{ratio:.2f}", f"{c.cpu_s:.2f}", f"{b.cpu_s:.2f}",
+                        f"{c.cpu_s / b.cpu_s:.2f}", f"{b.insert_s or 0:.2f}", f"{c.peak_mb:.0f}",
+                        f"{b.peak_mb:.0f}", f"{c.peak_mb - c.start_mb:.0f}",
+                        f"{b.peak_mb - b.start_mb:.0f}",
+                    )  # fmt: skip
+                    print(
+                        "".join(
+                            f"{v:<{w}}" if i < 3 else f"{v:>{w}}"
+                            for i, (v, (_, w)) in enumerate(zip(cells, cols, strict=True))
+                        ),
+                        flush=True,
                     )
+                    tag = f"{name}/{kind}/{mode}"
+                    ok = ratio <= TARGET_RATIO
+                    verdicts.append(f"{tag}: ratio {ratio:.2f} {'<=' if ok else '>'} 2.0")
+                    if name == "dolly15k" and kind == "sqlite":
+                        ok_s = c.seconds < TARGET_DOLLY_SQLITE_S
+                        verdicts.append(f"{tag}: {c.seconds:.2f} s {'<' if ok_s else '>='} 3.0 s")
         print(f"load average {os.getloadavg()[0]:.2f} at end")
         print("rows identical on both sides (fingerprint of source_ref, category, hash, status)")
         print("targets: " + "; ".join(verdicts))
