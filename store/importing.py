@@ -115,8 +115,8 @@ _INFER_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
 
 
 # Literal pieces (lower case), at least one of which is inside any match of the rule's
-# pattern. A substring test is ~50x cheaper than the case-insensitive regex on long T0-style
-# prompts, so the regex only runs when a piece is present; the rules' results are unchanged.
+# pattern. The case-insensitive regexes are slow on long prompts; running one only when a
+# piece is present gives the same categories ~2.5x faster (54k T0 instructions).
 _INFER_HINTS: dict[str, tuple[str, ...]] = {
     "summarization": ("summar", "tl;dr", "tldr"),
     "classification": ("classify", "categori", "which category", "sentiment", "label"),
