@@ -19,15 +19,15 @@ is not polluted by earlier runs. Both sides go from the file on disk to committe
   text, content hash, source reference, timestamps), one `executemany` INSERT with sqlite3
   or psycopg in one transaction. No validation, no error reporting: the floor.
 
-After each run the rows are fingerprinted (source_ref, category, content_hash, status,
-origin), so the table also proves both sides wrote identical rows. `cpu` is the CPU time of
-the importing process (steadier than wall time on a busy machine, but it leaves out the
-PostgreSQL server's work); `base ins s` is the part of the baseline's wall time spent in
-INSERT + COMMIT (the rest is reading and preparing rows);
-`+MB` is peak minus the process's size when the import started (interpreter and imports).
-Seconds are the best of `--repeat` runs (the machine is shared); memory is the largest peak
-seen. Targets from issue 2: crowdtune within 2x of the baseline, the Dolly-15k-sized file
-under 3 s on SQLite.
+After each run the rows are fingerprinted (source_ref, category, the three texts, status,
+origin, content_hash), so the table also proves both sides wrote identical rows.
+`cpu` is the CPU time of the importing process (steadier than wall time on a busy machine,
+but it leaves out the PostgreSQL server's work); `base ins s` is the part of the baseline's
+wall time spent in INSERT + COMMIT (the rest is reading and preparing rows); `+MB` is peak
+minus the process's size when the import started (interpreter and imports). Seconds are the
+best of `--repeat` runs (the machine is shared); memory is the largest peak seen. Targets
+from issue 2: crowdtune within 2x of the baseline, the Dolly-15k-sized file under 3 s on
+SQLite.
 """
 
 from __future__ import annotations
@@ -262,7 +262,8 @@ def fingerprint(url: str) -> tuple[int, str]:
     with engine.connect() as conn:
         rows = conn.execute(
             text(
-                "SELECT e.source_ref, c.slug, e.content_hash, e.status, e.origin "
+                "SELECT e.source_ref, c.slug, e.instruction, e.context, e.response, e.status, "
+                "e.origin, e.content_hash "
                 "FROM examples e JOIN categories c ON c.id = e.category_id "
                 "ORDER BY e.source_ref"
             )
@@ -400,7 +401,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         ok_s = c.seconds < TARGET_DOLLY_SQLITE_S
                         verdicts.append(f"{tag}: {c.seconds:.2f} s {'<' if ok_s else '>='} 3.0 s")
         print(f"load average {os.getloadavg()[0]:.2f} at end")
-        print("rows identical on both sides (fingerprint of source_ref, category, hash, status)")
+        print("rows identical on both sides (digest of source_ref, category, texts, status, hash)")
         print("targets: " + "; ".join(verdicts))
     return 0
 
