@@ -20,8 +20,9 @@ def assign_split(
 
     One author's examples all land on one side. Authors are placed largest first, each on the
     test side only when that brings the per-category test counts closer to
-    `test_size * n_c`; examples without an author (imported, transformed) are groups of
-    one and fill each category to within one example of its share.
+    `test_size * n_c`, counting what rows without an author can still fill; those rows
+    (imported, transformed) are groups of one and fill each category to within one example
+    of its share.
     """
     marks = bytearray(len(categories))
     if test_size <= 0 or not categories:
@@ -39,13 +40,24 @@ def assign_split(
     placed: dict[str, int] = defaultdict(int)
     rng = random.Random(f"{seed}:split")
     order = sorted(by_author, key=lambda a: (-sum(by_author[a].values()), rng.random(), a))
+    spare = {c: len(loose.get(c, ())) for c in sizes}
+
+    def cost(c: str, t: float) -> tuple[float, float]:
+        # First what loose rows cannot fix (too many placed, or too few even with all of
+        # them); then the plain distance, so whole authors fill the test side while they fit.
+        left = max(t - share[c], share[c] - t - spare[c], 0.0)
+        return left, abs(t - share[c])
+
     test_authors: set[int] = set()
     for a in order:
         vec = by_author[a]
-        delta = sum(
-            abs(placed[c] + k - share[c]) - abs(placed[c] - share[c]) for c, k in vec.items()
+        before = [cost(c, placed[c]) for c in vec]
+        after = [cost(c, placed[c] + k) for c, k in vec.items()]
+        gain = (
+            sum(x[0] for x in after) - sum(x[0] for x in before),
+            sum(x[1] for x in after) - sum(x[1] for x in before),
         )
-        if delta < -1e-9:
+        if gain[0] < -1e-9 or (abs(gain[0]) <= 1e-9 and gain[1] < -1e-9):
             test_authors.add(a)
             for c, k in vec.items():
                 placed[c] += k
