@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -44,9 +45,7 @@ def test_temperature_counts_follow_n_to_the_one_over_t(
         assert any(counts[c] >= n - 1 for c, n in available.items() if n > 0)
         # Larger categories never get fewer examples than smaller ones.
         ordered = sorted(available, key=lambda c: available[c])
-        assert all(
-            counts[a] <= counts[b] + 1 for a, b in zip(ordered, ordered[1:], strict=False)
-        )
+        assert all(counts[a] <= counts[b] + 1 for a, b in pairwise(ordered))
 
 
 def test_temperature_one_keeps_everything_and_high_temperature_evens_out() -> None:

@@ -28,9 +28,16 @@ def _seed(db: TestDatabase) -> dict[str, int]:
         ids = insert_items(
             s,
             [
-                Item("open_qa", "U1", instruction="Why is the sky blue? Ünïcødé ✓", response="Air."),
-                Item("closed_qa", "U2", context="Paris is the capital of France.",
-                     instruction="What is the capital of France?", response="Paris."),
+                Item(
+                    "open_qa", "U1", instruction="Why is the sky blue? Ünïcødé ✓", response="Air."
+                ),
+                Item(
+                    "closed_qa",
+                    "U2",
+                    context="Paris is the capital of France.",
+                    instruction="What is the capital of France?",
+                    response="Paris.",
+                ),
                 Item("brainstorming", None, Origin.IMPORTED),
                 Item("open_qa", "U1", Origin.LLM),
                 Item("open_qa", "U3", status=ExampleStatus.PENDING),
@@ -160,7 +167,10 @@ def test_filters_origin_min_reviews_and_exact_duplicates(db: TestDatabase, tmp_p
         reviewed = example(s, writer)
         for r in (r1, r2):
             record_review(
-                s, example_id=reviewed.id, reviewer=r, verdict=Verdict.APPROVE,
+                s,
+                example_id=reviewed.id,
+                reviewer=r,
+                verdict=Verdict.APPROVE,
                 quorum=Quorum(2, 2),
             )
         assert reviewed.status == ExampleStatus.APPROVED

@@ -20,15 +20,11 @@ CATS = ["open_qa", "closed_qa", "brainstorming"]
 
 @settings(max_examples=150)
 @given(
-    rows=st.lists(
-        st.tuples(st.sampled_from(CATS), st.integers(-1, 12)), min_size=0, max_size=120
-    ),
+    rows=st.lists(st.tuples(st.sampled_from(CATS), st.integers(-1, 12)), min_size=0, max_size=120),
     test_size=st.sampled_from([0.1, 0.2, 0.25, 0.5]),
     seed=st.integers(0, 3),
 )
-def test_authors_are_never_split(
-    rows: list[tuple[str, int]], test_size: float, seed: int
-) -> None:
+def test_authors_are_never_split(rows: list[tuple[str, int]], test_size: float, seed: int) -> None:
     cats = [c for c, _ in rows]
     authors = [a for _, a in rows]
     marks = assign_split(cats, authors, test_size, seed)
