@@ -34,3 +34,8 @@ def dedup_text(instruction: str, response: str) -> str:
     context would otherwise dominate the score.
     """
     return f"{instruction}\n{response}"
+
+
+def default_collaborators() -> Collaborators:
+    """The store's own hygiene, PII and near-duplicate rules."""
+    return Collaborators()

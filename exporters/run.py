@@ -19,7 +19,7 @@ from exporters.balance import allocate, choose
 from exporters.card import SPLITS, ExportCounts, describe_files, write_card, write_manifest
 from exporters.formats import WRITERS, OutRow, Writer
 from exporters.pseudonym import pseudonym
-from exporters.quality import Collaborators, dedup_text
+from exporters.quality import Collaborators, dedup_text, default_collaborators
 from exporters.spec import ExportSpec
 from exporters.split import NO_AUTHOR, TEST, assign_split
 from store.db import session_scope
@@ -30,6 +30,7 @@ from store.export_queries import (
     ExportRow,
     begin_snapshot,
     category_table,
+    duplicate_ids,
     iter_keys,
     iter_rows,
 )
@@ -133,13 +134,15 @@ class _Run:
 
     def read_keys(self) -> _Selection:
         sel = _Selection()
-        for key in iter_keys(self.s, self.flt):
-            if key.duplicate:
+        dups = duplicate_ids(self.s, self.flt)
+        ids, cats, authors = sel.ids.append, sel.cats.append, sel.authors.append
+        for example_id, category_id, author_id in iter_keys(self.s, self.flt):
+            if example_id in dups:
                 self.counts.exact_duplicates += 1
                 continue
-            sel.ids.append(key.id)
-            sel.cats.append(key.category_id)
-            sel.authors.append(NO_AUTHOR if key.author_id is None else key.author_id)
+            ids(example_id)
+            cats(category_id)
+            authors(NO_AUTHOR if author_id is None else author_id)
         return sel
 
     def balance(self, sel: _Selection) -> _Selection:
@@ -249,7 +252,7 @@ def run_export(
     """
     started = clock()
     out_dir = Path(out_dir).absolute()
-    co = collaborators if collaborators is not None else Collaborators()
+    co = collaborators if collaborators is not None else default_collaborators()
     if out_dir.exists() and not overwrite:
         raise Conflict(f"{out_dir} already exists; choose another --out or pass --overwrite")
     export_id = _start(session_factory, out_dir, spec)

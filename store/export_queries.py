@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, exists, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session, aliased
 
 from store.enums import ExampleStatus, Origin
@@ -21,17 +21,6 @@ class ExportFilter:
 
     origins: tuple[Origin, ...] = tuple(Origin)
     min_reviews: int = 0
-
-
-@dataclass(frozen=True)
-class ExportKey:
-    """The little an export needs to balance and split: no text."""
-
-    id: int
-    category_id: int
-    author_id: int | None
-    # True when an eligible example with the same normalised text has a smaller id.
-    duplicate: bool
 
 
 @dataclass(frozen=True)
@@ -56,34 +45,53 @@ def _eligible(example: type[Example], flt: ExportFilter) -> ColumnElement[bool]:
     )
 
 
-def _earlier_copy(flt: ExportFilter) -> ColumnElement[bool]:
-    # Exact duplicates: an eligible row with the same hash and a smaller id wins (index on hash).
-    other = aliased(Example)
-    return exists().where(
-        other.content_hash == Example.content_hash,
-        other.id < Example.id,
-        _eligible(other, flt),
+def duplicate_ids(session: Session, flt: ExportFilter) -> set[int]:
+    """Ids of eligible examples whose exact text an eligible example with a smaller id has.
+
+    One grouped pass over the content_hash index finds the repeated hashes; only their rows
+    are fetched, so memory follows the number of duplicates, not of examples. (A correlated
+    NOT EXISTS per row lets SQLite pick the status index and go quadratic.)
+    """
+    repeated = (
+        select(Example.content_hash)
+        .where(_eligible(Example, flt))
+        .group_by(Example.content_hash)
+        .having(func.count() > 1)
     )
+    stmt = (
+        select(Example.content_hash, Example.id)
+        .where(_eligible(Example, flt), Example.content_hash.in_(repeated))
+        .order_by(Example.content_hash, Example.id)
+    )
+    dups: set[int] = set()
+    previous: str | None = None
+    for digest, example_id in session.execute(stmt):
+        if digest == previous:
+            dups.add(example_id)
+        previous = digest
+    return dups
 
 
 def iter_keys(
     session: Session, flt: ExportFilter, *, batch_size: int = KEY_BATCH
-) -> Iterator[ExportKey]:
-    """Every eligible example's key in id order, read by keyset pagination (bounded memory)."""
-    dup = _earlier_copy(flt).label("duplicate")
+) -> Iterator[tuple[int, int, int | None]]:
+    """(id, category_id, author_id) of every eligible example in id order, by keyset pages.
+
+    Plain tuples through the session's connection: a million of them is the hot loop.
+    """
+    conn = session.connection()
     last = 0
     while True:
         stmt = (
-            select(Example.id, Example.category_id, Example.author_id, dup)
+            select(Example.id, Example.category_id, Example.author_id)
             .where(_eligible(Example, flt), Example.id > last)
             .order_by(Example.id)
             .limit(batch_size)
         )
-        batch = session.execute(stmt).all()
+        batch = conn.execute(stmt).all()
         if not batch:
             return
-        for row in batch:
-            yield ExportKey(row[0], row[1], row[2], bool(row[3]))
+        yield from batch
         last = batch[-1][0]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from exporters.formats.base import OutRow, TextWriter
@@ -19,14 +18,12 @@ class AlpacaWriter(TextWriter):
 
     def write(self, row: OutRow) -> None:
         """Append one array item."""
-        item = {
-            "instruction": row.instruction,
-            "input": row.context,
-            "output": row.response,
-            **row.meta(),
-        }
+        e = row.encoded
         self._f.write("\n" if self.rows == 0 else ",\n")
-        self._f.write(json.dumps(item, ensure_ascii=False))
+        self._f.write(
+            f'{{"instruction": {e["instruction"]}, "input": {e["context"]}, '
+            f'"output": {e["response"]}, {e["meta"]}}}'
+        )
         self.rows += 1
 
     def close(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
@@ -36,6 +37,22 @@ class OutRow:
             "origin": self.origin,
             "contributor": self.contributor,
         }
+
+    @cached_property
+    def encoded(self) -> dict[str, str]:
+        """Each text JSON-encoded once, shared by every format the row is written in."""
+        return {
+            "instruction": _enc(self.instruction),
+            "context": _enc(self.context),
+            "response": _enc(self.response),
+            "user": _enc(self.user_turn()),
+            # The provenance members without braces, to splice into any object.
+            "meta": _enc(self.meta())[1:-1],
+        }
+
+
+def _enc(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 class Writer:
@@ -73,12 +90,12 @@ class JsonLinesWriter(TextWriter):
 
     extension = "jsonl"
 
-    def record(self, row: OutRow) -> dict[str, Any]:
-        """The JSON object for one row."""
+    def line(self, row: OutRow) -> str:
+        """The JSON text of one row, without the newline."""
         raise NotImplementedError
 
     def write(self, row: OutRow) -> None:
         """Append the row as one line."""
-        self._f.write(json.dumps(self.record(row), ensure_ascii=False))
+        self._f.write(self.line(row))
         self._f.write("\n")
         self.rows += 1

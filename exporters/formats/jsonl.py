@@ -1,23 +1,24 @@
-"""Line-per-example formats: Dolly, OpenAI chat fine-tuning, ShareGPT."""
+"""Line-per-example formats: Dolly, OpenAI chat fine-tuning, ShareGPT.
+
+Lines are assembled from the row's once-encoded JSON strings (see OutRow.encoded), so
+writing five formats does not JSON-encode each text five times.
+"""
 
 from __future__ import annotations
-
-from typing import Any
 
 from exporters.formats.base import JsonLinesWriter, OutRow
 
 
 class DollyWriter(JsonLinesWriter):
-    """databricks-dolly-15k's layout: instruction, context, response, category."""
+    """databricks-dolly-15k's layout: instruction, context, response, category (+ provenance)."""
 
-    def record(self, row: OutRow) -> dict[str, Any]:
-        """Dolly's four fields, then provenance."""
-        return {
-            "instruction": row.instruction,
-            "context": row.context,
-            "response": row.response,
-            **row.meta(),
-        }
+    def line(self, row: OutRow) -> str:
+        """Dolly's fields, then id, origin and contributor."""
+        e = row.encoded
+        return (
+            f'{{"instruction": {e["instruction"]}, "context": {e["context"]}, '
+            f'"response": {e["response"]}, {e["meta"]}}}'
+        )
 
 
 class OpenAIChatWriter(JsonLinesWriter):
@@ -27,26 +28,23 @@ class OpenAIChatWriter(JsonLinesWriter):
     fine-tuning API checks them.
     """
 
-    def record(self, row: OutRow) -> dict[str, Any]:
+    def line(self, row: OutRow) -> str:
         """`messages` plus `metadata`."""
-        return {
-            "messages": [
-                {"role": "user", "content": row.user_turn()},
-                {"role": "assistant", "content": row.response},
-            ],
-            "metadata": row.meta(),
-        }
+        e = row.encoded
+        return (
+            f'{{"messages": [{{"role": "user", "content": {e["user"]}}}, '
+            f'{{"role": "assistant", "content": {e["response"]}}}], '
+            f'"metadata": {{{e["meta"]}}}}}'
+        )
 
 
 class ShareGPTWriter(JsonLinesWriter):
     """ShareGPT conversations (human/gpt turns), as FastChat, Axolotl and LLaMA-Factory read."""
 
-    def record(self, row: OutRow) -> dict[str, Any]:
+    def line(self, row: OutRow) -> str:
         """`conversations` plus provenance."""
-        return {
-            "conversations": [
-                {"from": "human", "value": row.user_turn()},
-                {"from": "gpt", "value": row.response},
-            ],
-            **row.meta(),
-        }
+        e = row.encoded
+        return (
+            f'{{"conversations": [{{"from": "human", "value": {e["user"]}}}, '
+            f'{{"from": "gpt", "value": {e["response"]}}}], {e["meta"]}}}'
+        )
