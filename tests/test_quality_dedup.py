@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rapidfuzz.distance import Indel
 from rouge_score import rouge_scorer
 
 from store.quality.dedup import DedupIndex, length_bounds, rouge_l_f1, tokenize
@@ -127,10 +128,11 @@ def test_mutated_real_instructions_are_caught_and_distinct_ones_are_not() -> Non
             assert i in {h.example_id for h in hits}, (kind, corpus[i], variant)
     # Distinct instructions: the index reports exactly the pairs brute force finds >= 0.7,
     # and those are few (templated one-liners like "Write a … based on the given facts.").
+    tokens = [tokenize(t) for t in corpus]
     brute = {
         (a, b)
         for a, b in itertools.combinations(range(len(corpus)), 2)
-        if rouge_l_f1(corpus[a], corpus[b]) >= 0.7
+        if Indel.normalized_similarity(tokens[a], tokens[b]) >= 0.7
     }
     found = {
         (min(i, h.example_id), max(i, h.example_id))
@@ -202,3 +204,28 @@ def test_in_batch_use_without_a_database(tmp_path: Path) -> None:
             index.add(i, str(text), "x")
             kept.append(text)
     assert sorted(kept) == sorted({str(p["original"]) for p in PAIRS})
+
+
+def test_index_built_in_batches_answers_like_an_exhaustive_scan() -> None:
+    # Several add_many calls (as sync does), re-indexed and removed entries, long texts.
+    rng = random.Random(5)
+    vocab = [f"t{i}" for i in range(60)] + ["the"] * 20
+    texts = {i: " ".join(rng.choices(vocab, k=rng.randint(3, 300))) for i in range(600)}
+    index = DedupIndex()
+    items = list(texts.items())
+    for start in range(0, len(items), 150):
+        index.add_many((i, t, "c") for i, t in items[start : start + 150])
+    for i in range(0, 600, 7):
+        texts[i] = " ".join(rng.choices(vocab, k=rng.randint(3, 300)))
+        index.add(i, texts[i], "c")
+    for i in range(3, 600, 11):
+        index.remove(i)
+        del texts[i]
+    queries = [texts[i] for i in list(texts)[:40]]
+    queries += [" ".join(rng.choices(vocab, k=rng.randint(3, 300))) for _ in range(20)]
+    tokens = {i: tokenize(t) for i, t in texts.items()}
+    for q in queries:
+        tq = tokenize(q)
+        expected = {i for i, t in tokens.items() if Indel.normalized_similarity(tq, t) >= 0.6}
+        got = {h.example_id for h in index.nearest(q, k=10_000, threshold=0.6)}
+        assert got == expected

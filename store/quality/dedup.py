@@ -45,8 +45,9 @@ _SURROGATES = range(0xD800, 0xE000)
 # keep scores >= threshold - _EPS ourselves.
 _LOOSE = 1e-6
 _EPS = 1e-9
-# Once the count filter has narrowed the candidates to this many, scoring them all is cheaper
-# than more filtering.
+# Once the count filter has narrowed the candidates to this many (for a query of up to 64
+# tokens; fewer for longer ones, as scoring costs ~ length/64 words per pair), scoring them
+# all is cheaper than more filtering.
 _VERIFY_AT = 200
 
 
@@ -296,11 +297,12 @@ class DedupIndex:
         got = shared[slots]
         need = np.ceil(threshold * (m + lengths[slots]) / 2 - _EPS).astype(np.int32)
         left = sum(weights[c] for c in by_rarity[used:])
+        verify_at = max(8, _VERIFY_AT * 64 // max(m, 64))
         for code in by_rarity[used:]:
             keep = got + left >= need
             if not keep.all():
                 slots, got, need = slots[keep], got[keep], need[keep]
-            if len(slots) <= _VERIFY_AT:
+            if len(slots) <= verify_at:
                 break
             posting = np.frombuffer(self._postings[code], dtype=np.int32)
             pos = np.searchsorted(posting, slots)
