@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,8 @@ _EPS = 1e-9
 # tokens; fewer for longer ones, as scoring costs ~ length/64 words per pair), scoring them
 # all is cheaper than more filtering.
 _VERIFY_AT = 200
+# Fewer new texts than this are added to the postings one by one; more, by one numpy sort.
+_SMALL_ADD = 64
 
 
 def tokenize(text: str) -> list[str]:
@@ -108,6 +111,9 @@ class DedupIndex:
         self._postings: dict[str, array[int]] = {}
         self._synced_at: datetime | None = None
         self._max_id = 0
+        # Queries hold numpy views of the arrays above, and appending to an array('i') that is
+        # exported raises BufferError: threads of one process (a web server) take turns.
+        self._lock = threading.RLock()
 
     def __len__(self) -> int:
         return len(self._slot)
@@ -149,36 +155,44 @@ class DedupIndex:
         """Index (or re-index) many `(example_id, text, category_slug)` at once; returns how many
         entries changed. Postings are built in one vectorised pass, which is what makes
         building from 50k+ examples take seconds rather than minutes."""
-        first = len(self._ids)
-        changed = 0
-        for example_id, text, category_slug in items:
-            tokens = tokenize(text)
-            try:
-                seq = "".join([self._codes[t] for t in tokens])
-            except KeyError:
-                seq = self._encode(tokens, grow=True)
-            old = self._slot.get(example_id)
-            if old is not None:
-                if self._seqs[old] == seq:
-                    self._texts[old], self._cats[old] = text, category_slug
-                    continue
-                self._alive[old] = 0
-            self._slot[example_id] = len(self._ids)
-            self._ids.append(example_id)
-            self._seqs.append(seq)
-            self._texts.append(text)
-            self._cats.append(category_slug)
-            self._lengths.append(len(seq))
-            self._alive.append(1)
-            self._max_id = max(self._max_id, example_id)
-            changed += 1
-        self._post(first)
-        return changed
+        with self._lock:
+            first = len(self._ids)
+            changed = sum(self._append(i, tokenize(t), t, c) for i, t, c in items)
+            self._post(first)
+            return changed
+
+    def _append(self, example_id: int, tokens: list[str], text: str, category_slug: str) -> bool:
+        """Add a slot for this example (postings are built by _post); False if text unchanged."""
+        try:
+            seq = "".join([self._codes[t] for t in tokens])
+        except KeyError:
+            seq = self._encode(tokens, grow=True)
+        old = self._slot.get(example_id)
+        if old is not None:
+            if self._seqs[old] == seq:
+                self._texts[old], self._cats[old] = text, category_slug
+                return False
+            self._alive[old] = 0
+        self._slot[example_id] = len(self._ids)
+        self._ids.append(example_id)
+        self._seqs.append(seq)
+        self._texts.append(text)
+        self._cats.append(category_slug)
+        self._lengths.append(len(seq))
+        self._alive.append(1)
+        self._max_id = max(self._max_id, example_id)
+        return True
 
     def _post(self, first: int) -> None:
         """Add slots first.. to the postings (token code -> sorted slots holding it)."""
         end = len(self._ids)
-        if end == first:
+        if end - first < _SMALL_ADD:
+            for slot in range(first, end):
+                for char in set(self._seqs[slot]):
+                    posting = self._postings.get(char)
+                    if posting is None:
+                        posting = self._postings[char] = array("i")
+                    posting.append(slot)
             return
         codes = np.frombuffer("".join(self._seqs[first:]).encode("utf-32-le"), dtype=np.uint32)
         lengths = np.frombuffer(self._lengths, dtype=np.int32)[first:end]
@@ -201,9 +215,10 @@ class DedupIndex:
 
     def remove(self, example_id: int) -> None:
         """Drop an example from the index (no-op when it is not there)."""
-        slot = self._slot.pop(example_id, None)
-        if slot is not None:
-            self._alive[slot] = 0
+        with self._lock:
+            slot = self._slot.pop(example_id, None)
+            if slot is not None:
+                self._alive[slot] = 0
 
     def sync(self, session: Session) -> int:
         """Catch up with examples added, edited, rejected or deleted since the last sync.
@@ -211,6 +226,10 @@ class DedupIndex:
         Reads only rows newer than the last one seen (by id, and by updated_at less a margin),
         plus one count to notice deletions. Returns how many index entries changed.
         """
+        with self._lock:
+            return self._sync(session)
+
+    def _sync(self, session: Session) -> int:
         stmt = select(
             Example.id,
             Example.instruction,
@@ -317,6 +336,10 @@ class DedupIndex:
     ) -> list[NearMatch]:
         if not seq or k <= 0 or not self._slot:
             return []
+        with self._lock:
+            return self._score(seq, k, threshold, exclude_id)
+
+    def _score(self, seq: str, k: int, threshold: float, exclude_id: int | None) -> list[NearMatch]:
         slots = self._candidates(seq, threshold)
         if len(slots) == 0:
             return []
@@ -363,3 +386,24 @@ class DedupIndex:
         return [
             self._search(self._encode(tokenize(t), grow=False), k, threshold, None) for t in texts
         ]
+
+    def nearest_then_add(
+        self,
+        example_id: int,
+        text: str,
+        category_slug: str,
+        *,
+        k: int = 1,
+        threshold: float = 0.7,
+        add_near_duplicates: bool = True,
+    ) -> list[NearMatch]:
+        """`nearest(text)`, then index `text` (unless it matched and `add_near_duplicates` is
+        False): one tokenization per text, for scanning a batch against itself as it grows."""
+        tokens = tokenize(text)
+        with self._lock:
+            hits = self._search(self._encode(tokens, grow=False), k, threshold, None)
+            if add_near_duplicates or not hits:
+                first = len(self._ids)
+                self._append(example_id, tokens, text, category_slug)
+                self._post(first)
+        return hits
