@@ -6,6 +6,8 @@ import itertools
 import json
 import random
 import re
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -229,3 +231,38 @@ def test_index_built_in_batches_answers_like_an_exhaustive_scan() -> None:
         expected = {i for i, t in tokens.items() if Indel.normalized_similarity(tq, t) >= 0.6}
         got = {h.example_id for h in index.nearest(q, k=10_000, threshold=0.6)}
         assert got == expected
+
+
+def test_threads_can_query_and_add_at_the_same_time() -> None:
+    # A web process serves requests on threads that share one index.
+    texts = real_instructions()
+    index = DedupIndex()
+    index.add_many((i, t, "c") for i, t in enumerate(texts[:200]))
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            for i, t in enumerate(texts[200:], start=200):
+                index.add(i, t, "c")
+        except BaseException as exc:
+            errors.append(exc)
+
+    def reader() -> None:
+        try:
+            for t in texts[:200]:
+                assert index.nearest(t, k=1)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=reader)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, to provoke a clash
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+    assert len(index) == len(texts)
