@@ -19,7 +19,7 @@ import threading
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -37,9 +37,13 @@ from store.models import Category, Example
 _TOKEN = re.compile(r"[^\W_]+")
 # Code 0 stands for "a token the corpus has never seen": it can match nothing in the index.
 _UNKNOWN = "\x00"
-# Rows whose updated_at is this close to the last one seen are read again at the next sync:
-# another process's transaction may commit after ours with an earlier timestamp.
-SYNC_MARGIN = timedelta(minutes=5)
+# Rows whose updated_at is this close to the newest one seen are checked again at the next
+# sync: another process's edit may commit after ours with an earlier timestamp. (Rows that
+# commit later than this are still found, by the count of live rows.)
+SYNC_MARGIN = timedelta(minutes=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Ids per `IN (...)` when fetching changed rows.
+_FETCH_CHUNK = 500
 _SURROGATES = range(0xD800, 0xE000)
 # rapidfuzz turns a similarity cutoff into a whole-number distance cutoff and rounding can drop
 # a score exactly at the threshold (2·3/20 = 0.3 vs cutoff 0.3): ask with a looser cutoff, then
@@ -110,6 +114,8 @@ class DedupIndex:
         # token code -> slots whose text holds it; array('i') so numpy reads it without copying.
         self._postings: dict[str, array[int]] = {}
         self._synced_at: datetime | None = None
+        # updated_at of every row read from the database, so a re-read row costs no text fetch.
+        self._seen: dict[int, datetime] = {}
         self._max_id = 0
         # Queries hold numpy views of the arrays above, and appending to an array('i') that is
         # exported raises BufferError: threads of one process (a web server) take turns.
@@ -223,13 +229,18 @@ class DedupIndex:
     def sync(self, session: Session) -> int:
         """Catch up with examples added, edited, rejected or deleted since the last sync.
 
-        Reads only rows newer than the last one seen (by id, and by updated_at less a margin),
-        plus one count to notice deletions. Returns how many index entries changed.
+        Cheap when little changed: it reads (id, updated_at, status) of rows with a newer id or
+        a recent updated_at, fetches the text only of rows whose updated_at it has not seen,
+        and counts live rows to notice rows it missed (a long transaction that committed late)
+        or that were deleted. Returns how many index entries changed.
         """
         with self._lock:
-            return self._sync(session)
+            if self._synced_at is None:
+                return self._load(session, None)
+            return self._catch_up(session)
 
-    def _sync(self, session: Session) -> int:
+    def _load(self, session: Session, ids: list[int] | None) -> int:
+        """Read and index the rows with these ids (all rows when None)."""
         stmt = select(
             Example.id,
             Example.instruction,
@@ -238,41 +249,57 @@ class DedupIndex:
             Category.slug,
             Example.updated_at,
         ).join(Category, Category.id == Example.category_id)
-        if self._synced_at is not None:
-            stmt = stmt.where(
-                or_(Example.id > self._max_id, Example.updated_at >= self._synced_at - SYNC_MARGIN)
-            )
+        chunks: list[Any] = (
+            [stmt]
+            if ids is None
+            else [
+                stmt.where(Example.id.in_(ids[i : i + _FETCH_CHUNK]))
+                for i in range(0, len(ids), _FETCH_CHUNK)
+            ]
+        )
         changed = 0
         pending: list[tuple[int, str, str]] = []
-        for ex_id, instruction, context, status, slug, updated in session.execute(stmt):
-            if self._synced_at is None or updated > self._synced_at:
-                self._synced_at = updated
-            if status == ExampleStatus.REJECTED:
-                if ex_id in self._slot:
-                    self.remove(ex_id)
-                    changed += 1
-                continue
-            text = prompt_text(instruction, context)
-            slot = self._slot.get(ex_id)
-            if slot is not None and self._texts[slot] == text and self._cats[slot] == slug:
-                continue
-            pending.append((ex_id, text, slug))
-        changed += len(pending)
+        for chunk in chunks:
+            for ex_id, instruction, context, status, slug, updated in session.execute(chunk):
+                self._seen[ex_id] = updated
+                if self._synced_at is None or updated > self._synced_at:
+                    self._synced_at = updated
+                if status == ExampleStatus.REJECTED:
+                    if ex_id in self._slot:
+                        self.remove(ex_id)
+                        changed += 1
+                    continue
+                text = prompt_text(instruction, context)
+                slot = self._slot.get(ex_id)
+                if slot is not None and self._texts[slot] == text and self._cats[slot] == slug:
+                    continue
+                pending.append((ex_id, text, slug))
+                self._max_id = max(self._max_id, ex_id)
+        if self._synced_at is None:
+            self._synced_at = datetime.min.replace(tzinfo=UTC)
         self.add_many(pending)
-        changed += self._reconcile_deletions(session)
-        return changed
+        return changed + len(pending)
 
-    def _reconcile_deletions(self, session: Session) -> int:
+    def _catch_up(self, session: Session) -> int:
+        assert self._synced_at is not None
+        since = self._synced_at - SYNC_MARGIN if self._synced_at > _EPOCH else self._synced_at
+        recent = select(Example.id, Example.updated_at).where(
+            or_(Example.id > self._max_id, Example.updated_at >= since)
+        )
+        stale = [i for i, updated in session.execute(recent) if self._seen.get(i) != updated]
+        changed = self._load(session, stale) if stale else 0
         live = Example.status != ExampleStatus.REJECTED
         stored = int(session.scalar(select(func.count()).select_from(Example).where(live)) or 0)
         if stored == len(self._slot):
-            return 0
-        # Rows were deleted (or rejected long ago by a writer we missed): compare id sets.
+            return changed
+        # Rows committed late with old timestamps, or deleted: compare the id sets.
         present = set(session.scalars(select(Example.id).where(live)))
         gone = [i for i in self._slot if i not in present]
         for ex_id in gone:
             self.remove(ex_id)
-        return len(gone)
+            self._seen.pop(ex_id, None)
+        missing = sorted(present.difference(self._slot))
+        return changed + len(gone) + (self._load(session, missing) if missing else 0)
 
     # -- querying ---------------------------------------------------------------------------
 
