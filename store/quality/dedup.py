@@ -137,14 +137,15 @@ class DedupIndex:
         return index
 
     def _encode(self, tokens: Sequence[str], *, grow: bool) -> str:
+        """Tokens as one code point each; unseen tokens get new codes, or _UNKNOWN if not grow."""
+        if not grow:
+            get = self._codes.get
+            return "".join([get(t, _UNKNOWN) for t in tokens])
         out: list[str] = []
         codes = self._codes
         for tok in tokens:
             code = codes.get(tok)
             if code is None:
-                if not grow:
-                    out.append(_UNKNOWN)
-                    continue
                 n = len(codes) + 1
                 n += len(_SURROGATES) if n >= _SURROGATES.start else 0
                 if n > 0x10FFFF:
