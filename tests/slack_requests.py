@@ -139,9 +139,10 @@ class SlackApp:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
     # --- raw ---
-    def send(self, body: bytes, content_type: str, **headers: str) -> Reply:
-        """POST a signed body to /slack/events (extra headers may override the signature)."""
-        all_headers = {"Content-Type": content_type, **signed_headers(body), **headers}
+    def send(self, body: bytes, content_type: str, *, signed: bool = True, **headers: str) -> Reply:
+        """POST a body to /slack/events, signed unless told not (headers may override)."""
+        all_headers = {"Content-Type": content_type, **(signed_headers(body) if signed else {})}
+        all_headers.update(headers)
         return post(self.url + EVENTS_PATH, body, all_headers)
 
     # --- what Slack sends ---

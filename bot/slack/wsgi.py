@@ -28,6 +28,10 @@ def database_check(engine: Engine) -> Callable[[], None]:
     return check
 
 
+def _numeric_timestamp(environ: WSGIEnvironment) -> bool:
+    return str(environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "")).strip().isdigit()
+
+
 def build_wsgi(app: App, check: Callable[[], None]) -> WSGIApplication:
     """Slack requests go to Bolt; /healthz answers 200 when the database answers, else 503."""
     bolt = SlackRequestHandler(app, path=EVENTS_PATH)
@@ -45,6 +49,14 @@ def build_wsgi(app: App, check: Callable[[], None]) -> WSGIApplication:
                 status, body = "503 Service Unavailable", b"database unavailable\n"
             start_response(
                 status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+            )
+            return [body]
+        if environ.get("PATH_INFO") == EVENTS_PATH and not _numeric_timestamp(environ):
+            # slack_sdk's verifier raises (a 500) on a non-numeric timestamp: refuse it here.
+            body = b'{"error": "invalid request"}'
+            start_response(
+                "401 Unauthorized",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
             )
             return [body]
         return bolt(environ, start_response)

@@ -57,12 +57,17 @@ def register(app: App, deps: Deps) -> None:
     @app.action("open_review")
     @friendly
     def open_review(
-        ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext
+        ack: Ack,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        client: WebClient,
+        respond: Respond,
+        context: BoltContext,
     ) -> None:
         ack()
         with deps.session() as s:
             me = acting_person(s, context, body)
-            text, blocks = next_message(s, me)
+            text, blocks = next_message(s, me, drafts_first=action.get("value") == "draft")
         # From the Home tab there is no message to replace: the example comes by DM.
         show(client, body, respond, text=text, blocks=blocks, replace=False)
 

@@ -40,14 +40,22 @@ from store.types import utcnow
 
 
 def next_message(
-    session: Session, me: Contributor, *, skipped: list[int] | None = None, note: str = ""
+    session: Session,
+    me: Contributor,
+    *,
+    skipped: list[int] | None = None,
+    note: str = "",
+    drafts_first: bool = False,
 ) -> tuple[str, list[dict[str, Any]]]:
     """Text and blocks of the next example for this person: pending first, then AI drafts."""
     skipped = list(skipped or [])
     exclude = frozenset(skipped)
-    example = next_for_review(session, me, exclude_ids=exclude) or next_for_review(
-        session, me, status=ExampleStatus.DRAFT, exclude_ids=exclude
-    )
+    order = [ExampleStatus.PENDING, ExampleStatus.DRAFT]
+    if drafts_first:
+        order.reverse()
+    example = None
+    for status in order:
+        example = example or next_for_review(session, me, status=status, exclude_ids=exclude)
     if example is None:
         blocks = nothing_to_review_blocks(note)
         return "Nothing to review right now.", blocks

@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session
 
 from bot.slack.errors import friendly
@@ -119,11 +120,15 @@ def register(app: App, deps: Deps) -> None:
             return
         ack()
         user = context.user_id or body["user"]["id"]
-        client.chat_postMessage(
-            channel=user,
-            text=(
-                f":raised_hands: Thank you! Your {escape_mrkdwn(cat_name)} example "
-                f"(#{example_id}) is waiting for review. That makes {written} from you."
-            ),
-        )
         logger.info("example %s submitted by %s", example_id, user)
+        try:
+            client.chat_postMessage(
+                channel=user,
+                text=(
+                    f":raised_hands: Thank you! Your {escape_mrkdwn(cat_name)} example "
+                    f"(#{example_id}) is waiting for review. That makes {written} from you."
+                ),
+            )
+        except SlackApiError as exc:
+            # The example is stored; a lost thank-you is not worth an error to the person.
+            logger.warning("thank-you to %s failed: %s", user, exc.response.get("error"))
