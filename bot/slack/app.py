@@ -31,8 +31,9 @@ def build_app(
         request_verification_enabled=not socket_mode,
         # The token is checked once at startup (serve), not on every process start.
         token_verification_enabled=False,
-        # Ack first, then work in a listener thread (Slack waits 3 s for the ack).
-        process_before_response=False,
+        # Listeners ack in the request thread and their work runs as Bolt lazy listeners
+        # (see handlers.common.lazily): the ack never waits for the pool or the database.
+        process_before_response=True,
     )
     deps = Deps(
         sessions=rt.sessions,
