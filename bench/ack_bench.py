@@ -13,7 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
+import signal
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -24,55 +29,73 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from socketserver import ThreadingMixIn
 from typing import Any
 from urllib.parse import urlencode
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-from slack_bolt import App
-from slack_sdk import WebClient
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import create_engine, insert, select, text  # noqa: E402
 
-from bot.runtime import Runtime
-from bot.slack.app import build_app
-from bot.slack.client import build_client
-from bot.slack.wsgi import build_wsgi, database_check
-from migrations import runner
-from store.categories import seed_default_categories
-from store.db import make_engine, make_session_factory, session_scope
-from store.models import Category, Contributor, Example
-from store.validation import content_hash
-from tests.slack_double import TEAM_ID, VALID_TOKEN, SlackDouble
-from tests.slack_requests import SIGNING_SECRET, settings_for, signed_headers
+from migrations import runner  # noqa: E402
+from store.categories import seed_default_categories  # noqa: E402
+from store.db import make_engine, make_session_factory, session_scope  # noqa: E402
+from store.models import Category, Contributor, Example  # noqa: E402
+from store.validation import content_hash  # noqa: E402
+from tests.slack_double import TEAM_ID, VALID_TOKEN, SlackDouble  # noqa: E402
+from tests.slack_requests import SIGNING_SECRET, signed_headers  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 TARGET_P99_MS = 150.0
 TARGET_RATIO = 3.0
 
 
-class _Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    request_queue_size = 128
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        return
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @contextmanager
-def serve(wsgi: Any) -> Iterator[str]:
-    """The WSGI app on a local port, in a thread."""
-    server = make_server("127.0.0.1", 0, wsgi, server_class=_Server, handler_class=_Quiet)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
+def gunicorn(cmd: list[str], env: dict[str, str], workers: int) -> Iterator[str]:
+    """A server process like production's; yields its /slack/events URL once workers boot."""
+    port = _free_port()
+    env = {**os.environ, **env, "PORT": str(port)}
+    proc = subprocess.Popen(
+        [*cmd, "--workers", str(workers), "--threads", "8"]
+        if "serve" in cmd
+        else [
+            *cmd,
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            str(workers),
+            "--threads",
+            "8",
+            "-k",
+            "gthread",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,  # gunicorn's access log
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/slack/events"
+        booted = 0
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            booted += "Booting worker" in line
+            if booted == workers:
+                break
+        else:
+            raise RuntimeError(f"{cmd} did not start (exit {proc.wait()})")
+        # Keep reading its log so the pipe never fills and blocks the server.
+        threading.Thread(target=proc.stderr.read, daemon=True).start()
+        yield f"http://127.0.0.1:{port}/slack/events"
     finally:
-        server.shutdown()
-        server.server_close()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
 
 
 @contextmanager
@@ -146,26 +169,6 @@ def fill(url: str, examples: int, pending: int) -> list[int]:
     return ids
 
 
-def bare_app(double: SlackDouble) -> App:
-    """A Bolt app that only acks, with the same Bolt settings as ours: the floor of an ack."""
-    app = App(
-        signing_secret=SIGNING_SECRET,
-        client=WebClient(token=VALID_TOKEN, base_url=double.api_url),
-        token_verification_enabled=False,
-        process_before_response=True,
-    )
-
-    @app.command("/crowdtune")
-    def command(ack: Any) -> None:
-        ack()
-
-    @app.action("review_approve")
-    def approve(ack: Any) -> None:
-        ack()
-
-    return app
-
-
 def command_body(double: SlackDouble, user: str, text_: str, n: int) -> tuple[bytes, str]:
     """A slash command form."""
     form = {
@@ -205,6 +208,17 @@ def approve_body(double: SlackDouble, user: str, example_id: int, n: int) -> tup
 
 
 def measure(url: str, bodies: list[tuple[bytes, str]], clients: int) -> list[float]:
+    """Latency (ms) of each request, timed in a separate client process.
+
+    The double (which receives the app's Web API calls) lives in this process; timing the
+    clients elsewhere keeps its load out of the measured latency.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        return list(pool.apply(_measure, (url, bodies, clients)))
+
+
+def _measure(url: str, bodies: list[tuple[bytes, str]], clients: int) -> list[float]:
     """Latency (ms) of each signed request, sent by `clients` threads at once."""
 
     def one(item: tuple[bytes, str]) -> float:
@@ -238,7 +252,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 def run_kind(
-    kind: str, examples: int, requests: int, clients: int
+    kind: str, examples: int, requests: int, clients: int, workers: int
 ) -> list[tuple[str, str, list[float], list[float]]]:
     """Measure the three request kinds against the app and the bare app on one database."""
     rows = []
@@ -250,17 +264,23 @@ def run_kind(
             f"in {time.perf_counter() - started:.1f}s",
             file=sys.stderr,
         )
-        settings = settings_for(url, double)
-        rt = Runtime(settings)
-        app = build_app(rt, client=build_client(settings))
+        env = {
+            "DATABASE_URL": url,
+            "SLACK_BOT_TOKEN": VALID_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": double.api_url,
+            "CROWDTUNE_LOG_LEVEL": "WARNING",
+        }
         kinds: dict[str, Callable[[int], tuple[bytes, str]]] = {
             "/crowdtune write": lambda n: command_body(double, f"UR{n:04d}", "write", n),
             "/crowdtune review": lambda n: command_body(double, f"UR{n:04d}", "review", n),
             "Approve click": lambda n: approve_body(double, f"UR{n:04d}", pending[n], n),
         }
+        crowdtune = [sys.executable, "-m", "bot.cli", "serve"]
+        bare = [sys.executable, "-m", "gunicorn", "bench.bare_app:create()"]
         with (
-            serve(build_wsgi(app, database_check(rt.engine))) as real_url,
-            serve(build_wsgi(bare_app(double), lambda: None)) as bare_url,
+            gunicorn(crowdtune, env, workers) as real_url,
+            gunicorn(bare, env, workers) as bare_url,
         ):
             # Warm up both (connections, imports), then measure each kind.
             measure(real_url, [command_body(double, "UWARM", "stats", 0)] * clients, clients)
@@ -277,7 +297,6 @@ def run_kind(
                 rows.append((kind, name, real, bare))
                 # The app works after its ack: let it finish before the next kind starts.
                 drain(double, *drained[name])
-        rt.close()
     return rows
 
 
@@ -288,13 +307,17 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=400, help="per request kind")
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per server")
     args = parser.parse_args()
     rows = []
     for kind in args.databases.split(","):
-        rows.extend(run_kind(kind.strip(), args.examples, args.requests, args.clients))
+        rows.extend(
+            run_kind(kind.strip(), args.examples, args.requests, args.clients, args.workers)
+        )
     print(
         f"ack latency over HTTP, {args.clients} concurrent clients, {args.requests} requests "
-        f"per kind, {args.examples:,} examples in the store"
+        f"per kind, {args.examples:,} examples in the store; both apps on gunicorn "
+        f"(gthread, {args.workers} workers x 8 threads)"
     )
     header = (
         f"{'database':<11}{'request':<19}{'p50 ms':>8}{'p99 ms':>8}"
