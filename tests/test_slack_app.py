@@ -288,3 +288,18 @@ def test_a_failed_reply_is_logged_not_a_crash_loop(slack: SlackApp, error: str) 
     slack.command("UALICE", "stats")
     assert "Open QA: 0 approved, 1 pending" in _reply_text(slack.double, 1)
     assert len(slack.double.calls_to("chat.postMessage")) == 1  # no retry storm
+
+
+def test_a_broken_modal_submission_is_answered_in_the_modal(slack: SlackApp) -> None:
+    # private_metadata without the example id: a bug, not the person's fault.
+    with slack.db.session() as s:
+        example(s, person(s, "UALICE"))
+    slack.command("UBOB", "review")
+    _reply_text(slack.double, 1)
+    blocks = blocks_of(next(c for c in slack.double.calls if c.method.startswith("response")).args)
+    slack.click("UBOB", "review_reject", button_value(blocks, "review_reject"))
+    modal = opened_view(slack.double.wait_for("views.open")[-1].args)
+    modal["private_metadata"] = "{}"
+    body = slack.submit("UBOB", fill(modal, reason="Because.")).json()
+    assert body["response_action"] == "errors"
+    assert "went wrong on our side" in body["errors"]["reason"]
