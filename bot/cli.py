@@ -9,12 +9,22 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from bot.commands import categories, db, generate, importing, stats, transform
+from bot.commands import (
+    categories,
+    db,
+    export,
+    generate,
+    importing,
+    nudge,
+    serve,
+    stats,
+    transform,
+)
 from bot.config import load_settings
 from bot.runtime import Runtime
 from store.errors import DomainError
 
-COMMAND_MODULES = (db, importing, stats, categories, generate, transform)
+COMMAND_MODULES = (db, importing, stats, categories, serve, nudge, generate, transform, export)
 
 
 class UsageError(Exception):

@@ -64,6 +64,10 @@ class CorpusQualityGate:
         self.warn_threshold = warn_threshold
         self.block_threshold = block_threshold
 
+    def sync(self, session: Session) -> int:
+        """Catch the index up with the database; returns how many examples it took in."""
+        return self.index.sync(session)
+
     def nearest(
         self, session: Session, text: PairText, *, exclude_id: int | None = None
     ) -> NearMatch | None:

@@ -1,0 +1,58 @@
+"""Building the Bolt app: one WebClient, the listeners, the error handler."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot.commands.export import slack_exporter
+from bot.runtime import Runtime
+from bot.slack.client import build_client
+from bot.slack.errors import register_error_handler
+from bot.slack.handlers import commands, home, review, write
+from bot.slack.handlers.common import Deps, ExportRunner
+
+# Threads running listeners' work after the ack. Few on purpose: CPU-bound work in many
+# threads holds the GIL away from the threads answering Slack (measured in bench/ack_bench.py).
+WORK_THREADS = 4
+
+
+def build_app(
+    rt: Runtime,
+    *,
+    client: WebClient | None = None,
+    exporter: ExportRunner | None = None,
+    socket_mode: bool = False,
+    work_threads: int = WORK_THREADS,
+) -> App:
+    """The crowdtune Bolt app; HTTP mode verifies Slack's signature on every request."""
+    settings = rt.settings
+    secret = settings.slack_signing_secret
+    if not socket_mode and secret is None:
+        raise ValueError("SLACK_SIGNING_SECRET is required in HTTP mode")
+    app = App(
+        client=client or build_client(settings),
+        signing_secret=secret.get_secret_value() if secret else None,
+        # Socket Mode traffic is authenticated by the app token, not by signatures.
+        request_verification_enabled=not socket_mode,
+        # The token is checked once at startup (serve), not on every process start.
+        token_verification_enabled=False,
+        # Listeners ack in the request thread and their work runs as Bolt lazy listeners
+        # (see handlers.common.lazily): the ack never waits for the pool or the database.
+        process_before_response=True,
+        listener_executor=ThreadPoolExecutor(work_threads, thread_name_prefix="slack-work"),
+    )
+    deps = Deps(
+        sessions=rt.sessions,
+        quorum=rt.quorum,
+        gate=rt.quality_gate,
+        admins=settings.admins,
+        export_args=settings.export_args,
+        exporter=exporter or slack_exporter(rt),
+    )
+    for module in (commands, write, review, home):
+        module.register(app, deps)
+    register_error_handler(app)
+    return app
