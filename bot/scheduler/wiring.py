@@ -1,0 +1,155 @@
+"""The production jobs: settings and the runtime bound into each job's collaborators."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+from bot.config import Settings
+from bot.runtime import Runtime
+from bot.scheduler.app import JobSpec
+from bot.scheduler.cron import cron_trigger, zone
+from bot.scheduler.digest import digest_job
+from bot.scheduler.jobs import ExportFn, expiry_job, export_job, gap_fill_job, nudge_job, skipped
+
+log = logging.getLogger("crowdtune.scheduler")
+
+# Expiry has no setting of its own: every 15 minutes keeps "48 hours" accurate to the quarter.
+EXPIRY_CRON = "*/15 * * * *"
+
+
+def slack_client(settings: Settings) -> WebClient | None:
+    """A Web API client for SLACK_API_URL that waits out 429s, or None without a bot token."""
+    if settings.slack_bot_token is None:
+        return None
+    client = WebClient(
+        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
+    )
+    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=5))
+    return client
+
+
+def nudge_trigger_expr(nudge_cron: str) -> str:
+    """Hourly at the nudge minute: people's local 10:00 falls on different UTC hours."""
+    fields = nudge_cron.split()
+    minute = fields[0] if len(fields) == 5 else "0"
+    return f"{minute} * * * *"
+
+
+def production_specs(settings: Settings, rt: Runtime) -> list[JobSpec]:
+    """Every job of the worker, from settings."""
+    tz = zone(settings.timezone)
+    client = slack_client(settings)
+
+    return [
+        JobSpec(
+            "expiry",
+            cron_trigger(EXPIRY_CRON, tz, setting="expiry"),
+            partial(expiry_job, sessions=rt.sessions, hours=settings.assignment_expiry_hours),
+            timedelta(minutes=15),
+        ),
+        JobSpec(
+            "nudges",
+            cron_trigger(
+                nudge_trigger_expr(settings.nudge_cron), tz, setting="CROWDTUNE_NUDGE_CRON"
+            ),
+            partial(nudge_job, send=nudge_sender(settings, rt, client)),
+            timedelta(minutes=30),
+        ),
+        JobSpec(
+            "gap_fill",
+            cron_trigger(settings.gap_fill_cron, tz, setting="CROWDTUNE_GAP_FILL_CRON"),
+            partial(gap_fill_job, generate=draft_generator(settings, rt)),
+            timedelta(hours=2),
+        ),
+        JobSpec(
+            "export",
+            cron_trigger(settings.export_cron, tz, setting="CROWDTUNE_EXPORT_CRON"),
+            export_fn(settings, rt, client),
+            timedelta(hours=6),
+        ),
+        JobSpec(
+            "digest",
+            cron_trigger(settings.digest_cron, tz, setting="CROWDTUNE_DIGEST_CRON"),
+            digest_fn(settings, rt, client),
+            timedelta(hours=6),
+        ),
+    ]
+
+
+def digest_fn(
+    settings: Settings, rt: Runtime, client: WebClient | None
+) -> Callable[[datetime], dict[str, Any]]:
+    """The digest bound to its channel, or a job that says why it cannot post."""
+    if client is None or not settings.digest_channel:
+        reason = "needs SLACK_BOT_TOKEN and CROWDTUNE_DIGEST_CHANNEL"
+        return lambda now: skipped(reason, "digest")
+    return partial(digest_job, sessions=rt.sessions, client=client, channel=settings.digest_channel)
+
+
+def channel_poster(client: WebClient | None, channel: str | None) -> Callable[[str], None] | None:
+    """Post a text to `channel`, or None when Slack or the channel is not configured."""
+    if client is None or not channel:
+        return None
+
+    def post(text: str) -> None:
+        client.chat_postMessage(channel=channel, text=text)
+
+    return post
+
+
+def export_fn(
+    settings: Settings, rt: Runtime, client: WebClient | None
+) -> Callable[[datetime], dict[str, Any]]:
+    """The scheduled export bound to the export root, spec and summary channel."""
+    return partial(
+        export_job,
+        sessions=rt.sessions,
+        root=Path(settings.export_root),
+        keep=settings.export_keep,
+        export=exporter(settings, rt),
+        post=channel_poster(client, settings.export_channel),
+    )
+
+
+def exporter(settings: Settings, rt: Runtime) -> ExportFn:
+    """The export collaborator: writes `out_dir` from CROWDTUNE_EXPORT_ARGS, returns counts."""
+    return export_not_on_main
+
+
+def export_not_on_main(out_dir: Path) -> Mapping[str, int]:
+    """Stand-in until exporters.run lands on main: fails the run loudly, writes nothing."""
+    raise RuntimeError("exporters.run.run_export is not wired into the scheduler yet")
+
+
+def nudge_sender(
+    settings: Settings, rt: Runtime, client: WebClient | None
+) -> Callable[[datetime], Mapping[str, Any]]:
+    """The nudge collaborator: sends the nudges due at `now` (bot.nudges.send_nudges)."""
+    return nudges_not_on_main
+
+
+def nudges_not_on_main(now: datetime) -> Mapping[str, Any]:
+    """Stand-in until bot.nudges lands on main: records the skip, sends nothing."""
+    return skipped("bot.nudges is not wired into the scheduler yet", "nudges")
+
+
+def draft_generator(
+    settings: Settings, rt: Runtime
+) -> Callable[[datetime], Mapping[str, Any]] | None:
+    """The gap-fill collaborator, or None when no LLM endpoint or key is configured."""
+    if settings.openai_base_url is None and settings.openai_api_key is None:
+        return None
+    return drafts_not_on_main
+
+
+def drafts_not_on_main(now: datetime) -> Mapping[str, Any]:
+    """Stand-in until generators.drafts lands on main: fails the run loudly."""
+    raise RuntimeError("generators.drafts.generate_drafts is not wired into the scheduler yet")
