@@ -27,7 +27,8 @@ from store.models import JobRun
 
 log = logging.getLogger("crowdtune.scheduler")
 
-# A job gets the time it runs at and returns a small JSON-able summary of what it did.
+# A job is called with its fire's scheduled time as `now` (so a late start or a re-run after a
+# crash does the same work as the fire would have) and returns a small JSON-able summary.
 JobFn = Callable[[datetime], dict[str, Any]]
 
 
@@ -124,7 +125,7 @@ class ClaimedRunner:
         result: dict[str, Any] = {}
         error: str | None = None
         try:
-            result = fn(self.clock())
+            result = fn(run.scheduled_at)
         except Exception as exc:  # a job's failure is recorded, never kills the worker
             error = f"{type(exc).__name__}: {exc}"
             log.exception("job %s raised", run.job_name)
