@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
 from store.db import make_engine, make_session_factory
+from store.examples import QualityGate
 from store.reviews import Quorum
 
 
@@ -34,6 +35,11 @@ class Runtime:
     def quorum(self) -> Quorum:
         """The review quorum from settings."""
         return Quorum(self.settings.quorum_approvals, self.settings.quorum_rejections)
+
+    @cached_property
+    def quality_gate(self) -> QualityGate | None:
+        """Corpus checks for new texts; None until store.quality's gate is wired in."""
+        return None
 
     def close(self) -> None:
         """Release database connections."""

@@ -213,7 +213,7 @@ class SlackDouble:
         self._rules: list[_Rule] = []
         self._buckets: dict[str, TokenBucket] = {}
         self._serial = itertools.count(1)
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -222,7 +222,9 @@ class SlackDouble:
         """Serve on an ephemeral port of 127.0.0.1 in a daemon thread."""
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
         self._thread.start()
         return self
 
@@ -305,6 +307,19 @@ class SlackDouble:
             calls = [c for c in self.calls if c.method == method]
         return [c for c in calls if c.reply.get("ok")] if ok_only else calls
 
+    def wait_for(self, method: str, count: int = 1, *, timeout: float = 10.0) -> list[Call]:
+        """Block until `method` was called `count` times (the app works after its ack).
+
+        Woken by each recorded call, not by polling; the timeout only bounds a broken test.
+        """
+        with self._lock:
+            done = self._lock.wait_for(
+                lambda: sum(c.method == method for c in self.calls) >= count, timeout=timeout
+            )
+            calls = [c for c in self.calls if c.method == method]
+        assert done, f"expected {count} {method} call(s), got {len(calls)}: {self.methods()}"
+        return calls
+
     def last(self, method: str) -> Call:
         """The most recent call of `method`, answered ok."""
         calls = self.calls_to(method, ok_only=True)
@@ -333,6 +348,7 @@ class SlackDouble:
         status, extra, body = self._answer(method, args, headers)
         with self._lock:
             self.calls.append(Call(method, args, headers, status, body))
+            self._lock.notify_all()
         return status, extra, body
 
     def _answer(
@@ -452,6 +468,7 @@ class SlackDouble:
         """Record a post to a response_url."""
         with self._lock:
             self.calls.append(Call(f"response_url:{name}", payload, headers, 200, {"ok": True}))
+            self._lock.notify_all()
 
 
 def _json_arg(value: Any) -> Any:

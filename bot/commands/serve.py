@@ -1,0 +1,29 @@
+"""`crowdtune serve`: run the Slack bot (Socket Mode or HTTP)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bot.runtime import Runtime
+from bot.serve import SettingMissing, serve
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `serve` command."""
+    p = sub.add_parser(
+        "serve", help="run the Slack bot (Socket Mode with SLACK_APP_TOKEN, else HTTP on $PORT)"
+    )
+    p.add_argument("--workers", type=int, default=2, help="HTTP mode: gunicorn processes")
+    p.add_argument("--threads", type=int, default=8, help="HTTP mode: threads per process")
+    p.set_defaults(handler=run)
+
+
+def run(rt: Runtime, args: argparse.Namespace) -> int:
+    """Serve until stopped; a missing setting is one clear line and exit status 2."""
+    try:
+        serve(rt, workers=args.workers, threads=args.threads)
+    except SettingMissing as exc:
+        print(f"crowdtune: {exc}", file=sys.stderr)
+        return 2
+    return 0

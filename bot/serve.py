@@ -1,0 +1,97 @@
+"""`crowdtune serve`: Socket Mode when SLACK_APP_TOKEN is set, else HTTP through gunicorn."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+from slack_sdk.errors import SlackApiError
+
+from bot.config import Settings
+from bot.runtime import Runtime
+from bot.slack.app import build_app
+from bot.slack.client import build_client
+from bot.slack.wsgi import EVENTS_PATH, build_wsgi, database_check
+
+log = logging.getLogger(__name__)
+
+
+class SettingMissing(Exception):
+    """A setting the chosen mode needs is not set; the message names it and how to set it."""
+
+
+def missing_settings(settings: Settings) -> list[str]:
+    """Environment variables the chosen mode needs but that are unset."""
+    missing = [] if settings.slack_bot_token else ["SLACK_BOT_TOKEN"]
+    if settings.slack_app_token is None and settings.slack_signing_secret is None:
+        missing.append("SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN for Socket Mode)")
+    return missing
+
+
+def check_settings(settings: Settings) -> None:
+    """Raise SettingMissing naming every missing variable."""
+    missing = missing_settings(settings)
+    if missing:
+        raise SettingMissing(
+            "missing setting(s): "
+            + ", ".join(missing)
+            + ". Set them in the environment or in .env (see README, 'Slack app')."
+        )
+
+
+def check_token(settings: Settings) -> str:
+    """Call auth.test once, so a wrong token is a clear message at startup."""
+    try:
+        resp = build_client(settings).auth_test()
+    except SlackApiError as exc:
+        raise SettingMissing(
+            f"SLACK_BOT_TOKEN was refused by {settings.slack_api_url}: {exc.response.get('error')}"
+        ) from exc
+    return f"{resp.get('user')} in {resp.get('team')}"
+
+
+class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    """gunicorn serving our WSGI app; each worker builds its own app and engine."""
+
+    def __init__(self, rt: Runtime, options: dict[str, Any]) -> None:
+        self.rt = rt
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        rt = Runtime(self.rt.settings)  # built in the worker, after the fork
+        return build_wsgi(build_app(rt), database_check(rt.engine))
+
+
+def serve(rt: Runtime, *, workers: int = 2, threads: int = 8) -> None:
+    """Run until stopped: Socket Mode with an app token, otherwise gunicorn on $PORT."""
+    settings = rt.settings
+    check_settings(settings)
+    who = check_token(settings)
+    database_check(rt.engine)()
+    rt.close()  # no connections cross the fork into gunicorn's workers
+    if settings.slack_app_token is not None:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        log.info("connected as %s; Socket Mode", who)
+        SocketModeHandler(
+            build_app(rt, socket_mode=True), settings.slack_app_token.get_secret_value()
+        ).start()  # type: ignore[no-untyped-call]
+        return
+    log.info("connected as %s; HTTP mode on :%s%s", who, settings.port, EVENTS_PATH)
+    _Gunicorn(
+        rt,
+        {
+            "bind": f"0.0.0.0:{settings.port}",
+            "workers": workers,
+            "worker_class": "gthread",
+            "threads": threads,
+            "timeout": 30,
+            "accesslog": "-",
+        },
+    ).run()

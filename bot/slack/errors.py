@@ -1,0 +1,123 @@
+"""One place that turns errors in listeners into a friendly reply, never a traceback."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext
+from slack_bolt.context.respond import Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.slack.escape import escape_mrkdwn
+from store.errors import Conflict, DomainError, NotFound, PermissionDenied
+
+OOPS = (
+    "Sorry, something went wrong on our side and nothing was changed. Please try again in a minute."
+)
+
+
+def friendly_message(error: Exception) -> str:
+    """What to tell the person about `error` (domain errors say what to fix)."""
+    if isinstance(error, Conflict):
+        return f":information_source: {escape_mrkdwn(error.message)} Nothing else to do."
+    if isinstance(error, PermissionDenied):
+        return f":no_entry: {escape_mrkdwn(error.message)}"
+    if isinstance(error, NotFound):
+        return f":grey_question: {escape_mrkdwn(error.message)}"
+    if isinstance(error, DomainError):
+        return f":warning: {escape_mrkdwn(error.message)}"
+    return OOPS
+
+
+def tell(
+    client: WebClient, body: dict[str, Any], text: str, respond: Respond | None = None
+) -> None:
+    """Reply to the person who acted: through response_url if there is one, else by DM."""
+    if respond is not None and respond.response_url:
+        respond(text=text, response_type="ephemeral", replace_original=False)
+        return
+    user = (body.get("user") or {}).get("id") or body.get("user_id")
+    if user:
+        client.chat_postMessage(channel=user, text=text)
+
+
+def register_error_handler(app: App) -> None:
+    """Log unexpected errors; tell the person what happened in words."""
+
+    @app.error
+    def on_error(
+        error: Exception,
+        body: dict[str, Any],
+        client: WebClient,
+        respond: Respond | None,
+        logger: logging.Logger,
+    ) -> None:
+        if not isinstance(error, DomainError):
+            logger.exception("listener failed", exc_info=error)
+        try:
+            tell(client, body, friendly_message(error), respond)
+        except SlackApiError as exc:
+            logger.warning(
+                "could not tell the person about an error: %s", exc.response.get("error")
+            )
+
+
+def friendly(fn: Callable[..., None]) -> Callable[..., None]:
+    """Wrap a listener so a DomainError (or a crash) becomes a reply to the person.
+
+    Bolt's own error handler is not enough: in ack-first mode an exception after ack()
+    erases the ack and Slack gets a 404. The wrapper takes every argument Bolt offers and
+    passes on those the listener names, as Bolt itself would.
+    """
+    wanted = list(inspect.signature(fn).parameters)
+
+    def listener(
+        ack: Ack,
+        body: dict[str, Any],
+        client: WebClient,
+        respond: Respond | None,
+        context: BoltContext,
+        action: dict[str, Any] | None,
+        view: dict[str, Any] | None,
+        event: dict[str, Any] | None,
+        logger: logging.Logger,
+    ) -> None:
+        given: dict[str, Any] = {
+            "ack": ack,
+            "body": body,
+            "client": client,
+            "respond": respond,
+            "context": context,
+            "action": action,
+            "view": view,
+            "event": event,
+            "logger": logger,
+        }
+        try:
+            fn(**{name: given[name] for name in wanted})
+        except DomainError as exc:
+            _tell_quietly(client, body, friendly_message(exc), respond, logger)
+        except Exception:
+            logger.exception("listener %s failed", fn.__name__)
+            _tell_quietly(client, body, OOPS, respond, logger)
+
+    listener.__name__ = fn.__name__
+    listener.__qualname__ = fn.__qualname__
+    return listener
+
+
+def _tell_quietly(
+    client: WebClient,
+    body: dict[str, Any],
+    text: str,
+    respond: Respond | None,
+    logger: logging.Logger,
+) -> None:
+    try:
+        tell(client, body, text, respond)
+    except SlackApiError as exc:
+        logger.warning("could not tell the person about an error: %s", exc.response.get("error"))

@@ -1,0 +1,1 @@
+"""Bolt listeners: ack first, one call into store, render the reply."""

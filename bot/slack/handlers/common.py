@@ -1,0 +1,77 @@
+"""What listeners share: their collaborators, and who is acting."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt import BoltContext
+from slack_bolt.context.respond import Respond
+from slack_sdk import WebClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from store.contributors import get_or_create_contributor, is_admin
+from store.db import session_scope
+from store.examples import QualityGate
+from store.models import Contributor
+from store.reviews import Quorum
+
+# Runs an export with the given `crowdtune export` options and returns a one-line summary.
+ExportRunner = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class Deps:
+    """Collaborators the listeners use, built once by build_app from the Runtime."""
+
+    sessions: sessionmaker[Session]
+    quorum: Quorum
+    gate: QualityGate | None
+    admins: frozenset[str]
+    export_args: str
+    exporter: ExportRunner | None = None
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction."""
+        with session_scope(self.sessions) as s:
+            yield s
+
+    def is_admin(self, contributor: Contributor) -> bool:
+        """Admins by configured Slack id or by the admin role."""
+        return is_admin(contributor, self.admins)
+
+
+def acting_person(session: Session, context: BoltContext, body: dict[str, Any]) -> Contributor:
+    """The contributor who sent this request, created on first contact."""
+    user = body.get("user") or {}
+    name = body.get("user_name") or user.get("username") or user.get("name")
+    team = context.team_id or user.get("team_id") or body.get("team_id") or ""
+    user_id = context.user_id or user.get("id") or body.get("user_id")
+    if not user_id:
+        raise ValueError("request names no user")
+    return get_or_create_contributor(session, team, user_id, display_name=name)
+
+
+def show(
+    client: WebClient,
+    body: dict[str, Any],
+    respond: Respond | None,
+    *,
+    text: str,
+    blocks: list[dict[str, Any]] | None = None,
+    replace: bool = True,
+) -> None:
+    """Put a message in front of the acting person: replace the clicked message, else DM."""
+    if respond is not None and respond.response_url:
+        respond(
+            text=text,
+            blocks=blocks,
+            replace_original=replace,
+            response_type="ephemeral",
+        )
+        return
+    user = (body.get("user") or {}).get("id") or body.get("user_id")
+    client.chat_postMessage(channel=str(user), text=text, blocks=blocks)

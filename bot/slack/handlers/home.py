@@ -1,0 +1,82 @@
+"""App Home and the shortcut buttons (Home tab and nudges): Write, Review, Snooze."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext
+from slack_bolt.context.respond import Respond
+from slack_sdk import WebClient
+
+from bot.slack.errors import friendly
+from bot.slack.handlers.common import Deps, acting_person, show
+from bot.slack.handlers.review import next_message
+from bot.slack.handlers.write import open_write_modal
+from bot.slack.views.home import home_view
+from store.contributors import snooze
+from store.deliveries import claim_delivery
+from store.stats import category_counts, leaderboard, personal_counts
+from store.types import utcnow
+
+SNOOZE_DAYS = 7
+
+
+def register(app: App, deps: Deps) -> None:
+    """Home tab event and shortcut buttons."""
+
+    @app.event("app_home_opened")
+    @friendly
+    def home_opened(
+        body: dict[str, Any],
+        event: dict[str, Any],
+        client: WebClient,
+        context: BoltContext,
+        logger: logging.Logger,
+    ) -> None:
+        if event.get("tab") not in (None, "home"):
+            return
+        with deps.session() as s:
+            # Slack redelivers unacknowledged events (X-Slack-Retry-Num): handle each once.
+            if not claim_delivery(s, f"event:{body.get('event_id') or event.get('event_ts')}"):
+                logger.info("event %s already handled", body.get("event_id"))
+                return
+            me = acting_person(s, context, {"user": {"id": event["user"]}})
+            view = home_view(personal_counts(s, me), category_counts(s), leaderboard(s, limit=5))
+        client.views_publish(user_id=event["user"], view=view)
+
+    @app.action("open_write")
+    @friendly
+    def open_write(
+        ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient
+    ) -> None:
+        ack()
+        open_write_modal(deps, client, body["trigger_id"], action.get("value") or None)
+
+    @app.action("open_review")
+    @friendly
+    def open_review(
+        ack: Ack,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        client: WebClient,
+        respond: Respond,
+        context: BoltContext,
+    ) -> None:
+        ack()
+        with deps.session() as s:
+            me = acting_person(s, context, body)
+            text, blocks = next_message(s, me, drafts_first=action.get("value") == "draft")
+        # From the Home tab there is no message to replace: the example comes by DM.
+        show(client, body, respond, text=text, blocks=blocks, replace=False)
+
+    @app.action("snooze")
+    @friendly
+    def snooze_button(
+        ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext
+    ) -> None:
+        ack()
+        with deps.session() as s:
+            snooze(s, acting_person(s, context, body), utcnow() + timedelta(days=SNOOZE_DAYS))
+        show(client, body, respond, text=f"Okay, no reminders for {SNOOZE_DAYS} days. :zzz:")

@@ -1,0 +1,317 @@
+"""Reviewing and verifying: the next example, Approve/Edit/Reject/Skip, and their modals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext
+from slack_bolt.context.respond import Respond
+from slack_sdk import WebClient
+from slack_sdk.webhook import WebhookClient
+from sqlalchemy.orm import Session
+
+from bot.slack.errors import friendly
+from bot.slack.handlers.common import Deps, acting_person, show
+from bot.slack.views.review import (
+    RATE_ACTION,
+    REJECT_CALLBACK,
+    example_blocks,
+    nothing_to_review_blocks,
+    read_button_value,
+    read_rating,
+    read_reason,
+    reject_modal,
+)
+from bot.slack.views.write import (
+    EDIT_CALLBACK,
+    INPUT_MAX,
+    ModalMeta,
+    field_errors,
+    read_text,
+    write_modal,
+)
+from store.assignments import complete_open
+from store.enums import AssignmentKind, ExampleStatus, Verdict
+from store.errors import DomainError, ValidationFailed
+from store.examples import PairText, get_example, next_for_review
+from store.models import Contributor, Example
+from store.reviews import ReviewOutcome, record_review, verify_draft
+from store.types import utcnow
+
+
+def next_message(
+    session: Session,
+    me: Contributor,
+    *,
+    skipped: list[int] | None = None,
+    note: str = "",
+    drafts_first: bool = False,
+) -> tuple[str, list[dict[str, Any]]]:
+    """Text and blocks of the next example for this person: pending first, then AI drafts."""
+    skipped = list(skipped or [])
+    exclude = frozenset(skipped)
+    order = [ExampleStatus.PENDING, ExampleStatus.DRAFT]
+    if drafts_first:
+        order.reverse()
+    example = None
+    for status in order:
+        example = example or next_for_review(session, me, status=status, exclude_ids=exclude)
+    if example is None:
+        blocks = nothing_to_review_blocks(note)
+        return "Nothing to review right now.", blocks
+    blocks = example_blocks(example, skipped=skipped)
+    if note:
+        blocks.insert(0, {"type": "section", "text": {"type": "mrkdwn", "text": note}})
+    kind = "AI draft to verify" if example.status == ExampleStatus.DRAFT else "Example to review"
+    return f"{kind}: #{example.id}", blocks
+
+
+def _outcome_note(outcome: ReviewOutcome, verb: str) -> str:
+    status = outcome.example.status
+    if outcome.decided:
+        return f":white_check_mark: {verb}. Example #{outcome.example.id} is now *{status.value}*."
+    if status == ExampleStatus.PENDING and verb.startswith("Verified"):
+        return f":white_check_mark: {verb}. It now goes to review."
+    return f":white_check_mark: {verb}. Thanks! Here is the next one."
+
+
+def _done(s: Session, me: Contributor, example_id: int, kind: AssignmentKind) -> None:
+    complete_open(s, me, kind, now=utcnow(), example_id=example_id)
+
+
+def register(app: App, deps: Deps) -> None:
+    """Listeners of review and verify messages and modals."""
+
+    def review_or_verify(verdict: Verdict, draft: bool) -> Any:
+        def handler(
+            ack: Ack,
+            body: dict[str, Any],
+            action: dict[str, Any],
+            client: WebClient,
+            respond: Respond,
+            context: BoltContext,
+        ) -> None:
+            ack()
+            example_id, skipped = read_button_value(action["value"])
+            with deps.session() as s:
+                me = acting_person(s, context, body)
+                if draft:
+                    outcome = verify_draft(
+                        s,
+                        example_id=example_id,
+                        verifier=me,
+                        verdict=verdict,
+                        quorum=deps.quorum,
+                        gate=deps.gate,
+                    )
+                    _done(s, me, example_id, AssignmentKind.VERIFY)
+                    note = _outcome_note(outcome, "Verified")
+                else:
+                    outcome = record_review(
+                        s,
+                        example_id=example_id,
+                        reviewer=me,
+                        verdict=verdict,
+                        quorum=deps.quorum,
+                        rating=read_rating(body.get("state")),
+                        gate=deps.gate,
+                    )
+                    _done(s, me, example_id, AssignmentKind.REVIEW)
+                    note = _outcome_note(outcome, "Approved")
+                text, blocks = next_message(s, me, skipped=skipped, note=note)
+            show(client, body, respond, text=text, blocks=blocks)
+
+        return handler
+
+    app.action("review_approve")(friendly(review_or_verify(Verdict.APPROVE, draft=False)))
+    app.action("verify_ok")(friendly(review_or_verify(Verdict.APPROVE, draft=True)))
+
+    @app.action(RATE_ACTION)
+    @friendly
+    def rate(ack: Ack) -> None:
+        # The rating is read from the message state when the person decides.
+        ack()
+
+    def skip(
+        ack: Ack,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        client: WebClient,
+        respond: Respond,
+        context: BoltContext,
+    ) -> None:
+        ack()
+        example_id, skipped = read_button_value(action["value"])
+        with deps.session() as s:
+            me = acting_person(s, context, body)
+            text, blocks = next_message(s, me, skipped=[*skipped, example_id])
+        show(client, body, respond, text=text, blocks=blocks)
+
+    app.action("review_skip")(friendly(skip))
+    app.action("verify_skip")(friendly(skip))
+
+    def edit(mode: str) -> Any:
+        def handler(
+            ack: Ack,
+            body: dict[str, Any],
+            action: dict[str, Any],
+            client: WebClient,
+            respond: Respond,
+        ) -> None:
+            ack()
+            example_id, _ = read_button_value(action["value"])
+            with deps.session() as s:
+                example = get_example(s, example_id)
+                too_long = max(
+                    len(example.instruction), len(example.context), len(example.response)
+                )
+                view = write_modal(
+                    [example.category],
+                    example.category,
+                    meta=ModalMeta(
+                        mode=mode,
+                        example_id=example.id,
+                        category=example.category.slug,
+                        reply_url=body.get("response_url"),
+                    ),
+                    text=read_text_of(example),
+                )
+            if too_long > INPUT_MAX:
+                raise ValidationFailed(
+                    {
+                        "response": f"This example has a field over {INPUT_MAX:,} characters, "
+                        "which Slack cannot edit; approve or reject it instead."
+                    }
+                )
+            client.views_open(trigger_id=body["trigger_id"], view=view)
+
+        return handler
+
+    app.action("review_edit")(friendly(edit("review")))
+    app.action("verify_edit")(friendly(edit("verify")))
+
+    def reject(mode: str) -> Any:
+        def handler(
+            ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient
+        ) -> None:
+            ack()
+            example_id, _ = read_button_value(action["value"])
+            meta = ModalMeta(mode=mode, example_id=example_id, reply_url=body.get("response_url"))
+            client.views_open(trigger_id=body["trigger_id"], view=reject_modal(meta))
+
+        return handler
+
+    app.action("review_reject")(friendly(reject("review")))
+    app.action("verify_reject")(friendly(reject("verify")))
+
+    @app.view(EDIT_CALLBACK)
+    @friendly
+    def submit_edit(
+        ack: Ack,
+        body: dict[str, Any],
+        view: dict[str, Any],
+        client: WebClient,
+        context: BoltContext,
+    ) -> None:
+        meta = ModalMeta.loads(view.get("private_metadata"))
+        assert meta.example_id is not None
+        edited = read_text(view)
+        try:
+            with deps.session() as s:
+                me = acting_person(s, context, body)
+                if meta.mode == "verify":
+                    outcome = verify_draft(
+                        s,
+                        example_id=meta.example_id,
+                        verifier=me,
+                        verdict=Verdict.EDIT,
+                        quorum=deps.quorum,
+                        edited=edited,
+                        gate=deps.gate,
+                    )
+                    _done(s, me, meta.example_id, AssignmentKind.VERIFY)
+                else:
+                    outcome = record_review(
+                        s,
+                        example_id=meta.example_id,
+                        reviewer=me,
+                        verdict=Verdict.EDIT,
+                        quorum=deps.quorum,
+                        edited=edited,
+                        gate=deps.gate,
+                    )
+                    _done(s, me, meta.example_id, AssignmentKind.REVIEW)
+                note = _outcome_note(outcome, f"Edit saved as revision {outcome.example.revision}")
+                text, blocks = next_message(s, me, note=note)
+        except ValidationFailed as exc:
+            ack(response_action="errors", errors=field_errors(exc.errors, view))
+            return
+        except DomainError as exc:
+            ack(response_action="errors", errors={"instruction": exc.message})
+            return
+        ack()
+        _reply(client, body, meta, text, blocks)
+
+    @app.view(REJECT_CALLBACK)
+    @friendly
+    def submit_reject(
+        ack: Ack,
+        body: dict[str, Any],
+        view: dict[str, Any],
+        client: WebClient,
+        context: BoltContext,
+    ) -> None:
+        meta = ModalMeta.loads(view.get("private_metadata"))
+        assert meta.example_id is not None
+        reason = read_reason(view)
+        try:
+            with deps.session() as s:
+                me = acting_person(s, context, body)
+                if meta.mode == "verify":
+                    outcome = verify_draft(
+                        s,
+                        example_id=meta.example_id,
+                        verifier=me,
+                        verdict=Verdict.REJECT,
+                        quorum=deps.quorum,
+                        reason=reason,
+                    )
+                    _done(s, me, meta.example_id, AssignmentKind.VERIFY)
+                else:
+                    outcome = record_review(
+                        s,
+                        example_id=meta.example_id,
+                        reviewer=me,
+                        verdict=Verdict.REJECT,
+                        quorum=deps.quorum,
+                        reason=reason,
+                    )
+                    _done(s, me, meta.example_id, AssignmentKind.REVIEW)
+                text, blocks = next_message(s, me, note=_outcome_note(outcome, "Rejected"))
+        except ValidationFailed as exc:
+            ack(response_action="errors", errors={"reason": " ".join(exc.errors.values())})
+            return
+        except DomainError as exc:
+            ack(response_action="errors", errors={"reason": exc.message})
+            return
+        ack()
+        _reply(client, body, meta, text, blocks)
+
+
+def read_text_of(example: Example) -> PairText:
+    """The example's current text as a PairText."""
+    return PairText(example.instruction, example.context, example.response)
+
+
+def _reply(
+    client: WebClient,
+    body: dict[str, Any],
+    meta: ModalMeta,
+    text: str,
+    blocks: list[dict[str, Any]],
+) -> None:
+    # Replace the message the person clicked in, when we know it; else a DM.
+    if meta.reply_url:
+        WebhookClient(meta.reply_url).send(text=text, blocks=blocks, replace_original=True)
+        return
+    client.chat_postMessage(channel=body["user"]["id"], text=text, blocks=blocks)

@@ -1,0 +1,134 @@
+"""Writing: open the modal, switch category, submit (errors come back on the right field)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy.orm import Session
+
+from bot.slack.errors import friendly
+from bot.slack.escape import escape_mrkdwn
+from bot.slack.handlers.common import Deps, acting_person
+from bot.slack.views.write import (
+    CATEGORY_ACTION,
+    WRITE_CALLBACK,
+    ModalMeta,
+    field_errors,
+    read_category,
+    read_confirmed,
+    read_text,
+    write_modal,
+)
+from store.assignments import complete_open
+from store.categories import get_category, list_categories
+from store.enums import AssignmentKind
+from store.errors import NeedsConfirmation, ValidationFailed
+from store.examples import count_by_author, submit_example
+from store.models import Category
+from store.stats import largest_gap_category
+from store.types import utcnow
+
+
+def _default_category(session: Session, slug: str | None) -> Category:
+    if slug:
+        return get_category(session, slug)
+    found = largest_gap_category(session)
+    if found is not None:
+        return found
+    active = list_categories(session, active_only=True)
+    if not active:
+        raise ValidationFailed({"category": "No category is taking examples right now."})
+    return active[0]
+
+
+def write_view(session: Session, slug: str | None) -> dict[str, Any]:
+    """The write modal with `slug` (or the largest-gap category) selected."""
+    selected = _default_category(session, slug)
+    return write_modal(list_categories(session, active_only=True), selected)
+
+
+def open_write_modal(deps: Deps, client: WebClient, trigger_id: str, slug: str | None) -> None:
+    """Open the write modal (trigger_id lives 3 s: one quick query, then views.open)."""
+    with deps.session() as s:
+        view = write_view(s, slug)
+    client.views_open(trigger_id=trigger_id, view=view)
+
+
+def register(app: App, deps: Deps) -> None:
+    """Listeners of the write modal."""
+
+    @app.action(CATEGORY_ACTION)
+    @friendly
+    def switch_category(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        view = body["view"]
+        slug = read_category(view)
+        with deps.session() as s:
+            selected = _default_category(s, slug)
+            new = write_modal(
+                list_categories(s, active_only=True),
+                selected,
+                meta=ModalMeta(category=selected.slug),
+                text=read_text(view),
+            )
+        client.views_update(view_id=view["id"], hash=view.get("hash"), view=new)
+
+    @app.view(WRITE_CALLBACK)
+    @friendly
+    def submit(
+        ack: Ack,
+        body: dict[str, Any],
+        view: dict[str, Any],
+        client: WebClient,
+        context: BoltContext,
+        logger: logging.Logger,
+    ) -> None:
+        text = read_text(view)
+        slug = read_category(view) or ModalMeta.loads(view.get("private_metadata")).category
+        try:
+            with deps.session() as s:
+                me = acting_person(s, context, body)
+                category = _default_category(s, slug)
+                example = submit_example(
+                    s,
+                    category=category,
+                    text=text,
+                    author=me,
+                    gate=deps.gate,
+                    confirmed=read_confirmed(view),
+                )
+                complete_open(s, me, AssignmentKind.WRITE, now=utcnow())
+                written = count_by_author(s, me)
+                example_id, cat_name = example.id, category.name
+        except ValidationFailed as exc:
+            ack(response_action="errors", errors=field_errors(exc.errors, view))
+            return
+        except NeedsConfirmation as exc:
+            with deps.session() as s:
+                category = _default_category(s, slug)
+                again = write_modal(
+                    list_categories(s, active_only=True),
+                    category,
+                    text=text,
+                    warnings=exc.warnings,
+                )
+            ack(response_action="update", view=again)
+            return
+        ack()
+        user = context.user_id or body["user"]["id"]
+        logger.info("example %s submitted by %s", example_id, user)
+        try:
+            client.chat_postMessage(
+                channel=user,
+                text=(
+                    f":raised_hands: Thank you! Your {escape_mrkdwn(cat_name)} example "
+                    f"(#{example_id}) is waiting for review. That makes {written} from you."
+                ),
+            )
+        except SlackApiError as exc:
+            # The example is stored; a lost thank-you is not worth an error to the person.
+            logger.warning("thank-you to %s failed: %s", user, exc.response.get("error"))

@@ -1,0 +1,1 @@
+"""Block Kit builders: plain functions from domain values to JSON-ready dicts."""

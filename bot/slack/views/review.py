@@ -1,0 +1,161 @@
+"""The review/verify message (one example with its buttons) and the reject modal."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot.slack.escape import escape_mrkdwn, quote_block
+from bot.slack.views.write import ModalMeta
+from store.enums import ExampleStatus
+from store.models import Example
+
+REJECT_CALLBACK = "reject_submit"
+RATE_ACTION = "review_rate"
+MAX_SKIPS_KEPT = 30  # button values are ≤ 2000 characters
+SECTION_BUDGET = 2900
+
+
+def _section(text: str, block_id: str | None = None) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+    if block_id:
+        block["block_id"] = block_id
+    return block
+
+
+def button_value(example_id: int, skipped: list[int]) -> str:
+    """The example id and the ids skipped so far, as a button value."""
+    return json.dumps({"id": example_id, "skip": skipped[-MAX_SKIPS_KEPT:]})
+
+
+def read_button_value(raw: str) -> tuple[int, list[int]]:
+    """(example id, skipped ids) from a button value."""
+    data = json.loads(raw)
+    return int(data["id"]), [int(i) for i in data.get("skip", [])]
+
+
+def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
+    b: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text},
+        "action_id": action_id,
+        "value": value,
+    }
+    if style:
+        b["style"] = style
+    return b
+
+
+def example_blocks(example: Example, *, skipped: list[int] | None = None) -> list[dict[str, Any]]:
+    """One example to review (pending) or verify (AI draft), with its buttons."""
+    skipped = list(skipped or [])
+    value = button_value(example.id, skipped)
+    draft = example.status == ExampleStatus.DRAFT
+    cat = escape_mrkdwn(example.category.name)
+    if draft:
+        model = escape_mrkdwn(example.llm_model or "an LLM")
+        head = (
+            f":robot_face: *AI draft to verify* · {cat}\n"
+            f"Written by {model}, not by a person. Is it correct and helpful?"
+        )
+    else:
+        head = f":mag: *Review* · {cat} · reviewed {example.review_count} time(s) so far"
+    blocks = [
+        _section(head, "head"),
+        _section(
+            "*Instruction*\n" + quote_block(example.instruction, SECTION_BUDGET), "instruction"
+        ),
+    ]
+    if example.context.strip():
+        blocks.append(
+            _section("*Context*\n" + quote_block(example.context, SECTION_BUDGET), "context")
+        )
+    blocks.append(
+        _section("*Response*\n" + quote_block(example.response, SECTION_BUDGET), "response")
+    )
+    if draft:
+        buttons = [
+            _button("Looks right", "verify_ok", value, "primary"),
+            _button("Edit", "verify_edit", value),
+            _button("Reject", "verify_reject", value, "danger"),
+            _button("Skip", "verify_skip", value),
+        ]
+    else:
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": "rating",
+                "elements": [
+                    {
+                        "type": "static_select",
+                        "action_id": RATE_ACTION,
+                        "placeholder": {"type": "plain_text", "text": "Rate 1–5 (optional)"},
+                        "options": [
+                            {"text": {"type": "plain_text", "text": "★" * n}, "value": str(n)}
+                            for n in range(1, 6)
+                        ],
+                    }
+                ],
+            }
+        )
+        buttons = [
+            _button("Approve", "review_approve", value, "primary"),
+            _button("Edit", "review_edit", value),
+            _button("Reject", "review_reject", value, "danger"),
+            _button("Skip", "review_skip", value),
+        ]
+    blocks.append({"type": "actions", "block_id": "decide", "elements": buttons})
+    return blocks
+
+
+def read_rating(state: dict[str, Any] | None) -> int | None:
+    """The optional 1–5 rating chosen in the message, if any."""
+    values = (state or {}).get("values", {})
+    option = values.get("rating", {}).get(RATE_ACTION, {}).get("selected_option") or {}
+    return int(option["value"]) if option.get("value") else None
+
+
+def nothing_to_review_blocks(note: str = "") -> list[dict[str, Any]]:
+    """Shown when nobody's example is waiting for this person."""
+    text = ":tada: Nothing is waiting for your review right now. Thank you!"
+    return [_section(f"{note}\n{text}".strip())]
+
+
+def reject_modal(meta: ModalMeta) -> dict[str, Any]:
+    """Asks why (the writer learns from it)."""
+    return {
+        "type": "modal",
+        "callback_id": REJECT_CALLBACK,
+        "title": {
+            "type": "plain_text",
+            "text": "Reject AI draft" if meta.mode == "verify" else "Reject example",
+        },
+        "submit": {"type": "plain_text", "text": "Reject"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "private_metadata": meta.dumps(),
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "reason",
+                "label": {"type": "plain_text", "text": "Why?"},
+                "hint": {
+                    "type": "plain_text",
+                    "text": "One sentence is enough: wrong, unclear, unsafe, copied…",
+                },
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "reason",
+                    "multiline": True,
+                    "max_length": 2000,
+                },
+            }
+        ],
+    }
+
+
+def read_reason(view: dict[str, Any]) -> str:
+    """The rejection reason typed in the modal."""
+    return str(
+        view.get("state", {}).get("values", {}).get("reason", {}).get("reason", {}).get("value")
+        or ""
+    )
