@@ -10,14 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot.config import Settings
+from bot.nudges import NudgePolicy
 from bot.runtime import Runtime
 from bot.scheduler.app import JobSpec
-from bot.scheduler.cron import cron_trigger, zone
+from bot.scheduler.cron import CronError, cron_trigger, zone
 from bot.scheduler.digest import digest_job
 from bot.scheduler.jobs import ExportFn, expiry_job, export_job, gap_fill_job, nudge_job, skipped
+from bot.scheduler.nudging import nudge_sender as send_nudges_at_local_time
+from bot.slack.client import build_client
 
 log = logging.getLogger("crowdtune.scheduler")
 
@@ -26,14 +28,8 @@ EXPIRY_CRON = "*/15 * * * *"
 
 
 def slack_client(settings: Settings) -> WebClient | None:
-    """A Web API client for SLACK_API_URL that waits out 429s, or None without a bot token."""
-    if settings.slack_bot_token is None:
-        return None
-    client = WebClient(
-        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
-    )
-    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=5))
-    return client
+    """The bot's Web API client (SLACK_API_URL, retries 429s), or None without a bot token."""
+    return build_client(settings) if settings.slack_bot_token is not None else None
 
 
 def nudge_trigger_expr(nudge_cron: str) -> str:
@@ -132,13 +128,14 @@ def export_not_on_main(out_dir: Path) -> Mapping[str, int]:
 def nudge_sender(
     settings: Settings, rt: Runtime, client: WebClient | None
 ) -> Callable[[datetime], Mapping[str, Any]]:
-    """The nudge collaborator: sends the nudges due at `now` (bot.nudges.send_nudges)."""
-    return nudges_not_on_main
-
-
-def nudges_not_on_main(now: datetime) -> Mapping[str, Any]:
-    """Stand-in until bot.nudges lands on main: records the skip, sends nothing."""
-    return skipped("bot.nudges is not wired into the scheduler yet", "nudges")
+    """The nudge collaborator: bot.nudges.send_nudges at each person's local nudge time."""
+    if client is None:
+        return lambda now: skipped("needs SLACK_BOT_TOKEN", "nudges")
+    try:
+        policy = NudgePolicy.from_settings(settings)
+    except ValueError as exc:
+        raise CronError(str(exc)) from exc
+    return send_nudges_at_local_time(rt.sessions, client, policy, settings.nudge_cron)
 
 
 def draft_generator(
