@@ -180,3 +180,20 @@ def test_catch_up_queues_the_missed_fire_once(db: TestDatabase) -> None:
         claim(s, "hourly", T0, "B", timedelta(seconds=60), now=clock.now)
     sched2 = build_scheduler(runner(db, "C", clock), [spec], tz=tz, sweep_every=60)
     assert schedule_catch_up(sched2, runner(db, "C", clock), [spec]) == []
+
+
+def test_the_sweep_never_recovers_a_run_of_its_own_process(db: TestDatabase) -> None:
+    clock = Clock(T0)
+    recovered: list[int] = []
+
+    def long_job(now: datetime) -> dict[str, Any]:
+        # The heartbeat was held up (e.g. a long SQLite write lock) past stale_after.
+        clock.now = T0 + timedelta(minutes=10)
+        recovered.append(r.recover())
+        return {}
+
+    r = runner(db, "A", clock, long=long_job)
+    assert r.run_fire("long", scheduled_at=T0) == "succeeded"
+    assert recovered == [0]
+    with db.session() as s:
+        assert s.scalars(select(JobRun)).one().attempt == 1

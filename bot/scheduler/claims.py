@@ -48,6 +48,10 @@ class ClaimedRunner:
     max_attempts: int = 3
     clock: Callable[[], datetime] = utc_now
     jobs: dict[str, JobFn] = field(default_factory=dict)
+    # Runs executing in this process: never "recovered" by our own sweep, even if a long
+    # write lock (SQLite) delayed their heartbeat past stale_after.
+    _active: set[int] = field(default_factory=set, init=False, repr=False)
+    _active_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def run_fire(self, name: str, scheduled_at: datetime | None = None) -> str:
         """Recover stale runs of `name`, then claim and run this fire; returns the outcome."""
@@ -77,6 +81,8 @@ class ClaimedRunner:
         with session_scope(self.sessions) as s:
             candidates = stale_runs(s, self.stale_after, now=self.clock(), jobs=names)
         rerun = 0
+        with self._active_lock:
+            candidates = [r for r in candidates if r.id not in self._active]
         for stale in candidates:
             if stale.attempt >= self.max_attempts:
                 with session_scope(self.sessions) as s:
@@ -114,6 +120,15 @@ class ClaimedRunner:
         return rerun
 
     def _execute(self, run: JobRun) -> str:
+        with self._active_lock:
+            self._active.add(run.id)
+        try:
+            return self._execute_active(run)
+        finally:
+            with self._active_lock:
+                self._active.discard(run.id)
+
+    def _execute_active(self, run: JobRun) -> str:
         fn = self.jobs[run.job_name]
         stop = threading.Event()
         lost = threading.Event()
