@@ -16,10 +16,15 @@ from store.categories import list_categories
 from store.enums import ExampleStatus, Origin
 from store.errors import DomainError
 from store.models import Category, Example
+from store.quality.batch import BatchDuplicate, BatchItem, scan_batch
+from store.quality.dedup import DedupIndex, prompt_text
 from store.types import utcnow
 from store.validation import content_hash, validate_pair
 
 FORMATS = ("dolly", "alpaca")
+# What to do with records whose prompt is a near-duplicate (ROUGE-L F1 >= threshold) of a
+# stored example or of an earlier record of the same file.
+NEAR_DUPLICATE_MODES = ("off", "report", "skip")
 MAX_REPORTED_ERRORS = 20
 INSERT_BATCH = 5_000
 
@@ -76,6 +81,8 @@ class ImportReport:
     added: int = 0
     already_present: int = 0
     by_category: dict[str, int] = field(default_factory=dict)
+    near_duplicates: list[BatchDuplicate] = field(default_factory=list)
+    skipped_near_duplicates: int = 0
 
 
 # Ordered rules for Alpaca, which has no categories: first match wins.
@@ -235,6 +242,8 @@ def import_file(
     origin: Origin = Origin.IMPORTED,
     category: str | None = None,
     progress: ProgressFn | None = None,
+    near_duplicates: str = "report",
+    near_threshold: float = 0.7,
 ) -> ImportReport:
     """Import a whole file in the caller's transaction, or raise ImportFailed and write nothing."""
     path = Path(path)
@@ -298,6 +307,7 @@ def import_file(
     if errors:
         errors.sort(key=lambda e: e.line)
         raise ImportFailed(path, errors[:MAX_REPORTED_ERRORS], len(errors))
+    rows = _near_duplicate_pass(session, rows, cats, report, near_duplicates, near_threshold)
     for start in range(0, len(rows), INSERT_BATCH):
         batch = rows[start : start + INSERT_BATCH]
         session.execute(insert(Example), batch)
@@ -305,3 +315,43 @@ def import_file(
             progress(start + len(batch), len(rows))
     report.added = len(rows)
     return report
+
+
+def _near_duplicate_pass(
+    session: Session,
+    rows: list[dict[str, Any]],
+    cats: dict[str, Category],
+    report: ImportReport,
+    mode: str,
+    threshold: float,
+) -> list[dict[str, Any]]:
+    """Find near-duplicates of the rows (in the file and in the corpus); drop them in skip mode."""
+    if mode not in NEAR_DUPLICATE_MODES:
+        raise DomainError(
+            f"unknown near-duplicate mode {mode!r}; use one of: {', '.join(NEAR_DUPLICATE_MODES)}"
+        )
+    if mode == "off" or not rows:
+        return rows
+    slugs = {c.id: c.slug for c in cats.values()}
+    items = [
+        BatchItem(
+            r["source_ref"], prompt_text(r["instruction"], r["context"]), slugs[r["category_id"]]
+        )
+        for r in rows
+    ]
+    skip = mode == "skip"
+    report.near_duplicates = scan_batch(
+        DedupIndex.from_session(session), items, threshold=threshold, keep_duplicates=not skip
+    )
+    if not skip:
+        return rows
+    dropped = {d.ref for d in report.near_duplicates}
+    kept = []
+    for row, item in zip(rows, items, strict=True):
+        if item.ref in dropped:
+            report.by_category[item.category_slug] -= 1
+        else:
+            kept.append(row)
+    report.by_category = {k: v for k, v in report.by_category.items() if v}
+    report.skipped_near_duplicates = len(rows) - len(kept)
+    return kept

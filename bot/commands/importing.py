@@ -10,7 +10,7 @@ from pathlib import Path
 from bot.runtime import Runtime
 from store.db import session_scope
 from store.enums import ExampleStatus, Origin
-from store.importing import import_file
+from store.importing import NEAR_DUPLICATE_MODES, ImportReport, import_file
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,6 +30,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=Origin.IMPORTED.value,
     )
     p.add_argument("--category", help="category for every record (Alpaca has none)")
+    p.add_argument(
+        "--near-duplicates",
+        choices=NEAR_DUPLICATE_MODES,
+        default="report",
+        help="records whose prompt scores ROUGE-L F1 >= CROWDTUNE_DEDUP_WARN against a stored "
+        "example or an earlier record: report them (default), skip them, or do not check",
+    )
     p.set_defaults(handler=run)
 
 
@@ -67,6 +74,8 @@ def run(rt: Runtime, args: argparse.Namespace) -> int:
             origin=Origin(args.origin),
             category=args.category,
             progress=ProgressBar(f"importing {args.path.name}"),
+            near_duplicates=args.near_duplicates,
+            near_threshold=rt.settings.dedup_warn_threshold,
         )
     elapsed = time.monotonic() - started
     print(
@@ -76,4 +85,28 @@ def run(rt: Runtime, args: argparse.Namespace) -> int:
     )
     for slug, n in sorted(report.by_category.items()):
         print(f"  {slug:<24}{n:>8,}")
+    if args.near_duplicates != "off":
+        print_near_duplicates(report, rt.settings.dedup_warn_threshold)
     return 0
+
+
+NEAR_DUPLICATES_SHOWN = 10
+
+
+def print_near_duplicates(report: ImportReport, threshold: float) -> None:
+    """The count of near-duplicates and the first few, with where they are and their scores."""
+    found = report.near_duplicates
+    within = sum(1 for d in found if d.in_batch)
+    what = "skipped" if report.skipped_near_duplicates else "imported anyway"
+    print(
+        f"{len(found):,} near-duplicate(s) at ROUGE-L F1 >= {threshold:.2f} "
+        f"({within:,} within the file, {len(found) - within:,} of stored examples; {what})"
+    )
+    for d in found[:NEAR_DUPLICATES_SHOWN]:
+        text = " ".join(d.match_text.split())
+        text = text if len(text) <= 70 else text[:69] + "…"
+        print(f"  {d.ref} ~ {d.match_ref} ({d.match_category}) {d.score:.2f}: {text}")
+    if len(found) > NEAR_DUPLICATES_SHOWN:
+        print(f"  … and {len(found) - NEAR_DUPLICATES_SHOWN:,} more")
+    if found and not report.skipped_near_duplicates:
+        print("  (use --near-duplicates skip to leave them out)")

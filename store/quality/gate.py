@@ -1,0 +1,157 @@
+"""The corpus quality gate every submit/edit path shares: near-duplicates, PII, hygiene.
+
+Errors refuse the text (a near-duplicate above the block threshold, an instruction that is only
+a link). Warnings (a near-duplicate above the warn threshold, personal data, citation brackets
+in what the person wrote) need the person's confirmation; the flags in the report record what
+they confirmed, so reviewers and exporters can see it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from store.enums import ExampleStatus
+from store.examples import PairText, QualityReport
+from store.models import Category, Example
+from store.quality.dedup import DedupIndex, NearMatch, prompt_text
+from store.quality.hygiene import has_citations, is_only_url
+from store.quality.pii import KINDS, find_pii
+
+PII_CONFIRMED = "pii_confirmed"
+NEAR_DUPLICATE_CONFIRMED = "near_duplicate_confirmed"
+CITATION_BRACKETS = "citation_brackets"
+SNIPPET_CHARS = 120
+FIELDS = ("instruction", "context", "response")
+# How each PII kind is named to the person.
+KIND_LABELS = {
+    "email": "an email address",
+    "phone": "a phone number",
+    "credit_card": "a credit card number",
+    "ip_address": "an IP address",
+    "national_id": "a national ID number",
+    "slack_mention": "a Slack @-mention of a person",
+    "secret": "a password, key or token",
+}
+
+
+def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    """The first line of an indexed text, cut at a word boundary to about `limit` characters."""
+    first = " ".join(text.split("\n\n", 1)[0].split())
+    if len(first) <= limit:
+        return first
+    return first[:limit].rsplit(" ", 1)[0] + "…"
+
+
+def describe_pii(kinds: list[str]) -> str:
+    """'an email address and a phone number' for the kinds found."""
+    labels = [KIND_LABELS.get(k, k) for k in kinds]
+    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+
+
+class CorpusQualityGate:
+    """`store.examples.QualityGate` over a shared DedupIndex, with configurable thresholds."""
+
+    def __init__(
+        self, index: DedupIndex, *, warn_threshold: float = 0.7, block_threshold: float = 0.9
+    ) -> None:
+        if not 0 < warn_threshold <= block_threshold <= 1:
+            raise ValueError(
+                "thresholds must satisfy 0 < warn <= block <= 1, got "
+                f"warn={warn_threshold} block={block_threshold}"
+            )
+        self.index = index
+        self.warn_threshold = warn_threshold
+        self.block_threshold = block_threshold
+
+    def nearest(
+        self, session: Session, text: PairText, *, exclude_id: int | None = None
+    ) -> NearMatch | None:
+        """The most similar stored example at or above the warn threshold, after a sync."""
+        self.index.sync(session)
+        hits = self.index.nearest(
+            prompt_text(text.instruction, text.context),
+            k=1,
+            threshold=self.warn_threshold,
+            exclude_id=exclude_id,
+        )
+        return hits[0] if hits else None
+
+    def check(
+        self, session: Session, category: Category, text: PairText, *, exclude_id: int | None = None
+    ) -> QualityReport:
+        """Inspect a candidate text against the rules and the stored corpus."""
+        report = QualityReport()
+        if is_only_url(text.instruction):
+            report.errors["instruction"] = (
+                "The instruction is only a link. Say what should be done with it, e.g. "
+                "“Summarize the article below” with the text pasted as the reference."
+            )
+        match = self.nearest(session, text, exclude_id=exclude_id)
+        if match is not None and "instruction" not in report.errors:
+            self._near_duplicate(session, match, report)
+        self._pii(text, report)
+        self._citations(text, report)
+        return report
+
+    def _near_duplicate(self, session: Session, match: NearMatch, report: QualityReport) -> None:
+        name = session.scalar(select(Category.name).where(Category.slug == match.category_slug))
+        where = f"{name or match.category_slug} example #{match.example_id}"
+        quoted = f"“{snippet(match.text)}”"
+        if match.score >= self.block_threshold:
+            report.errors["instruction"] = (
+                f"This is nearly the same as an existing {where} ({match.score:.0%} similar): "
+                f"{quoted}. Write a different task, or change this one substantially."
+            )
+        else:
+            report.warnings["instruction"] = (
+                f"This is similar to an existing {where} ({match.score:.0%} similar): {quoted}. "
+                "Submit anyway only if yours asks for something different."
+            )
+            report.flags.append(NEAR_DUPLICATE_CONFIRMED)
+
+    def _pii(self, text: PairText, report: QualityReport) -> None:
+        for field, value in zip(
+            FIELDS, (text.instruction, text.context, text.response), strict=True
+        ):
+            present = {f.kind for f in find_pii(value)}
+            if not present:
+                continue
+            kinds = [k for k in KINDS if k in present]
+            message = (
+                f"This looks like it contains {describe_pii(kinds)}. Remove it, or confirm it is "
+                "not personal or secret (e.g. a public help-desk number)."
+            )
+            report.warnings[field] = (
+                f"{report.warnings[field]} {message}" if field in report.warnings else message
+            )
+            if PII_CONFIRMED not in report.flags:
+                report.flags.append(PII_CONFIRMED)
+
+    def _citations(self, text: PairText, report: QualityReport) -> None:
+        cited = [
+            f
+            for f, v in zip(FIELDS, (text.instruction, text.context, text.response), strict=True)
+            if has_citations(v)
+        ]
+        if not cited:
+            return
+        report.flags.append(CITATION_BRACKETS)
+        # A pasted reference text may keep its brackets (exports strip them); what the person
+        # wrote themselves should not carry them.
+        for field in cited:
+            if field == "context":
+                continue
+            message = "Remove the citation brackets such as [1] or [citation needed]."
+            report.warnings[field] = (
+                f"{report.warnings[field]} {message}" if field in report.warnings else message
+            )
+
+    def added(self, example: Example) -> None:
+        """Index a stored (or edited) example at once, so the next check sees it."""
+        if example.status == ExampleStatus.REJECTED:
+            self.index.remove(example.id)
+            return
+        self.index.add(
+            example.id, prompt_text(example.instruction, example.context), example.category.slug
+        )
