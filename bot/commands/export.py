@@ -1,0 +1,136 @@
+"""`crowdtune export`: balanced, deduplicated, split dataset files with a card and a manifest."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import time
+from pathlib import Path
+
+from bot.config import Settings
+from bot.runtime import Runtime
+from exporters.run import run_export
+from exporters.spec import BALANCES, FORMATS, ExportSpec, ExportSpecError
+from store.db import make_engine, make_session_factory
+from store.enums import Origin
+
+
+class _SpecParser(argparse.ArgumentParser):
+    """Raises ExportSpecError instead of exiting, for specs built outside the command line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ExportSpecError(f"export options: {message}")
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def add_spec_options(p: argparse.ArgumentParser) -> None:
+    """The options that make an ExportSpec (shared by the command and the scheduler)."""
+    p.add_argument(
+        "--format",
+        type=_csv,
+        default=FORMATS,
+        help=f"comma-separated formats: {','.join(FORMATS)} (default: all)",
+    )
+    p.add_argument("--balance", choices=BALANCES, default="none")
+    p.add_argument("--cap", type=int, help="at most N examples per category")
+    p.add_argument(
+        "--temperature", type=float, default=1.0, help="T of temperature balancing (default 1)"
+    )
+    p.add_argument(
+        "--test-size", type=float, default=0.1, help="share held out as test (default 0.1)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of every random choice")
+    p.add_argument(
+        "--origins",
+        type=_csv,
+        default=tuple(o.value for o in Origin),
+        help="comma-separated origins to include (default: all)",
+    )
+    p.add_argument("--min-reviews", type=int, default=0, help="only examples with N+ reviews")
+    p.add_argument("--scrub-pii", action="store_true", help="mask personal data in the text")
+    p.add_argument(
+        "--keep-citations", action="store_true", help="keep Wikipedia [1] citation brackets"
+    )
+    p.add_argument(
+        "--near-dup",
+        type=float,
+        default=None,
+        help="ROUGE-L F1 for near-duplicates (default: CROWDTUNE_DEDUP_BLOCK); 0 turns it off",
+    )
+    p.add_argument("--licence", default="proprietary", help="licence named in the dataset card")
+
+
+def _salt(settings: Settings) -> str:
+    salt = settings.pseudonym_salt.get_secret_value() if settings.pseudonym_salt else ""
+    if not salt:
+        raise ExportSpecError(
+            "exports need CROWDTUNE_PSEUDONYM_SALT (a long random secret, e.g. from "
+            "`python3 -c 'import secrets; print(secrets.token_hex(32))'`) to pseudonymise "
+            "contributor ids; set it in the environment or .env"
+        )
+    return salt
+
+
+def spec_from_namespace(args: argparse.Namespace, settings: Settings) -> ExportSpec:
+    """An ExportSpec from parsed options and settings (the salt, the dedup threshold)."""
+    near = settings.dedup_block_threshold if args.near_dup is None else args.near_dup
+    return ExportSpec(
+        salt=_salt(settings),
+        formats=args.format,
+        balance=args.balance,
+        cap=args.cap,
+        temperature=args.temperature,
+        test_size=args.test_size,
+        seed=args.seed,
+        origins=args.origins,
+        min_reviews=args.min_reviews,
+        scrub_pii=args.scrub_pii,
+        strip_citations=not args.keep_citations,
+        near_dup_threshold=near if near > 0 else None,
+        licence=args.licence,
+    )
+
+
+def spec_from_args(argv: list[str] | str, settings: Settings) -> ExportSpec:
+    """Build a spec from option words, e.g. Settings.export_args; errors say what to fix."""
+    words = shlex.split(argv) if isinstance(argv, str) else list(argv)
+    parser = _SpecParser(prog="crowdtune export", add_help=False)
+    add_spec_options(parser)
+    return spec_from_namespace(parser.parse_args(words), settings)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `export` command."""
+    p = sub.add_parser("export", help="write a balanced, split dataset in training formats")
+    p.add_argument("--out", type=Path, required=True, help="folder to create (must not exist)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    add_spec_options(p)
+    p.set_defaults(handler=run)
+
+
+def run(rt: Runtime, args: argparse.Namespace) -> int:
+    """Run the export and print counts per category and split, then the files."""
+    spec = spec_from_namespace(args, rt.settings)
+    # A long read must not hold SQLite's write lock: read in a DEFERRED transaction.
+    engine = make_engine(rt.settings.database_url, sqlite_begin="DEFERRED")
+    started = time.monotonic()
+    try:
+        result = run_export(make_session_factory(engine), args.out, spec, overwrite=args.overwrite)
+    finally:
+        engine.dispose()
+    c = result.counts
+    print(f"export {result.export_id}: {c.total:,} examples -> {result.out_dir}")
+    print(f"{'category':<24}{'train':>9}{'test':>9}")
+    for cat in sorted(set(c.by_split["train"]) | set(c.by_split["test"])):
+        print(f"{cat:<24}{c.by_split['train'].get(cat, 0):>9,}{c.by_split['test'].get(cat, 0):>9,}")
+    print(
+        f"removed: {c.exact_duplicates:,} exact duplicates, {c.near_duplicates:,} near-duplicates, "
+        f"{c.balanced_out:,} by balancing"
+    )
+    for name, info in result.files.items():
+        print(f"  {name}  {info['bytes']:,} bytes  sha256 {info['sha256'][:16]}…")
+    print(f"({time.monotonic() - started:.2f} s)")
+    return 0

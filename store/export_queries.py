@@ -1,0 +1,143 @@
+"""Streaming reads for exports: approved examples in id order, in batches, never all at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy.orm import Session, aliased
+
+from store.enums import ExampleStatus, Origin
+from store.models import Category, Contributor, Example
+
+KEY_BATCH = 20_000
+ROW_BATCH = 1_000
+
+
+@dataclass(frozen=True)
+class ExportFilter:
+    """Which examples an export may use: approved, of these origins, with enough reviews."""
+
+    origins: tuple[Origin, ...] = tuple(Origin)
+    min_reviews: int = 0
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    """One example's text and provenance, as the writers need it."""
+
+    id: int
+    category: str
+    origin: str
+    team_id: str | None
+    user_id: str | None
+    instruction: str
+    context: str
+    response: str
+
+
+def _eligible(example: type[Example], flt: ExportFilter) -> ColumnElement[bool]:
+    return and_(
+        example.status == ExampleStatus.APPROVED,
+        example.origin.in_(flt.origins),
+        example.review_count >= flt.min_reviews,
+    )
+
+
+def duplicate_ids(session: Session, flt: ExportFilter) -> set[int]:
+    """Ids of eligible examples whose exact text an eligible example with a smaller id has.
+
+    One grouped pass over the content_hash index finds the repeated hashes; only their rows
+    are fetched, so memory follows the number of duplicates, not of examples. (A correlated
+    NOT EXISTS per row lets SQLite pick the status index and go quadratic.)
+    """
+    repeated = (
+        select(Example.content_hash)
+        .where(_eligible(Example, flt))
+        .group_by(Example.content_hash)
+        .having(func.count() > 1)
+    )
+    stmt = (
+        select(Example.content_hash, Example.id)
+        .where(_eligible(Example, flt), Example.content_hash.in_(repeated))
+        .order_by(Example.content_hash, Example.id)
+    )
+    dups: set[int] = set()
+    previous: str | None = None
+    for digest, example_id in session.execute(stmt):
+        if digest == previous:
+            dups.add(example_id)
+        previous = digest
+    return dups
+
+
+def iter_keys(
+    session: Session, flt: ExportFilter, *, batch_size: int = KEY_BATCH
+) -> Iterator[tuple[int, int, int | None]]:
+    """(id, category_id, author_id) of every eligible example in id order, by keyset pages.
+
+    Plain tuples through the session's connection: a million of them is the hot loop.
+    """
+    conn = session.connection()
+    last = 0
+    while True:
+        stmt = (
+            select(Example.id, Example.category_id, Example.author_id)
+            .where(_eligible(Example, flt), Example.id > last)
+            .order_by(Example.id)
+            .limit(batch_size)
+        )
+        batch = conn.execute(stmt).all()
+        if not batch:
+            return
+        yield from batch
+        last = batch[-1][0]
+
+
+def iter_rows(
+    session: Session, ids: Sequence[int], *, batch_size: int = ROW_BATCH
+) -> Iterator[ExportRow]:
+    """The rows with these ids (ascending), fetched a batch of ids at a time."""
+    author = aliased(Contributor)
+    for start in range(0, len(ids), batch_size):
+        chunk = list(ids[start : start + batch_size])
+        stmt = (
+            select(
+                Example.id,
+                Category.slug,
+                Example.origin,
+                author.team_id,
+                author.slack_user_id,
+                Example.instruction,
+                Example.context,
+                Example.response,
+            )
+            .join(Category, Category.id == Example.category_id)
+            .outerjoin(author, author.id == Example.author_id)
+            .where(Example.id.in_(chunk))
+            .order_by(Example.id)
+        )
+        for r in session.execute(stmt):
+            yield ExportRow(r[0], r[1], Origin(r[2]).value, r[3], r[4], r[5], r[6] or "", r[7])
+
+
+def category_table(session: Session) -> dict[int, tuple[str, int]]:
+    """Category id -> (slug, target) for every category."""
+    return {
+        cid: (slug, target)
+        for cid, slug, target in session.execute(
+            select(Category.id, Category.slug, Category.target).order_by(Category.sort_order)
+        )
+    }
+
+
+def begin_snapshot(session: Session) -> None:
+    """Make the session's reads one consistent snapshot (REPEATABLE READ on PostgreSQL).
+
+    SQLite's WAL readers already see one snapshot for the whole transaction.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(
+            execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+        )
