@@ -11,9 +11,11 @@ import pytest
 from slack_sdk import WebClient
 from sqlalchemy import select
 
+from bot.runtime import Runtime
 from bot.scheduler.claims import ClaimedRunner
 from bot.scheduler.digest import digest_job
 from bot.scheduler.jobs import expiry_job, export_job, gap_fill_job
+from bot.scheduler.wiring import production_specs
 from store.assignments import response_rates
 from store.enums import AssignmentKind, AssignmentStatus, ExampleStatus, Verdict
 from store.models import Assignment
@@ -21,6 +23,7 @@ from store.reviews import Quorum, record_review
 from tests.dbs import TestDatabase
 from tests.factories import example, person
 from tests.slack_double import VALID_TOKEN, SlackDouble
+from tests.slack_requests import settings_for
 
 NOW = datetime(2026, 3, 9, 9, 0, tzinfo=UTC)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -183,3 +186,44 @@ def test_export_job_writes_dated_folders_keeps_k_and_posts_changes(
     assert "First scheduled export" in texts[0] and "open_qa: 3" in texts[0]
     assert "open_qa: 5 (+2)" in texts[1] and "brainstorming: 0 (-1)" in texts[1]
     assert "summarization: 2 (+2)" in texts[1]
+
+
+def test_scheduled_export_with_the_real_exporter(
+    db: TestDatabase, tmp_path: Path, slack: SlackDouble
+) -> None:
+    with db.session() as s:
+        author = person(s, "U1")
+        for cat in ("open_qa", "open_qa", "brainstorming"):
+            example(s, author, category=cat, status=ExampleStatus.APPROVED)
+    settings = settings_for(
+        db.url,
+        slack,
+        pseudonym_salt="test-salt-0123456789",
+        export_root=str(tmp_path / "exports"),
+        export_keep=1,
+        export_args="--format dolly --balance none --test-size 0",
+        export_channel="C0EXPORT",
+    )
+    rt = Runtime(settings, _engine=db.engine)
+    job = next(s.fn for s in production_specs(settings, rt) if s.name == "export")
+    r = ClaimedRunner(db.sessions, "A", jobs={"export": job})
+    assert r.run_fire("export", scheduled_at=NOW) == "succeeded"
+    with db.session() as s:
+        example(s, author, category="open_qa", status=ExampleStatus.APPROVED)
+    assert r.run_fire("export", scheduled_at=NOW + timedelta(days=7)) == "succeeded"
+    folders = sorted(p.name for p in (tmp_path / "exports").iterdir())
+    assert folders == ["20260316T090000Z"]  # keep 1: the older export was removed
+    assert any(p.suffix == ".jsonl" for p in (tmp_path / "exports" / folders[0]).rglob("*"))
+    texts = [c.args["text"] for c in slack.calls_to("chat.postMessage", ok_only=True)]
+    assert "open_qa: 2" in texts[0] and "brainstorming: 1" in texts[0]
+    assert "open_qa: 3 (+1)" in texts[1] and "brainstorming: 1 (+0)" in texts[1]
+
+
+def test_scheduled_export_without_a_salt_is_skipped_with_the_reason(
+    db: TestDatabase, slack: SlackDouble, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = settings_for(db.url, slack, pseudonym_salt=None)
+    rt = Runtime(settings, _engine=db.engine)
+    job = next(s.fn for s in production_specs(settings, rt) if s.name == "export")
+    result = job(NOW)
+    assert "CROWDTUNE_PSEUDONYM_SALT" in result["skipped"]

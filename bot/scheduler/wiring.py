@@ -11,6 +11,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 
+from bot.commands.export import spec_from_args
 from bot.config import Settings
 from bot.nudges import NudgePolicy
 from bot.runtime import Runtime
@@ -20,6 +21,9 @@ from bot.scheduler.digest import digest_job
 from bot.scheduler.jobs import ExportFn, expiry_job, export_job, gap_fill_job, nudge_job, skipped
 from bot.scheduler.nudging import nudge_sender as send_nudges_at_local_time
 from bot.slack.client import build_client
+from exporters.run import run_export
+from store.db import make_engine, make_session_factory
+from store.errors import DomainError
 
 log = logging.getLogger("crowdtune.scheduler")
 
@@ -105,24 +109,43 @@ def export_fn(
     settings: Settings, rt: Runtime, client: WebClient | None
 ) -> Callable[[datetime], dict[str, Any]]:
     """The scheduled export bound to the export root, spec and summary channel."""
+    export = exporter(settings, rt)
+    if isinstance(export, str):
+        reason = export
+        return lambda now: skipped(reason, "export")
     return partial(
         export_job,
         sessions=rt.sessions,
         root=Path(settings.export_root),
         keep=settings.export_keep,
-        export=exporter(settings, rt),
+        export=export,
         post=channel_poster(client, settings.export_channel),
     )
 
 
-def exporter(settings: Settings, rt: Runtime) -> ExportFn:
-    """The export collaborator: writes `out_dir` from CROWDTUNE_EXPORT_ARGS, returns counts."""
-    return export_not_on_main
+def exporter(settings: Settings, rt: Runtime) -> ExportFn | str:
+    """The export collaborator (CROWDTUNE_EXPORT_ARGS into `out_dir`, counts per category),
+    or the reason it cannot run (bad options, no pseudonym salt)."""
+    try:
+        spec = spec_from_args(settings.export_args, settings)
+    except DomainError as exc:
+        return f"CROWDTUNE_EXPORT_ARGS: {exc.message}"
 
+    def export(out_dir: Path) -> Mapping[str, int]:
+        # A long read must not hold SQLite's write lock: read in a DEFERRED transaction.
+        engine = make_engine(settings.database_url, sqlite_begin="DEFERRED")
+        try:
+            # The folder is named by the fire time: a re-run of the fire replaces it whole.
+            result = run_export(make_session_factory(engine), out_dir, spec, overwrite=True)
+        finally:
+            engine.dispose()
+        counts: dict[str, int] = {}
+        for split in result.counts.by_split.values():
+            for slug, n in split.items():
+                counts[slug] = counts.get(slug, 0) + n
+        return counts
 
-def export_not_on_main(out_dir: Path) -> Mapping[str, int]:
-    """Stand-in until exporters.run lands on main: fails the run loudly, writes nothing."""
-    raise RuntimeError("exporters.run.run_export is not wired into the scheduler yet")
+    return export
 
 
 def nudge_sender(
