@@ -9,12 +9,34 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from bot.commands import categories, db, export, importing, nudge, scheduler, serve, stats
+from bot.commands import (
+    categories,
+    db,
+    export,
+    generate,
+    importing,
+    nudge,
+    scheduler,
+    serve,
+    stats,
+    transform,
+)
 from bot.config import load_settings
 from bot.runtime import Runtime
 from store.errors import DomainError
 
-COMMAND_MODULES = (db, importing, stats, categories, export, serve, nudge, scheduler)
+COMMAND_MODULES = (
+    db,
+    importing,
+    stats,
+    categories,
+    export,
+    generate,
+    transform,
+    serve,
+    nudge,
+    scheduler,
+)
 
 
 class UsageError(Exception):

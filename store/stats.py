@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from rapidfuzz.distance import Levenshtein
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -169,14 +170,77 @@ def personal_counts(session: Session, contributor: Contributor) -> PersonalCount
     )
 
 
+@dataclass(frozen=True)
+class DraftEdits:
+    """How much people changed the LLM drafts of one category before accepting them."""
+
+    slug: str
+    verified: int
+    unchanged: int
+    mean_edit_distance: float  # normalized Levenshtein, 0 = kept as drafted, 1 = rewritten
+
+
+def _joined(instruction: str | None, context: str | None, response: str | None) -> str:
+    return "\x1f".join(t or "" for t in (instruction, context, response))
+
+
+def draft_edit_stats(session: Session) -> list[DraftEdits]:
+    """Per category, for verified LLM drafts not rejected: mean normalized edit distance
+    between the draft text and the current (accepted) text."""
+    rows = session.execute(
+        select(
+            Category.slug,
+            Example.instruction,
+            Example.context,
+            Example.response,
+            Example.draft_instruction,
+            Example.draft_context,
+            Example.draft_response,
+        )
+        .join(Category, Category.id == Example.category_id)
+        .where(
+            Example.origin == Origin.LLM,
+            Example.verified_at.is_not(None),
+            Example.status != ExampleStatus.REJECTED,
+            Example.draft_response.is_not(None),
+        )
+        .order_by(Category.sort_order, Category.slug)
+    )
+    per: dict[str, list[float]] = {}
+    for slug, ins, ctx, resp, d_ins, d_ctx, d_resp in rows:
+        dist = Levenshtein.normalized_distance(
+            _joined(d_ins, d_ctx, d_resp), _joined(ins, ctx, resp)
+        )
+        per.setdefault(slug, []).append(float(dist))
+    return [
+        DraftEdits(slug, len(ds), sum(1 for d in ds if d == 0.0), sum(ds) / len(ds))
+        for slug, ds in per.items()
+    ]
+
+
+def llm_edits_json(session: Session) -> dict[str, dict[str, float | int]]:
+    """`draft_edit_stats` as the `llm_edits` object of `crowdtune stats --json`."""
+    return {
+        e.slug: {
+            "verified": e.verified,
+            "unchanged": e.unchanged,
+            "mean_edit_distance": round(e.mean_edit_distance, 4),
+        }
+        for e in draft_edit_stats(session)
+    }
+
+
 __all__ = [
     "CategoryCounts",
+    "DraftEdits",
     "LeaderRow",
     "PersonalCounts",
     "category_counts",
+    "draft_edit_stats",
     "gaps",
     "largest_gap_category",
     "leaderboard",
+    "llm_edits_json",
     "personal_counts",
     "stats_json",
 ]

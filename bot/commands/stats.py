@@ -7,7 +7,7 @@ import json
 
 from bot.runtime import Runtime
 from store.db import session_scope
-from store.stats import category_counts, stats_json
+from store.stats import category_counts, draft_edit_stats, llm_edits_json, stats_json
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,9 +21,12 @@ def run(rt: Runtime, args: argparse.Namespace) -> int:
     """Print stats as a table or as JSON."""
     with session_scope(rt.sessions) as s:
         if args.json:
-            print(json.dumps(stats_json(s), indent=2, sort_keys=False))
+            doc = stats_json(s)
+            doc["llm_edits"] = llm_edits_json(s)
+            print(json.dumps(doc, indent=2, sort_keys=False))
             return 0
         rows = category_counts(s)
+        edits = draft_edit_stats(s)
     header = (
         f"{'category':<24}{'approved':>9}{'pending':>9}{'draft':>7}"
         f"{'rejected':>9}{'target':>8}{'gap':>7}"
@@ -39,4 +42,9 @@ def run(rt: Runtime, args: argparse.Namespace) -> int:
     total = sum(sum(c.by_status.values()) for c in rows)
     print("-" * len(header))
     print(f"{'total':<24}{total:>9}")
+    if edits:
+        print()
+        print(f"{'LLM drafts verified':<24}{'verified':>9}{'unchanged':>10}{'mean edit':>10}")
+        for e in edits:
+            print(f"{e.slug:<24}{e.verified:>9}{e.unchanged:>10}{e.mean_edit_distance:>10.3f}")
     return 0

@@ -1,0 +1,91 @@
+"""`crowdtune generate`: LLM drafts for the categories below target, verified later by people."""
+
+from __future__ import annotations
+
+import argparse
+import random
+
+from bot.runtime import Runtime
+from generators.drafts import GenerationReport, generate_drafts
+from generators.llm_client import make_client
+from store.errors import DomainError
+from store.quality.dedup import DedupIndex
+from store.quality.pii import find_pii, scrub_pii
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `generate` command."""
+    p = sub.add_parser("generate", help="draft examples with an LLM for categories below target")
+    p.add_argument("--category", action="append", metavar="SLUG", help="only this category")
+    p.add_argument("--count", type=int, default=10, help="drafts per category (capped at gap)")
+    p.add_argument("--per-request", type=int, default=5, help="examples asked per request")
+    p.add_argument("--seed", type=int, help="seed for few-shot sampling (printed when random)")
+    p.add_argument("--dry-run", action="store_true", help="print the prompts, send nothing")
+    p.set_defaults(handler=run)
+
+
+def _print_report(report: GenerationReport, seed: int) -> None:
+    mode = "dry run: nothing sent" if report.dry_run else f"{report.kept} drafts stored"
+    print(
+        f"model {report.model}, prompt {report.prompt_version}, seed {seed}: {mode}; "
+        f"{report.budget_remaining_at_start:,} tokens left in today's budget at start"
+    )
+    header = f"{'category':<24}{'gap':>6}{'asked':>7}{'reqs':>6}{'returned':>9}{'kept':>6}  dropped"
+    print(header)
+    print("-" * len(header))
+    for rep in report.categories.values():
+        why = dict(rep.dropped)
+        why.update({f"request {k}": v for k, v in rep.failed_requests.items()})
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(why.items())) or "-"
+        print(
+            f"{rep.slug:<24}{rep.gap:>6}{rep.asked:>7}{rep.requests:>6}"
+            f"{rep.returned:>9}{rep.kept:>6}  {reasons}"
+        )
+    if report.dry_run:
+        print(f"estimated tokens at most: {report.estimated_tokens:,}")
+    else:
+        retries = sum(r.retries for r in report.categories.values())
+        print(f"tokens spent: {report.tokens:,}; retries: {retries}")
+
+
+def run(rt: Runtime, args: argparse.Namespace) -> int:
+    """Plan, send and store; the prompts only with --dry-run."""
+    st = rt.settings
+    if args.count < 1 or args.per_request < 1:
+        raise DomainError("--count and --per-request must be at least 1")
+    key = st.openai_api_key.get_secret_value() if st.openai_api_key else None
+    if not args.dry_run and not st.openai_base_url and not key:
+        raise DomainError(
+            "no LLM is configured: set OPENAI_API_KEY for OpenAI, or OPENAI_BASE_URL for a "
+            "local OpenAI-compatible server (vLLM, llama.cpp, Ollama); see README 'LLM drafts'",
+            code="llm_not_configured",
+        )
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1_000_000)
+    client = None
+    if not args.dry_run:
+        client = make_client(
+            base_url=st.openai_base_url, api_key=key, timeout=st.llm_timeout_seconds
+        )
+    report = generate_drafts(
+        rt.sessions,
+        client,
+        model=st.llm_model,
+        categories=args.category,
+        count=args.count,
+        per_request=args.per_request,
+        concurrency=st.llm_concurrency,
+        daily_token_budget=st.llm_daily_token_budget,
+        seed=seed,
+        scrub=scrub_pii,
+        duplicate_index=DedupIndex.from_session,
+        duplicate_threshold=st.dedup_warn_threshold,
+        pii_finder=find_pii,
+        dry_run=args.dry_run,
+    )
+    if args.dry_run:
+        for slug, prompt in report.prompts.items():
+            print(f"##### {slug}\n{prompt}")
+    _print_report(report, seed)
+    failed = sum(sum(r.failed_requests.values()) for r in report.categories.values())
+    sent = sum(r.requests for r in report.categories.values())
+    return 1 if sent and failed == sent else 0

@@ -1,0 +1,268 @@
+"""Existing NLP datasets turned into instruction pairs by varied templates: (context, question)
+→ answer, document → summary, source → target sentence. All rows or none, like import."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from store.categories import get_category
+from store.enums import ExampleStatus, Origin
+from store.errors import DomainError
+from store.importing import MAX_REPORTED_ERRORS, ImportFailed, LineError
+from store.models import Example
+from store.types import utcnow
+from store.validation import content_hash, validate_pair
+
+TASKS = ("qa", "summarization", "translation")
+FORMATS = ("jsonl", "csv", "tsv")
+
+# Roles each task reads, mapped to column names by default; --column ROLE=NAME renames.
+DEFAULT_COLUMNS: dict[str, dict[str, str]] = {
+    "qa": {"context": "context", "question": "question", "answer": "answer"},
+    "summarization": {"document": "document", "summary": "summary"},
+    "translation": {"source": "source", "target": "target"},
+}
+DEFAULT_CATEGORY = {
+    "qa": "closed_qa",
+    "summarization": "summarization",
+    "translation": "general_qa",
+}
+
+# Several phrasings per task, so the dataset is not one template repeated.
+PHRASINGS: dict[str, tuple[str, ...]] = {
+    "qa": (
+        "{question}",
+        "Answer the question using only the text below: {question}",
+        "Read the passage and answer this question: {question}",
+        "Based on the reference text, {question_lc}",
+        "{question} Use the reference text to answer.",
+    ),
+    "summarization": (
+        "Summarize this text.",
+        "Write a short summary of the passage below.",
+        "What are the main points of this text? Answer in a few sentences.",
+        "Give me a brief summary of the following.",
+        "Condense this passage into a short paragraph that keeps its key facts.",
+    ),
+    "translation": (
+        "Translate this {source_text} into {target_lang}.",
+        "How would you say this in {target_lang}?",
+        "Give a {target_lang} translation of the following {source_text}.",
+        "Render the {source_text} below in {target_lang}, keeping its meaning and tone.",
+    ),
+}
+
+
+@dataclass
+class TransformReport:
+    """What a transform did: rows read, added, already present, phrasings used."""
+
+    path: str
+    task: str
+    category: str
+    format: str
+    read: int = 0
+    added: int = 0
+    already_present: int = 0
+    phrasings: Counter[int] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class _Row:
+    line: int
+    values: dict[str, Any]
+
+
+def detect_format(path: Path) -> str:
+    """csv or tsv by extension, JSON lines otherwise."""
+    suffix = path.suffix.lower()
+    return {".csv": "csv", ".tsv": "tsv"}.get(suffix, "jsonl")
+
+
+def _jsonl_rows(path: Path, errors: list[LineError]) -> Iterator[_Row]:
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                errors.append(LineError(number, f"not UTF-8 (byte {exc.start}); save as UTF-8"))
+                continue
+            if not text.strip():
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                errors.append(
+                    LineError(number, f"not valid JSON ({exc.msg} at column {exc.colno})")
+                )
+                continue
+            if not isinstance(obj, dict):
+                errors.append(LineError(number, "each line must be one JSON object"))
+                continue
+            yield _Row(number, obj)
+
+
+def _csv_rows(path: Path, delimiter: str, errors: list[LineError]) -> Iterator[_Row]:
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        errors.append(LineError(1, f"not UTF-8 (byte {exc.start}); save as UTF-8"))
+        return
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    start = 2  # line 1 is the header
+    try:
+        for row in reader:
+            # A quoted field may span lines: report the line the record starts on.
+            line, start = start, reader.line_num + 1
+            if None in row:
+                errors.append(LineError(line, "more fields than the header has columns"))
+                continue
+            yield _Row(line, dict(row))
+    except csv.Error as exc:
+        errors.append(LineError(reader.line_num, f"not valid CSV ({exc})"))
+
+
+def _value(row: _Row, role: str, column: str) -> str:
+    if column not in row.values:
+        raise ValueError(
+            f"missing column {column!r} (the {role}); rename with --column {role}=NAME"
+        )
+    value = row.values[column]
+    if not isinstance(value, str):
+        raise ValueError(f"column {column!r} must be text, got {type(value).__name__}")
+    if not value.strip():
+        raise ValueError(f"column {column!r} is empty")
+    return value.strip()
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:] if text[:1].isupper() and not text[:2].isupper() else text
+
+
+def render_pair(
+    task: str,
+    values: Mapping[str, str],
+    choice: int,
+    *,
+    source_lang: str | None = None,
+    target_lang: str | None = None,
+) -> tuple[str, str, str]:
+    """(instruction, context, response) of one row with phrasing number `choice`."""
+    template = PHRASINGS[task][choice]
+    if task == "qa":
+        q = values["question"]
+        return (
+            template.format(question=q, question_lc=_lower_first(q)),
+            values["context"],
+            values["answer"],
+        )
+    if task == "summarization":
+        return template, values["document"], values["summary"]
+    source_text = f"{source_lang} text" if source_lang else "text"
+    ins = template.format(source_text=source_text, target_lang=target_lang)
+    return ins, values["source"], values["target"]
+
+
+def transform_file(
+    session: Session,
+    path: Path,
+    *,
+    task: str,
+    category: str | None = None,
+    seed: int = 0,
+    columns: Mapping[str, str] | None = None,
+    fmt: str = "auto",
+    source_lang: str | None = None,
+    target_lang: str | None = None,
+    status: ExampleStatus = ExampleStatus.PENDING,
+) -> TransformReport:
+    """Turn every row of `path` into an example in the caller's transaction, or raise
+    ImportFailed naming each bad line and write nothing."""
+    path = Path(path)
+    if task not in TASKS:
+        raise DomainError(f"unknown task {task!r}; use one of: {', '.join(TASKS)}")
+    if task == "translation" and not target_lang:
+        raise DomainError("translation needs --target-lang (the language of the target column)")
+    roles = dict(DEFAULT_COLUMNS[task])
+    for role, name in (columns or {}).items():
+        if role not in roles:
+            raise DomainError(f"--column {role}=…: task {task} reads {', '.join(roles)}")
+        roles[role] = name
+    if not path.is_file():
+        raise DomainError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise ImportFailed(path, [LineError(1, "the file is empty")], 1)
+    fmt = detect_format(path) if fmt == "auto" else fmt
+    if fmt not in FORMATS:
+        raise DomainError(f"unknown format {fmt!r}; use one of: {', '.join(FORMATS)}, auto")
+    cat = get_category(session, category or DEFAULT_CATEGORY[task])
+    errors: list[LineError] = []
+    rows = list(
+        _jsonl_rows(path, errors)
+        if fmt == "jsonl"
+        else _csv_rows(path, "," if fmt == "csv" else "\t", errors)
+    )
+    if not rows and not errors:
+        errors.append(LineError(1, "the file has no rows"))
+    source = f"transform:{path.name}"[:255]
+    present = set(session.scalars(select(Example.source_ref).where(Example.source == source)))
+    report = TransformReport(str(path), task, cat.slug, fmt, read=len(rows))
+    now = utcnow()
+    inserts: list[dict[str, Any]] = []
+    for row in rows:
+        try:
+            values = {role: _value(row, role, col) for role, col in roles.items()}
+        except ValueError as exc:
+            errors.append(LineError(row.line, str(exc)))
+            continue
+        # Each row's phrasing depends on the seed and the row alone, not on the rows before it.
+        choice = random.Random(f"{seed}:{task}:{row.line}").randrange(len(PHRASINGS[task]))
+        ins, ctx, resp = render_pair(
+            task, values, choice, source_lang=source_lang, target_lang=target_lang
+        )
+        problems = validate_pair(cat, ins, ctx, resp, strict=False)
+        if problems:
+            errors.extend(LineError(row.line, f"{k}: {v}") for k, v in problems.items())
+            continue
+        ref = f"line {row.line}"
+        if ref in present:
+            report.already_present += 1
+            continue
+        report.phrasings[choice] += 1
+        inserts.append(
+            {
+                "category_id": cat.id,
+                "instruction": ins,
+                "context": ctx,
+                "response": resp,
+                "status": status,
+                "origin": Origin.TRANSFORMED,
+                "content_hash": content_hash(ins, ctx, resp),
+                "source": source,
+                "source_ref": ref,
+                "flags": [],
+                "revision": 1,
+                "review_count": 0,
+                "created_at": now,
+                "updated_at": now,
+                "decided_at": now if status == ExampleStatus.APPROVED else None,
+            }
+        )
+    if errors:
+        errors.sort(key=lambda e: e.line)
+        raise ImportFailed(path, errors[:MAX_REPORTED_ERRORS], len(errors))
+    if inserts:
+        session.execute(insert(Example), inserts)
+    report.added = len(inserts)
+    return report
