@@ -18,10 +18,11 @@ from bot.scheduler.jobs import expiry_job, export_job, gap_fill_job
 from bot.scheduler.wiring import production_specs
 from store.assignments import response_rates
 from store.enums import AssignmentKind, AssignmentStatus, ExampleStatus, Verdict
-from store.models import Assignment
+from store.models import Assignment, Example, JobRun
 from store.reviews import Quorum, record_review
 from tests.dbs import TestDatabase
 from tests.factories import example, person
+from tests.llm_double import running_double
 from tests.slack_double import VALID_TOKEN, SlackDouble
 from tests.slack_requests import settings_for
 
@@ -227,3 +228,20 @@ def test_scheduled_export_without_a_salt_is_skipped_with_the_reason(
     job = next(s.fn for s in production_specs(settings, rt) if s.name == "export")
     result = job(NOW)
     assert "CROWDTUNE_PSEUDONYM_SALT" in result["skipped"]
+
+
+def test_gap_fill_drafts_through_the_llm_double(db: TestDatabase, slack: SlackDouble) -> None:
+    with running_double() as llm:
+        settings = settings_for(
+            db.url, slack, openai_base_url=llm.base_url, llm_model="double-model"
+        )
+        rt = Runtime(settings, _engine=db.engine)
+        job = next(s.fn for s in production_specs(settings, rt) if s.name == "gap_fill")
+        r = ClaimedRunner(db.sessions, "A", jobs={"gap_fill": job})
+        assert r.run_fire("gap_fill", scheduled_at=NOW) == "succeeded"
+        assert llm.requests, "the job sent no request to the LLM"
+    with db.session() as s:
+        run = s.scalars(select(JobRun)).one()
+        drafts = s.scalars(select(Example).where(Example.status == ExampleStatus.DRAFT)).all()
+    assert run.result["kept"] == len(drafts) > 0
+    assert run.result["tokens"] > 0 and run.result["failed_requests"] == 0

@@ -22,8 +22,12 @@ from bot.scheduler.jobs import ExportFn, expiry_job, export_job, gap_fill_job, n
 from bot.scheduler.nudging import nudge_sender as send_nudges_at_local_time
 from bot.slack.client import build_client
 from exporters.run import run_export
+from generators.drafts import generate_drafts
+from generators.llm_client import make_client
 from store.db import make_engine, make_session_factory
 from store.errors import DomainError
+from store.quality.dedup import DedupIndex
+from store.quality.pii import scrub_pii
 
 log = logging.getLogger("crowdtune.scheduler")
 
@@ -164,12 +168,36 @@ def nudge_sender(
 def draft_generator(
     settings: Settings, rt: Runtime
 ) -> Callable[[datetime], Mapping[str, Any]] | None:
-    """The gap-fill collaborator, or None when no LLM endpoint or key is configured."""
-    if settings.openai_base_url is None and settings.openai_api_key is None:
+    """The gap-fill collaborator (generators.drafts), or None when no LLM is configured."""
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+    if not settings.openai_base_url and not key:
         return None
-    return drafts_not_on_main
 
+    def generate(now: datetime) -> Mapping[str, Any]:
+        # A client per run: the async client is closed inside the loop that owns it.
+        client = make_client(
+            base_url=settings.openai_base_url, api_key=key, timeout=settings.llm_timeout_seconds
+        )
+        report = generate_drafts(
+            rt.sessions,
+            client,
+            model=settings.llm_model,
+            concurrency=settings.llm_concurrency,
+            daily_token_budget=settings.llm_daily_token_budget,
+            seed=int(now.timestamp()),  # the fire time: a re-run asks for the same drafts
+            scrub=scrub_pii,
+            duplicate_index=DedupIndex.from_session,
+            duplicate_threshold=settings.dedup_warn_threshold,
+            today=now.date,
+        )
+        return {
+            "kept": report.kept,
+            "tokens": report.tokens,
+            "budget_at_start": report.budget_remaining_at_start,
+            "kept_by_category": {k: r.kept for k, r in report.categories.items() if r.kept},
+            "failed_requests": sum(
+                sum(r.failed_requests.values()) for r in report.categories.values()
+            ),
+        }
 
-def drafts_not_on_main(now: datetime) -> Mapping[str, Any]:
-    """Stand-in until generators.drafts lands on main: fails the run loudly."""
-    raise RuntimeError("generators.drafts.generate_drafts is not wired into the scheduler yet")
+    return generate
