@@ -13,6 +13,7 @@ from sqlalchemy import select
 from bot.scheduler.app import JobSpec, build_scheduler, schedule_catch_up
 from bot.scheduler.claims import ClaimedRunner
 from bot.scheduler.cron import CronError, cron_trigger, latest_fire, zone
+from store.db import make_engine, make_session_factory
 from store.enums import RunStatus
 from store.job_runs import claim
 from store.models import JobRun
@@ -197,3 +198,13 @@ def test_the_sweep_never_recovers_a_run_of_its_own_process(db: TestDatabase) -> 
     assert recovered == [0]
     with db.session() as s:
         assert s.scalars(select(JobRun)).one().attempt == 1
+
+
+def test_a_database_error_while_claiming_is_one_clear_line(
+    db: TestDatabase, caplog: pytest.LogCaptureFixture
+) -> None:
+    bad = make_session_factory(make_engine("sqlite:////nonexistent-dir/crowdtune.db"))
+    r = ClaimedRunner(bad, "A", jobs={"tick": lambda now: {}})
+    assert r.run_fire("tick", scheduled_at=T0) == "claim_failed"
+    (line,) = job_lines(caplog)
+    assert line["outcome"] == "claim_failed" and "OperationalError" in line["error"]

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.db import session_scope
@@ -58,9 +59,24 @@ class ClaimedRunner:
         if scheduled_at is None:
             # FireTimeExecutor passes it; without it two workers could not agree on the key.
             raise ValueError("run_fire needs the fire's scheduled_at")
-        self.recover(frozenset({name}))
-        with session_scope(self.sessions) as s:
-            run = claim(s, name, scheduled_at, self.worker_id, self.stale_after, now=self.clock())
+        try:
+            self.recover(frozenset({name}))
+            with session_scope(self.sessions) as s:
+                run = claim(
+                    s, name, scheduled_at, self.worker_id, self.stale_after, now=self.clock()
+                )
+        except SQLAlchemyError as exc:
+            # Database unreachable or locked past its timeout: this worker skips the fire
+            # (another worker may claim it); the line says so instead of a bare traceback.
+            _log_line(
+                logging.ERROR,
+                job=name,
+                scheduled_at=scheduled_at,
+                outcome="claim_failed",
+                worker=self.worker_id,
+                error=f"{type(exc).__name__}: {exc}"[:500],
+            )
+            return "claim_failed"
         if run is None:
             # Normal with several workers: another one has this fire.
             _log_line(
