@@ -9,8 +9,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
-from store.db import make_engine, make_session_factory
-from store.examples import QualityGate
+from store.db import make_engine, make_session_factory, session_scope
+from store.quality.dedup import DedupIndex
+from store.quality.gate import CorpusQualityGate
 from store.reviews import Quorum
 
 
@@ -37,9 +38,18 @@ class Runtime:
         return Quorum(self.settings.quorum_approvals, self.settings.quorum_rejections)
 
     @cached_property
-    def quality_gate(self) -> QualityGate | None:
-        """Corpus checks for new texts; None until store.quality's gate is wired in."""
-        return None
+    def quality_gate(self) -> CorpusQualityGate:
+        """Corpus checks (near-duplicates, PII, hygiene); its index fills on first use."""
+        return CorpusQualityGate(
+            DedupIndex(),
+            warn_threshold=self.settings.dedup_warn_threshold,
+            block_threshold=self.settings.dedup_block_threshold,
+        )
+
+    def warm_up(self) -> None:
+        """Build the near-duplicate index now, so the first writer does not wait for it."""
+        with session_scope(self.sessions) as s:
+            self.quality_gate.sync(s)
 
     def close(self) -> None:
         """Release database connections."""

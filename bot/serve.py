@@ -65,6 +65,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         rt = Runtime(self.rt.settings)  # built in the worker, after the fork
+        rt.warm_up()
         return build_wsgi(build_app(rt), database_check(rt.engine))
 
 
@@ -79,6 +80,7 @@ def serve(rt: Runtime, *, workers: int = 2, threads: int = 8) -> None:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
         log.info("connected as %s; Socket Mode", who)
+        rt.warm_up()
         SocketModeHandler(
             build_app(rt, socket_mode=True), settings.slack_app_token.get_secret_value()
         ).start()  # type: ignore[no-untyped-call]

@@ -127,15 +127,14 @@ def _utc_today() -> date:
     return datetime.now(UTC).date()
 
 
-def _human_example_ids(session: Session, category: Category) -> list[int]:
-    # Approved human examples only: the model imitates people, not earlier drafts.
+def _approved_ids(session: Session, category: Category, origin: Origin) -> list[int]:
     return list(
         session.scalars(
             select(Example.id)
             .where(
                 Example.category_id == category.id,
                 Example.status == ExampleStatus.APPROVED,
-                Example.origin == Origin.HUMAN,
+                Example.origin == origin,
             )
             .order_by(Example.id)
         )
@@ -143,9 +142,18 @@ def _human_example_ids(session: Session, category: Category) -> list[int]:
 
 
 def _sample_few_shot(
-    session: Session, ids: Sequence[int], k: int, rng: random.Random, scrub: Scrubber
+    session: Session,
+    pools: tuple[Sequence[int], Sequence[int]],
+    k: int,
+    rng: random.Random,
+    scrub: Scrubber,
 ) -> list[FewShot]:
-    chosen = sorted(rng.sample(list(ids), min(k, len(ids))))
+    # People's own approved examples first; imported ones (a public human-written dataset)
+    # only fill in while a category has fewer than k. Never LLM drafts.
+    human, imported = pools
+    chosen = rng.sample(list(human), min(k, len(human)))
+    if len(chosen) < k:
+        chosen += rng.sample(list(imported), min(k - len(chosen), len(imported)))
     if not chosen:
         return []
     rows = session.scalars(select(Example).where(Example.id.in_(chosen)).order_by(Example.id))
@@ -177,11 +185,15 @@ def _plan(
         rep.asked = min(count, rep.gap) if cat.active else 0
         brief = CategoryBrief(cat.slug, cat.name, scrub(cat.guideline), cat.needs_context)
         left, chunk = rep.asked, 0
-        ids = _human_example_ids(session, cat) if rep.asked else []
+        pools: tuple[list[int], list[int]] = ([], [])
+        if rep.asked:
+            human = _approved_ids(session, cat, Origin.HUMAN)
+            imported = _approved_ids(session, cat, Origin.IMPORTED) if len(human) < few_shot else []
+            pools = (human, imported)
         while left > 0:
             n = min(per_request, left)
             rng = random.Random(f"{seed}:{cat.slug}:{chunk}")
-            samples = _sample_few_shot(session, ids, few_shot, rng, scrub)
+            samples = _sample_few_shot(session, pools, few_shot, rng, scrub)
             messages = build_messages(brief, samples, n)
             if chunk == 0:
                 report.prompts[cat.slug] = render_prompt(messages)

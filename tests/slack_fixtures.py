@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy.orm import Session
 
-from store.examples import PairText, QualityReport
-from store.models import Category, Example
 from tests.dbs import TestDatabase
 from tests.slack_double import SlackDouble
 from tests.slack_requests import SlackApp, settings_for
@@ -66,27 +62,3 @@ def all_text(blocks: list[dict[str, Any]]) -> str:
 
     walk(blocks)
     return "\n".join(out)
-
-
-@dataclass
-class KeywordGate:
-    """A small real quality gate for tests: warns on an e-mail address, refuses "FORBIDDEN"."""
-
-    added_ids: list[int]
-
-    def check(
-        self, session: Session, category: Category, text: PairText, *, exclude_id: int | None = None
-    ) -> QualityReport:
-        """Warn on '@' (personal data), error on FORBIDDEN in the response."""
-        report = QualityReport()
-        joined = " ".join((text.instruction, text.context, text.response))
-        if "FORBIDDEN" in text.response:
-            report.errors["response"] = "This response uses a forbidden word."
-        if "@" in joined:
-            report.warnings["pii"] = "This looks like it contains an e-mail address."
-            report.flags.append("pii_confirmed")
-        return report
-
-    def added(self, example: Example) -> None:
-        """Remember what was stored."""
-        self.added_ids.append(example.id)

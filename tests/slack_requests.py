@@ -26,7 +26,6 @@ from bot.slack.app import build_app
 from bot.slack.client import build_client
 from bot.slack.handlers.common import ExportRunner
 from bot.slack.wsgi import EVENTS_PATH, build_wsgi, database_check
-from store.examples import QualityGate
 from tests.dbs import TestDatabase
 from tests.slack_double import TEAM_ID, VALID_TOKEN, SlackDouble
 
@@ -110,14 +109,10 @@ class SlackApp:
     double: SlackDouble
     settings: Settings
     exporter: ExportRunner | None = None
-    gate: QualityGate | None = None
     sleeps: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.runtime = Runtime(self.settings, _engine=self.db.engine)
-        if self.gate is not None:
-            # What the lead's wiring will do: Runtime.quality_gate returns the corpus gate.
-            self.runtime.__dict__["quality_gate"] = self.gate
         # The retry handler records the Retry-After waits instead of sleeping through them.
         client = build_client(self.settings, sleep=self.sleeps.append)
         app = build_app(self.runtime, client=client, exporter=self.exporter)

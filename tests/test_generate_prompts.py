@@ -46,7 +46,7 @@ def _seed_corpus(db: TestDatabase) -> None:
                     context=PASSAGE if cat.needs_context else "",
                     response=f"Sample answer {i} for {cat.name}; ask jane@example.com for more.",
                 )
-            # Drafts and imports are never shown to the model as examples.
+            # With enough human examples, imports are not shown to the model.
             example(
                 s,
                 None,
@@ -99,3 +99,40 @@ def test_prompt_shows_only_scrubbed_human_examples(prompts: dict[str, str]) -> N
         assert "jane@example.com" not in text and "[EMAIL]" in text
         assert "Imported" not in text
         assert text.count("Example ") == 3
+
+
+def test_imported_examples_fill_in_when_people_wrote_too_few(db: TestDatabase) -> None:
+    with db.session() as s:
+        a = person(s, "UA")
+        example(
+            s, a, status=ExampleStatus.APPROVED, instruction="Human question: why is the sky blue?"
+        )
+        for i in range(3):
+            example(
+                s,
+                None,
+                status=ExampleStatus.APPROVED,
+                origin=Origin.IMPORTED,
+                instruction=f"Imported question {i}: how do tides work on a calm day?",
+            )
+        example(
+            s,
+            None,
+            status=ExampleStatus.APPROVED,
+            origin=Origin.LLM,
+            instruction="An LLM question that must never be shown as an example?",
+        )
+    report = generate_drafts(
+        db.sessions,
+        None,
+        model="m",
+        categories=["open_qa"],
+        count=1,
+        daily_token_budget=0,
+        seed=1,
+        scrub=scrub_pii,
+        dry_run=True,
+    )
+    text = report.prompts["open_qa"]
+    assert "Human question" in text and text.count("Imported question") == 2
+    assert "LLM question" not in text

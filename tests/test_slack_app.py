@@ -288,3 +288,39 @@ def test_a_failed_reply_is_logged_not_a_crash_loop(slack: SlackApp, error: str) 
     slack.command("UALICE", "stats")
     assert "Open QA: 0 approved, 1 pending" in _reply_text(slack.double, 1)
     assert len(slack.double.calls_to("chat.postMessage")) == 1  # no retry storm
+
+
+def test_a_broken_modal_submission_is_answered_in_the_modal(slack: SlackApp) -> None:
+    # private_metadata without the example id: a bug, not the person's fault.
+    with slack.db.session() as s:
+        example(s, person(s, "UALICE"))
+    slack.command("UBOB", "review")
+    _reply_text(slack.double, 1)
+    blocks = blocks_of(next(c for c in slack.double.calls if c.method.startswith("response")).args)
+    slack.click("UBOB", "review_reject", button_value(blocks, "review_reject"))
+    modal = opened_view(slack.double.wait_for("views.open")[-1].args)
+    modal["private_metadata"] = "{}"
+    body = slack.submit("UBOB", fill(modal, reason="Because.")).json()
+    assert body["response_action"] == "errors"
+    assert "went wrong on our side" in body["errors"]["reason"]
+
+
+def test_nudge_buttons_open_the_asked_category_and_snooze(slack: SlackApp) -> None:
+    slack.click("UBOB", "open_write", "summarization")
+    modal = opened_view(slack.double.wait_for("views.open")[-1].args)
+    assert modal["blocks"][0]["element"]["initial_option"]["value"] == "summarization"
+    slack.click("UBOB", "snooze", "7")
+    assert "no reminders for 7 days" in _reply_text(slack.double, 1)
+    with slack.db.session() as s:
+        bob = s.scalars(select(Contributor).where(Contributor.slack_user_id == "UBOB")).one()
+        assert bob.snoozed_until is not None and bob.snoozed_until > bob.created_at
+
+
+def test_socket_mode_app_needs_no_signing_secret(db: TestDatabase, double: SlackDouble) -> None:
+    from bot.runtime import Runtime
+    from bot.slack.app import build_app
+
+    settings = settings_for(db.url, double, slack_signing_secret=None, slack_app_token="xapp-1")
+    assert build_app(Runtime(settings, _engine=db.engine), socket_mode=True) is not None
+    with pytest.raises(ValueError, match="SLACK_SIGNING_SECRET"):
+        build_app(Runtime(settings, _engine=db.engine))

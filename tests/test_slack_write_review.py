@@ -11,18 +11,16 @@ from store.categories import get_category
 from store.enums import ExampleStatus, Origin, Verdict
 from store.models import Example, ExampleRevision, Review
 from store.reviews import Quorum, record_review
-from tests.dbs import TestDatabase
 from tests.factories import example, person
 from tests.slack_double import SlackDouble
 from tests.slack_fixtures import (
-    KeywordGate,
     all_text,
     blocks_of,
     button_value,
     double,
     slack,
 )
-from tests.slack_requests import SlackApp, fill, opened_view, settings_for
+from tests.slack_requests import SlackApp, fill, opened_view
 
 __all__ = ["double", "slack"]  # fixtures
 
@@ -206,41 +204,46 @@ def test_validation_errors_come_back_on_the_right_field(
         assert s.scalar(select(func.count()).select_from(Example)) == 0
 
 
-def test_warnings_need_confirmation_and_keep_the_text(
-    db: TestDatabase, double: SlackDouble
-) -> None:
-    double.reset()
-    gate = KeywordGate([])
-    app = SlackApp(db, double, settings_for(db.url, double), gate=gate)
-    try:
-        view = _open_write(app, "UALICE", "write open_qa")
-        typed = dict(
-            instruction="Who should I e-mail about payroll?", response="Write to pay@acme.test."
-        )
-        reply = app.submit("UALICE", fill(view, **typed))
-        body = reply.json()
-        assert body["response_action"] == "update"
-        again = body["view"]
-        assert "e-mail address" in all_text(again["blocks"])
-        ins = next(b for b in again["blocks"] if b.get("block_id") == "instruction")
-        assert ins["element"]["initial_value"] == typed["instruction"]  # nothing lost
-        with db.session() as s:
-            assert s.scalar(select(func.count()).select_from(Example)) == 0
-        # Resubmitting without ticking the box asks again; ticking it stores the example.
-        assert app.submit("UALICE", fill(again)).json()["response_action"] == "update"
-        assert not app.submit("UALICE", fill(again, confirm=True)).body.strip()
-        app.double.wait_for("chat.postMessage")
-        with db.session() as s:
-            ex = s.scalars(select(Example)).one()
-            assert "pii_confirmed" in ex.flags and gate.added_ids == [ex.id]
-        # A gate error is a field error, like any rule.
-        view = _open_write(app, "UALICE", "write open_qa")
-        bad = app.submit(
-            "UALICE", fill(view, instruction="Say the word please", response="FORBIDDEN")
-        )
-        assert bad.json()["errors"]["response"] == "This response uses a forbidden word."
-    finally:
-        app.close()
+def test_warnings_need_confirmation_and_keep_the_text(slack: SlackApp) -> None:
+    view = _open_write(slack, "UALICE", "write open_qa")
+    typed = dict(
+        instruction="Who should I e-mail about payroll questions?",
+        response="Write to jane.doe@example.com and she will help.",
+    )
+    reply = slack.submit("UALICE", fill(view, **typed))
+    body = reply.json()
+    assert body["response_action"] == "update"
+    again = body["view"]
+    assert "email address" in all_text(again["blocks"])
+    ins = next(b for b in again["blocks"] if b.get("block_id") == "instruction")
+    assert ins["element"]["initial_value"] == typed["instruction"]  # nothing lost
+    with slack.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Example)) == 0
+    # Resubmitting without ticking the box asks again; ticking it stores the example.
+    assert slack.submit("UALICE", fill(again)).json()["response_action"] == "update"
+    assert not slack.submit("UALICE", fill(again, confirm=True)).body.strip()
+    slack.double.wait_for("chat.postMessage")
+    with slack.db.session() as s:
+        ex = s.scalars(select(Example)).one()
+        assert "pii_confirmed" in ex.flags
+
+
+def test_near_duplicate_is_refused_on_the_instruction_field(slack: SlackApp) -> None:
+    with slack.db.session() as s:
+        example(s, person(s, "UCAROL"), instruction="What are good ways to learn a new language?")
+    view = _open_write(slack, "UALICE", "write open_qa")
+    bad = slack.submit(
+        "UALICE",
+        fill(
+            view,
+            instruction="What are good ways to learn a new language",
+            response="Practise every day with a native speaker.",
+        ),
+    )
+    errors = bad.json()["errors"]
+    assert "nearly the same as an existing" in errors["instruction"]
+    with slack.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Example)) == 1
 
 
 def test_edit_is_stored_as_a_new_revision(slack: SlackApp) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from slack_bolt import App
 from slack_sdk import WebClient
 
@@ -11,6 +13,10 @@ from bot.slack.errors import register_error_handler
 from bot.slack.handlers import commands, home, review, write
 from bot.slack.handlers.common import Deps, ExportRunner
 
+# Threads running listeners' work after the ack. Few on purpose: CPU-bound work in many
+# threads holds the GIL away from the threads answering Slack (measured in bench/ack_bench.py).
+WORK_THREADS = 4
+
 
 def build_app(
     rt: Runtime,
@@ -18,6 +24,7 @@ def build_app(
     client: WebClient | None = None,
     exporter: ExportRunner | None = None,
     socket_mode: bool = False,
+    work_threads: int = WORK_THREADS,
 ) -> App:
     """The crowdtune Bolt app; HTTP mode verifies Slack's signature on every request."""
     settings = rt.settings
@@ -31,8 +38,10 @@ def build_app(
         request_verification_enabled=not socket_mode,
         # The token is checked once at startup (serve), not on every process start.
         token_verification_enabled=False,
-        # Ack first, then work in a listener thread (Slack waits 3 s for the ack).
-        process_before_response=False,
+        # Listeners ack in the request thread and their work runs as Bolt lazy listeners
+        # (see handlers.common.lazily): the ack never waits for the pool or the database.
+        process_before_response=True,
+        listener_executor=ThreadPoolExecutor(work_threads, thread_name_prefix="slack-work"),
     )
     deps = Deps(
         sessions=rt.sessions,

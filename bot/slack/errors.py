@@ -99,15 +99,29 @@ def friendly(fn: Callable[..., None]) -> Callable[..., None]:
         }
         try:
             fn(**{name: given[name] for name in wanted})
-        except DomainError as exc:
-            _tell_quietly(client, body, friendly_message(exc), respond, logger)
-        except Exception:
-            logger.exception("listener %s failed", fn.__name__)
-            _tell_quietly(client, body, OOPS, respond, logger)
+        except Exception as exc:
+            if not isinstance(exc, DomainError):
+                logger.exception("listener %s failed", fn.__name__)
+            text = friendly_message(exc)
+            if not _answer_in_modal(ack, body, text):
+                _tell_quietly(client, body, text, respond, logger)
 
     listener.__name__ = fn.__name__
     listener.__qualname__ = fn.__qualname__
     return listener
+
+
+def _answer_in_modal(ack: Ack, body: dict[str, Any], text: str) -> bool:
+    # A modal not yet acked shows the error on its first field, keeping what was typed.
+    if body.get("type") != "view_submission" or ack.response is not None:
+        return False
+    inputs = [
+        b["block_id"] for b in body.get("view", {}).get("blocks", []) if b.get("type") == "input"
+    ]
+    if not inputs:
+        return False
+    ack(response_action="errors", errors={inputs[0]: text[:2000]})
+    return True
 
 
 def _tell_quietly(

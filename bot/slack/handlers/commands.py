@@ -11,9 +11,8 @@ from slack_bolt import Ack, App, BoltContext
 from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
 
-from bot.slack.errors import friendly
 from bot.slack.escape import escape_mrkdwn
-from bot.slack.handlers.common import Deps, acting_person
+from bot.slack.handlers.common import Deps, acting_person, lazily
 from bot.slack.handlers.review import next_message
 from bot.slack.handlers.write import open_write_modal
 from bot.slack.views.text import leaderboard_text, stats_text, targets_text
@@ -149,8 +148,7 @@ def help_text(*, admin: bool) -> str:
 def register(app: App, deps: Deps) -> None:
     """The `/crowdtune` listener."""
 
-    @app.command(COMMAND)
-    @friendly
+    @lazily(app.command(COMMAND))
     def crowdtune(
         ack: Ack,
         body: dict[str, Any],

@@ -7,11 +7,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt import BoltContext
+from slack_bolt import Ack, BoltContext
 from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.slack.errors import friendly
 from store.contributors import get_or_create_contributor, is_admin
 from store.db import session_scope
 from store.examples import QualityGate
@@ -75,3 +76,33 @@ def show(
         return
     user = (body.get("user") or {}).get("id") or body.get("user_id")
     client.chat_postMessage(channel=str(user), text=text, blocks=blocks)
+
+
+def ack_now(ack: Ack) -> None:
+    """The ack function of lazy listeners: answer Slack at once; the work runs after."""
+    ack()
+
+
+def lazily(register: Callable[..., Any]) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Decorator: ack immediately in the request thread, then run the listener in Bolt's pool.
+
+    The ack never waits for a free worker thread or for the database, so it stays fast
+    under load; errors in the work become a friendly reply (`friendly`).
+    """
+
+    def decorate(fn: Callable[..., None]) -> Callable[..., None]:
+        register(ack=ack_now, lazy=[friendly(fn)])
+        return fn
+
+    return decorate
+
+
+def after_ack(context: BoltContext) -> dict[str, Any] | None:
+    """What a view-submission ack function left for its lazy follow-up (see `leave_for_later`)."""
+    value = context.get("crowdtune_after_ack")
+    return value if isinstance(value, dict) else None
+
+
+def leave_for_later(context: BoltContext, **data: Any) -> None:
+    """Plain data for the lazy follow-up (Bolt copies the context to the lazy listener)."""
+    context["crowdtune_after_ack"] = data

@@ -10,8 +10,7 @@ from slack_bolt import Ack, App, BoltContext
 from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
 
-from bot.slack.errors import friendly
-from bot.slack.handlers.common import Deps, acting_person, show
+from bot.slack.handlers.common import Deps, acting_person, lazily, show
 from bot.slack.handlers.review import next_message
 from bot.slack.handlers.write import open_write_modal
 from bot.slack.views.home import home_view
@@ -26,8 +25,7 @@ SNOOZE_DAYS = 7
 def register(app: App, deps: Deps) -> None:
     """Home tab event and shortcut buttons."""
 
-    @app.event("app_home_opened")
-    @friendly
+    @lazily(app.event("app_home_opened"))
     def home_opened(
         body: dict[str, Any],
         event: dict[str, Any],
@@ -46,16 +44,14 @@ def register(app: App, deps: Deps) -> None:
             view = home_view(personal_counts(s, me), category_counts(s), leaderboard(s, limit=5))
         client.views_publish(user_id=event["user"], view=view)
 
-    @app.action("open_write")
-    @friendly
+    @lazily(app.action("open_write"))
     def open_write(
         ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient
     ) -> None:
         ack()
         open_write_modal(deps, client, body["trigger_id"], action.get("value") or None)
 
-    @app.action("open_review")
-    @friendly
+    @lazily(app.action("open_review"))
     def open_review(
         ack: Ack,
         body: dict[str, Any],
@@ -71,8 +67,7 @@ def register(app: App, deps: Deps) -> None:
         # From the Home tab there is no message to replace: the example comes by DM.
         show(client, body, respond, text=text, blocks=blocks, replace=False)
 
-    @app.action("snooze")
-    @friendly
+    @lazily(app.action("snooze"))
     def snooze_button(
         ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext
     ) -> None:

@@ -11,7 +11,15 @@ from slack_sdk.webhook import WebhookClient
 from sqlalchemy.orm import Session
 
 from bot.slack.errors import friendly
-from bot.slack.handlers.common import Deps, acting_person, show
+from bot.slack.handlers.common import (
+    Deps,
+    ack_now,
+    acting_person,
+    after_ack,
+    lazily,
+    leave_for_later,
+    show,
+)
 from bot.slack.views.review import (
     RATE_ACTION,
     REJECT_CALLBACK,
@@ -123,14 +131,11 @@ def register(app: App, deps: Deps) -> None:
 
         return handler
 
-    app.action("review_approve")(friendly(review_or_verify(Verdict.APPROVE, draft=False)))
-    app.action("verify_ok")(friendly(review_or_verify(Verdict.APPROVE, draft=True)))
+    lazily(app.action("review_approve"))(review_or_verify(Verdict.APPROVE, draft=False))
+    lazily(app.action("verify_ok"))(review_or_verify(Verdict.APPROVE, draft=True))
 
-    @app.action(RATE_ACTION)
-    @friendly
-    def rate(ack: Ack) -> None:
-        # The rating is read from the message state when the person decides.
-        ack()
+    # The rating is read from the message state when the person decides: just ack.
+    app.action(RATE_ACTION)(ack_now)
 
     def skip(
         ack: Ack,
@@ -147,8 +152,8 @@ def register(app: App, deps: Deps) -> None:
             text, blocks = next_message(s, me, skipped=[*skipped, example_id])
         show(client, body, respond, text=text, blocks=blocks)
 
-    app.action("review_skip")(friendly(skip))
-    app.action("verify_skip")(friendly(skip))
+    lazily(app.action("review_skip"))(skip)
+    lazily(app.action("verify_skip"))(skip)
 
     def edit(mode: str) -> Any:
         def handler(
@@ -187,8 +192,8 @@ def register(app: App, deps: Deps) -> None:
 
         return handler
 
-    app.action("review_edit")(friendly(edit("review")))
-    app.action("verify_edit")(friendly(edit("verify")))
+    lazily(app.action("review_edit"))(edit("review"))
+    lazily(app.action("verify_edit"))(edit("verify"))
 
     def reject(mode: str) -> Any:
         def handler(
@@ -201,11 +206,9 @@ def register(app: App, deps: Deps) -> None:
 
         return handler
 
-    app.action("review_reject")(friendly(reject("review")))
-    app.action("verify_reject")(friendly(reject("verify")))
+    lazily(app.action("review_reject"))(reject("review"))
+    lazily(app.action("verify_reject"))(reject("verify"))
 
-    @app.view(EDIT_CALLBACK)
-    @friendly
     def submit_edit(
         ack: Ack,
         body: dict[str, Any],
@@ -250,10 +253,9 @@ def register(app: App, deps: Deps) -> None:
             ack(response_action="errors", errors={"instruction": exc.message})
             return
         ack()
-        _reply(client, body, meta, text, blocks)
+        # The reply is a Web API call: it goes after the ack, in the lazy follow-up.
+        leave_for_later(context, url=meta.reply_url, text=text, blocks=blocks)
 
-    @app.view(REJECT_CALLBACK)
-    @friendly
     def submit_reject(
         ack: Ack,
         body: dict[str, Any],
@@ -295,7 +297,17 @@ def register(app: App, deps: Deps) -> None:
             ack(response_action="errors", errors={"reason": exc.message})
             return
         ack()
-        _reply(client, body, meta, text, blocks)
+        # The reply is a Web API call: it goes after the ack, in the lazy follow-up.
+        leave_for_later(context, url=meta.reply_url, text=text, blocks=blocks)
+
+    def send_reply(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+        reply = after_ack(context)
+        if reply is not None:
+            _reply(client, body, reply["url"], reply["text"], reply["blocks"])
+
+    # Validation must answer in the ack (response_action), so the store call runs there.
+    app.view(EDIT_CALLBACK)(ack=friendly(submit_edit), lazy=[friendly(send_reply)])
+    app.view(REJECT_CALLBACK)(ack=friendly(submit_reject), lazy=[friendly(send_reply)])
 
 
 def read_text_of(example: Example) -> PairText:
@@ -306,12 +318,12 @@ def read_text_of(example: Example) -> PairText:
 def _reply(
     client: WebClient,
     body: dict[str, Any],
-    meta: ModalMeta,
+    url: str | None,
     text: str,
     blocks: list[dict[str, Any]],
 ) -> None:
     # Replace the message the person clicked in, when we know it; else a DM.
-    if meta.reply_url:
-        WebhookClient(meta.reply_url).send(text=text, blocks=blocks, replace_original=True)
+    if url:
+        WebhookClient(url).send(text=text, blocks=blocks, replace_original=True)
         return
     client.chat_postMessage(channel=body["user"]["id"], text=text, blocks=blocks)

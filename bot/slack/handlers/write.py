@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from bot.slack.errors import friendly
 from bot.slack.escape import escape_mrkdwn
-from bot.slack.handlers.common import Deps, acting_person
+from bot.slack.handlers.common import Deps, acting_person, after_ack, lazily, leave_for_later
 from bot.slack.views.write import (
     CATEGORY_ACTION,
     WRITE_CALLBACK,
@@ -61,8 +61,7 @@ def open_write_modal(deps: Deps, client: WebClient, trigger_id: str, slug: str |
 def register(app: App, deps: Deps) -> None:
     """Listeners of the write modal."""
 
-    @app.action(CATEGORY_ACTION)
-    @friendly
+    @lazily(app.action(CATEGORY_ACTION))
     def switch_category(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
         view = body["view"]
@@ -77,8 +76,6 @@ def register(app: App, deps: Deps) -> None:
             )
         client.views_update(view_id=view["id"], hash=view.get("hash"), view=new)
 
-    @app.view(WRITE_CALLBACK)
-    @friendly
     def submit(
         ack: Ack,
         body: dict[str, Any],
@@ -119,16 +116,28 @@ def register(app: App, deps: Deps) -> None:
             ack(response_action="update", view=again)
             return
         ack()
+        logger.info("example %s submitted by %s", example_id, context.user_id)
+        leave_for_later(
+            context,
+            text=(
+                f":raised_hands: Thank you! Your {escape_mrkdwn(cat_name)} example "
+                f"(#{example_id}) is waiting for review. That makes {written} from you."
+            ),
+        )
+
+    def thank(
+        body: dict[str, Any], client: WebClient, context: BoltContext, logger: logging.Logger
+    ) -> None:
+        thanks = after_ack(context)
+        if thanks is None:  # the submission came back with errors: nothing to thank for
+            return
         user = context.user_id or body["user"]["id"]
-        logger.info("example %s submitted by %s", example_id, user)
         try:
-            client.chat_postMessage(
-                channel=user,
-                text=(
-                    f":raised_hands: Thank you! Your {escape_mrkdwn(cat_name)} example "
-                    f"(#{example_id}) is waiting for review. That makes {written} from you."
-                ),
-            )
+            client.chat_postMessage(channel=user, text=thanks["text"])
         except SlackApiError as exc:
             # The example is stored; a lost thank-you is not worth an error to the person.
             logger.warning("thank-you to %s failed: %s", user, exc.response.get("error"))
+
+    # Validation must answer in the ack (response_action), so the store call runs there;
+    # the thank-you (a Web API call) follows after the ack.
+    app.view(WRITE_CALLBACK)(ack=friendly(submit), lazy=[friendly(thank)])
