@@ -109,25 +109,48 @@ COLUMNS = (
 STAMP = "2026-01-01 00:00:00"
 
 
-def sentence(rng: random.Random, n: int) -> str:
-    """n random words with a capital and a full stop."""
-    words = rng.choices(WORDS, k=n)
+def vocabulary(size: int = 20_000) -> tuple[list[str], list[float]]:
+    """Real words first, then pronounceable made-up ones, with Zipf cumulative weights.
+
+    Natural text is Zipfian: a few words are everywhere, most are rare. A flat 50-word
+    vocabulary would make every pair of texts look alike and defeat any text index.
+    """
+    syllables = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
+    words = list(WORDS)
+    k = 0
+    while len(words) < size:
+        a, b, c = k % 70, (k // 70) % 70, k // 4900
+        words.append(syllables[a] + syllables[b] + (syllables[c % 70] if c else ""))
+        k += 1
+    cum, total = [], 0.0
+    for rank in range(1, size + 1):
+        total += 1.0 / rank
+        cum.append(total)
+    return words, cum
+
+
+def sentence(rng: random.Random, vocab: tuple[list[str], list[float]], n: int) -> str:
+    """n Zipf-distributed words with a capital and a full stop."""
+    words = rng.choices(vocab[0], cum_weights=vocab[1], k=n)
     return " ".join(words).capitalize() + "."
 
 
 def synthetic(n: int, seed: int = 1) -> Iterator[tuple[str, str, str, str, int | None]]:
     """(category, instruction, context, response, author index) rows; about 1% exact repeats."""
     rng = random.Random(seed)
+    vocab = vocabulary()
     recent: list[tuple[str, str, str]] = []
     for i in range(n):
         cat = CATS[i % len(CATS)] if rng.random() < 0.5 else rng.choice(CATS)
         if recent and rng.random() < 0.01:
             ins, ctx, resp = rng.choice(recent)
         else:
-            ins = f"{sentence(rng, rng.randint(6, 16))} (request {i})"
-            ctx = " ".join(sentence(rng, 12) for _ in range(rng.randint(2, 5)))
+            ins = f"{sentence(rng, vocab, rng.randint(6, 16))} (request {i})"
+            ctx = " ".join(sentence(rng, vocab, 12) for _ in range(rng.randint(2, 5)))
             ctx = ctx if cat in CATS[1:4] else ""
-            resp = " ".join(sentence(rng, rng.randint(8, 14)) for _ in range(rng.randint(1, 4)))
+            resp = " ".join(
+                sentence(rng, vocab, rng.randint(8, 14)) for _ in range(rng.randint(1, 4))
+            )
             if len(recent) < 1000:
                 recent.append((ins, ctx, resp))
         author = None if rng.random() < 0.3 else rng.randrange(500)

@@ -30,11 +30,11 @@ COMMAND_MODULES = (
     importing,
     stats,
     categories,
-    export,
-    generate,
-    transform,
     serve,
     nudge,
+    generate,
+    transform,
+    export,
     scheduler,
 )
 

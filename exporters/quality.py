@@ -6,6 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from store.quality.dedup import DedupIndex, prompt_text
+from store.quality.hygiene import strip_citations
+from store.quality.pii import scrub_pii
+
 TextFn = Callable[[str], str]
 
 
@@ -27,15 +31,32 @@ class Collaborators:
     near_dups: Callable[[float], NearDupFilter] | None = None
 
 
-def dedup_text(instruction: str, response: str) -> str:
-    """The text compared for near-duplicates: instruction and response, not the shared context.
+def dedup_text(instruction: str, context: str) -> str:
+    """The text compared for near-duplicates: the store's rule (instruction, then context)."""
+    return prompt_text(instruction, context)
 
-    Two questions about one reference passage are different examples; a long shared
-    context would otherwise dominate the score.
+
+class IndexNearDups:
+    """Near-duplicate filter over the store's ROUGE-L index, holding only the kept rows.
+
+    Each query is pruned by the index's rare-token postings and length bounds, so the cost
+    follows the rows that survive balancing, not the whole corpus.
     """
-    return f"{instruction}\n{response}"
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+        self.index = DedupIndex()
+
+    def seen(self, example_id: int, text: str, category: str) -> bool:
+        """True when a kept row scores >= threshold against `text`; otherwise keep this one."""
+        if self.index.nearest(text, k=1, threshold=self.threshold):
+            return True
+        self.index.add(example_id, text, category)
+        return False
 
 
 def default_collaborators() -> Collaborators:
-    """The store's own hygiene, PII and near-duplicate rules."""
-    return Collaborators()
+    """The store's own rules: citation stripping, PII scrubbing, the ROUGE-L index."""
+    return Collaborators(
+        strip_citations=strip_citations, scrub_pii=scrub_pii, near_dups=IndexNearDups
+    )

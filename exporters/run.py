@@ -181,7 +181,7 @@ class _Run:
         p = 0
         for row in iter_rows(self.s, sel.ids):
             p = _advance(sel.ids, p, row.id)
-            text = dedup_text(self.clean(row.instruction), self.clean(row.response))
+            text = dedup_text(self.clean(row.instruction), self.clean(row.context))
             if index.seen(row.id, text, row.category):
                 self.counts.near_duplicates += 1
             else:

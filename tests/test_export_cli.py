@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.commands.export import spec_from_args
-from bot.config import Settings
+from bot.commands.export import slack_exporter, spec_from_args
+from bot.config import Settings, load_settings
+from bot.runtime import Runtime
 from exporters.spec import ExportSpecError
 from tests.dbs import TestDatabase
 from tests.export_data import SALT, Item, insert_items
@@ -71,3 +72,21 @@ def test_spec_from_the_scheduled_export_args() -> None:
         spec_from_args("--balance sideways", settings)
     with pytest.raises(ExportSpecError, match="CROWDTUNE_PSEUDONYM_SALT"):
         spec_from_args([], Settings())
+
+
+def test_slack_exporter_writes_a_stamped_folder_under_the_export_root(
+    db: TestDatabase, env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CROWDTUNE_EXPORT_ROOT", str(env / "exports"))
+    with db.session() as s:
+        insert_items(s, [Item("open_qa", f"U{k}") for k in range(4)])
+    rt = Runtime(load_settings())
+    try:
+        reply = slack_exporter(rt)("--format dolly --balance cap --cap 3 --test-size 0")
+        [folder] = list((env / "exports").iterdir())
+        assert "3 examples" in reply and str(folder) in reply and "open_qa" in reply
+        assert sorted(p.name for p in folder.iterdir()) == ["README.md", "dolly", "manifest.json"]
+        with pytest.raises(ExportSpecError, match="unknown format"):
+            slack_exporter(rt)("--format csv")
+    finally:
+        rt.close()

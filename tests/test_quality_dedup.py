@@ -6,11 +6,14 @@ import itertools
 import json
 import random
 import re
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rapidfuzz.distance import Indel
 from rouge_score import rouge_scorer
 
 from store.quality.dedup import DedupIndex, length_bounds, rouge_l_f1, tokenize
@@ -127,10 +130,11 @@ def test_mutated_real_instructions_are_caught_and_distinct_ones_are_not() -> Non
             assert i in {h.example_id for h in hits}, (kind, corpus[i], variant)
     # Distinct instructions: the index reports exactly the pairs brute force finds >= 0.7,
     # and those are few (templated one-liners like "Write a … based on the given facts.").
+    tokens = [tokenize(t) for t in corpus]
     brute = {
         (a, b)
         for a, b in itertools.combinations(range(len(corpus)), 2)
-        if rouge_l_f1(corpus[a], corpus[b]) >= 0.7
+        if Indel.normalized_similarity(tokens[a], tokens[b]) >= 0.7
     }
     found = {
         (min(i, h.example_id), max(i, h.example_id))
@@ -202,3 +206,63 @@ def test_in_batch_use_without_a_database(tmp_path: Path) -> None:
             index.add(i, str(text), "x")
             kept.append(text)
     assert sorted(kept) == sorted({str(p["original"]) for p in PAIRS})
+
+
+def test_index_built_in_batches_answers_like_an_exhaustive_scan() -> None:
+    # Several add_many calls (as sync does), re-indexed and removed entries, long texts.
+    rng = random.Random(5)
+    vocab = [f"t{i}" for i in range(60)] + ["the"] * 20
+    texts = {i: " ".join(rng.choices(vocab, k=rng.randint(3, 300))) for i in range(600)}
+    index = DedupIndex()
+    items = list(texts.items())
+    for start in range(0, len(items), 150):
+        index.add_many((i, t, "c") for i, t in items[start : start + 150])
+    for i in range(0, 600, 7):
+        texts[i] = " ".join(rng.choices(vocab, k=rng.randint(3, 300)))
+        index.add(i, texts[i], "c")
+    for i in range(3, 600, 11):
+        index.remove(i)
+        del texts[i]
+    queries = [texts[i] for i in list(texts)[:40]]
+    queries += [" ".join(rng.choices(vocab, k=rng.randint(3, 300))) for _ in range(20)]
+    tokens = {i: tokenize(t) for i, t in texts.items()}
+    for q in queries:
+        tq = tokenize(q)
+        expected = {i for i, t in tokens.items() if Indel.normalized_similarity(tq, t) >= 0.6}
+        got = {h.example_id for h in index.nearest(q, k=10_000, threshold=0.6)}
+        assert got == expected
+
+
+def test_threads_can_query_and_add_at_the_same_time() -> None:
+    # A web process serves requests on threads that share one index.
+    texts = real_instructions()
+    index = DedupIndex()
+    index.add_many((i, t, "c") for i, t in enumerate(texts[:200]))
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            for i, t in enumerate(texts[200:], start=200):
+                index.add(i, t, "c")
+        except BaseException as exc:
+            errors.append(exc)
+
+    def reader() -> None:
+        try:
+            for t in texts[:200]:
+                assert index.nearest(t, k=1)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=reader)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, to provoke a clash
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+    assert len(index) == len(texts)

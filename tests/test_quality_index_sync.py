@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, update
+from datetime import timedelta
 
-from store.enums import ExampleStatus
+from sqlalchemy import delete, insert, update
+
+from store.enums import ExampleStatus, Origin
 from store.examples import PairText, revise_example
 from store.models import Example
 from store.quality.dedup import DedupIndex, prompt_text
+from store.types import utcnow
 from tests.dbs import TestDatabase
 from tests.factories import example, person
 
@@ -88,3 +91,71 @@ def test_sync_notices_deleted_rows(db: TestDatabase) -> None:
     with db.session() as s:
         assert index.sync(s) == 1
     assert keep in index and gone not in index
+
+
+def test_sync_finds_rows_committed_late_with_old_ids_and_timestamps(db: TestDatabase) -> None:
+    # A long transaction (an import) took its ids and timestamps before rows we already saw.
+    with db.session() as s:
+        ann = person(s, "U1")
+        seen = example(s, ann, instruction=CAMPING)
+        seen_id, category_id = seen.id, seen.category_id
+    with db.session() as s:
+        index = DedupIndex.from_session(s)
+    long_ago = utcnow() - timedelta(hours=2)
+    with db.session() as s:
+        s.execute(
+            insert(Example),
+            [
+                {
+                    "id": seen_id + 100,
+                    "category_id": category_id,
+                    "instruction": ROME,
+                    "context": "",
+                    "response": "The Forum.",
+                    "status": ExampleStatus.APPROVED,
+                    "origin": Origin.IMPORTED,
+                    "content_hash": "x" * 64,
+                    "flags": [],
+                    "created_at": long_ago,
+                    "updated_at": long_ago,
+                }
+            ],
+        )
+    with db.session() as s:
+        assert index.sync(s) == 1  # a newer id: found directly
+    with db.session() as s:
+        s.execute(
+            insert(Example),
+            [
+                {
+                    "id": seen_id + 50,  # lower than the newest id already indexed
+                    "category_id": category_id,
+                    "instruction": PASSAGE,
+                    "context": "",
+                    "response": "Yes.",
+                    "status": ExampleStatus.APPROVED,
+                    "origin": Origin.IMPORTED,
+                    "content_hash": "y" * 64,
+                    "flags": [],
+                    "created_at": long_ago,
+                    "updated_at": long_ago,
+                }
+            ],
+        )
+    with db.session() as s:
+        assert index.sync(s) == 1  # found by the count of live rows
+        assert index.sync(s) == 0
+    assert index.nearest(PASSAGE)[0].example_id == seen_id + 50
+
+
+def test_sync_drops_entries_of_rolled_back_submissions(db: TestDatabase) -> None:
+    with db.session() as s:
+        index = DedupIndex.from_session(s)
+    with db.sessions() as s:  # a transaction that is never committed
+        ex = example(s, person(s, "U1"), instruction=CAMPING)
+        index.add(ex.id, ex.instruction, "open_qa")  # what gate.added() does
+        s.rollback()
+    assert len(index) == 1
+    with db.session() as s:
+        assert index.sync(s) == 1
+    assert len(index) == 0

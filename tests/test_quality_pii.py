@@ -88,6 +88,8 @@ CLEAN = [
     "Use the @here mention sparingly; write to the #general channel.",
     "Our token economy rewards people who write examples.",
     "The password policy asks for 12 characters.",
+    "token: bucket algorithm, secret: keep it simple",
+    "Password: required for every account.",
 ]
 
 

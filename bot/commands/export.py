@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import shlex
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.config import Settings
 from bot.runtime import Runtime
-from exporters.run import run_export
+from exporters.run import ExportResult, run_export
 from exporters.spec import BALANCES, FORMATS, ExportSpec, ExportSpecError
 from store.db import make_engine, make_session_factory
 from store.enums import Origin
@@ -111,25 +113,54 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=run)
 
 
+def summary(result: ExportResult) -> str:
+    """Plain-text summary of an export: counts per category and split, removals, files."""
+    c = result.counts
+    lines = [
+        f"export {result.export_id}: {c.total:,} examples -> {result.out_dir}",
+        f"{'category':<24}{'train':>9}{'test':>9}",
+    ]
+    for cat in sorted(set(c.by_split["train"]) | set(c.by_split["test"])):
+        tr, te = c.by_split["train"].get(cat, 0), c.by_split["test"].get(cat, 0)
+        lines.append(f"{cat:<24}{tr:>9,}{te:>9,}")
+    lines.append(
+        f"removed: {c.exact_duplicates:,} exact duplicates, {c.near_duplicates:,} "
+        f"near-duplicates, {c.balanced_out:,} by balancing"
+    )
+    return "\n".join(lines)
+
+
+def _export(rt: Runtime, out: Path, spec: ExportSpec, *, overwrite: bool) -> ExportResult:
+    # A long read must not hold SQLite's write lock: read in a DEFERRED transaction.
+    engine = make_engine(rt.settings.database_url, sqlite_begin="DEFERRED")
+    try:
+        return run_export(make_session_factory(engine), out, spec, overwrite=overwrite)
+    finally:
+        engine.dispose()
+
+
+def slack_exporter(rt: Runtime) -> Callable[[str], str]:
+    """The `/crowdtune export [options]` runner for the Slack app (bot.slack's ExportRunner).
+
+    Writes a new UTC-stamped folder under CROWDTUNE_EXPORT_ROOT and returns the summary;
+    bad options raise ExportSpecError (a DomainError) with what to fix.
+    """
+
+    def run_from_slack(options: str) -> str:
+        spec = spec_from_args(options, rt.settings)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        result = _export(rt, Path(rt.settings.export_root) / stamp, spec, overwrite=False)
+        return summary(result)
+
+    return run_from_slack
+
+
 def run(rt: Runtime, args: argparse.Namespace) -> int:
     """Run the export and print counts per category and split, then the files."""
     spec = spec_from_namespace(args, rt.settings)
-    # A long read must not hold SQLite's write lock: read in a DEFERRED transaction.
-    engine = make_engine(rt.settings.database_url, sqlite_begin="DEFERRED")
     started = time.monotonic()
-    try:
-        result = run_export(make_session_factory(engine), args.out, spec, overwrite=args.overwrite)
-    finally:
-        engine.dispose()
-    c = result.counts
-    print(f"export {result.export_id}: {c.total:,} examples -> {result.out_dir}")
-    print(f"{'category':<24}{'train':>9}{'test':>9}")
-    for cat in sorted(set(c.by_split["train"]) | set(c.by_split["test"])):
-        print(f"{cat:<24}{c.by_split['train'].get(cat, 0):>9,}{c.by_split['test'].get(cat, 0):>9,}")
-    print(
-        f"removed: {c.exact_duplicates:,} exact duplicates, {c.near_duplicates:,} near-duplicates, "
-        f"{c.balanced_out:,} by balancing"
-    )
+    result = _export(rt, args.out, spec, overwrite=args.overwrite)
+    print(summary(result))
     for name, info in result.files.items():
         print(f"  {name}  {info['bytes']:,} bytes  sha256 {info['sha256'][:16]}…")
     print(f"({time.monotonic() - started:.2f} s)")

@@ -1,5 +1,6 @@
 """Quality gates every path shares: near-duplicates, personal data, copy-paste hygiene."""
 
+from store.quality.batch import BatchDuplicate, BatchItem, scan_batch
 from store.quality.dedup import DedupIndex, NearMatch, prompt_text, rouge_l_f1, tokenize
 from store.quality.gate import (
     CITATION_BRACKETS,
@@ -19,6 +20,8 @@ __all__ = [
     "CITATION_BRACKETS",
     "NEAR_DUPLICATE_CONFIRMED",
     "PII_CONFIRMED",
+    "BatchDuplicate",
+    "BatchItem",
     "CorpusQualityGate",
     "DedupIndex",
     "NearMatch",
@@ -30,6 +33,7 @@ __all__ = [
     "prompt_text",
     "response_copies_context",
     "rouge_l_f1",
+    "scan_batch",
     "scrub_pii",
     "strip_citations",
     "tokenize",

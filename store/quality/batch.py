@@ -46,7 +46,13 @@ def scan_batch(
     """
     found: list[BatchDuplicate] = []
     for position, item in enumerate(items):
-        hits = index.nearest(item.text, k=1, threshold=threshold)
+        hits = index.nearest_then_add(
+            -(position + 1),
+            item.text,
+            item.category_slug,
+            threshold=threshold,
+            add_near_duplicates=keep_duplicates,
+        )
         if hits:
             hit = hits[0]
             in_batch = hit.example_id < 0
@@ -56,7 +62,4 @@ def scan_batch(
                     item.ref, hit.score, match_ref, hit.category_slug, hit.text, in_batch
                 )
             )
-            if not keep_duplicates:
-                continue
-        index.add(-(position + 1), item.text, item.category_slug)
     return found

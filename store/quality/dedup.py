@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -36,15 +37,25 @@ from store.models import Category, Example
 _TOKEN = re.compile(r"[^\W_]+")
 # Code 0 stands for "a token the corpus has never seen": it can match nothing in the index.
 _UNKNOWN = "\x00"
-# Rows whose updated_at is this close to the last one seen are read again at the next sync:
-# another process's transaction may commit after ours with an earlier timestamp.
-SYNC_MARGIN = timedelta(minutes=5)
+# Rows whose updated_at is this close to the newest one seen are checked again at the next
+# sync: another process's edit may commit after ours with an earlier timestamp. (Rows that
+# commit later than this are still found, by the count of live rows.)
+SYNC_MARGIN = timedelta(minutes=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Ids per `IN (...)` when fetching changed rows.
+_FETCH_CHUNK = 500
 _SURROGATES = range(0xD800, 0xE000)
 # rapidfuzz turns a similarity cutoff into a whole-number distance cutoff and rounding can drop
 # a score exactly at the threshold (2·3/20 = 0.3 vs cutoff 0.3): ask with a looser cutoff, then
 # keep scores >= threshold - _EPS ourselves.
 _LOOSE = 1e-6
 _EPS = 1e-9
+# Once the count filter has narrowed the candidates to this many (for a query of up to 64
+# tokens; fewer for longer ones, as scoring costs ~ length/64 words per pair), scoring them
+# all is cheaper than more filtering.
+_VERIFY_AT = 200
+# Fewer new texts than this are added to the postings one by one; more, by one numpy sort.
+_SMALL_ADD = 64
 
 
 def tokenize(text: str) -> list[str]:
@@ -103,7 +114,12 @@ class DedupIndex:
         # token code -> slots whose text holds it; array('i') so numpy reads it without copying.
         self._postings: dict[str, array[int]] = {}
         self._synced_at: datetime | None = None
+        # updated_at of every row read from the database, so a re-read row costs no text fetch.
+        self._seen: dict[int, datetime] = {}
         self._max_id = 0
+        # Queries hold numpy views of the arrays above, and appending to an array('i') that is
+        # exported raises BufferError: threads of one process (a web server) take turns.
+        self._lock = threading.RLock()
 
     def __len__(self) -> int:
         return len(self._slot)
@@ -121,14 +137,15 @@ class DedupIndex:
         return index
 
     def _encode(self, tokens: Sequence[str], *, grow: bool) -> str:
+        """Tokens as one code point each; unseen tokens get new codes, or _UNKNOWN if not grow."""
+        if not grow:
+            get = self._codes.get
+            return "".join([get(t, _UNKNOWN) for t in tokens])
         out: list[str] = []
         codes = self._codes
         for tok in tokens:
             code = codes.get(tok)
             if code is None:
-                if not grow:
-                    out.append(_UNKNOWN)
-                    continue
                 n = len(codes) + 1
                 n += len(_SURROGATES) if n >= _SURROGATES.start else 0
                 if n > 0x10FFFF:
@@ -139,40 +156,92 @@ class DedupIndex:
 
     def add(self, example_id: int, text: str, category_slug: str) -> None:
         """Index (or re-index) one example's text."""
-        seq = self._encode(tokenize(text), grow=True)
+        self.add_many([(example_id, text, category_slug)])
+
+    def add_many(self, items: Iterable[tuple[int, str, str]]) -> int:
+        """Index (or re-index) many `(example_id, text, category_slug)` at once; returns how many
+        entries changed. Postings are built in one vectorised pass, which is what makes
+        building from 50k+ examples take seconds rather than minutes."""
+        with self._lock:
+            first = len(self._ids)
+            changed = sum(self._append(i, tokenize(t), t, c) for i, t, c in items)
+            self._post(first)
+            return changed
+
+    def _append(self, example_id: int, tokens: list[str], text: str, category_slug: str) -> bool:
+        """Add a slot for this example (postings are built by _post); False if text unchanged."""
+        try:
+            seq = "".join([self._codes[t] for t in tokens])
+        except KeyError:
+            seq = self._encode(tokens, grow=True)
         old = self._slot.get(example_id)
         if old is not None:
             if self._seqs[old] == seq:
                 self._texts[old], self._cats[old] = text, category_slug
-                return
+                return False
             self._alive[old] = 0
-        slot = len(self._ids)
+        self._slot[example_id] = len(self._ids)
         self._ids.append(example_id)
         self._seqs.append(seq)
         self._texts.append(text)
         self._cats.append(category_slug)
         self._lengths.append(len(seq))
         self._alive.append(1)
-        self._slot[example_id] = slot
-        for code in set(seq):
-            posting = self._postings.get(code)
-            if posting is None:
-                posting = self._postings[code] = array("i")
-            posting.append(slot)
         self._max_id = max(self._max_id, example_id)
+        return True
+
+    def _post(self, first: int) -> None:
+        """Add slots first.. to the postings (token code -> sorted slots holding it)."""
+        end = len(self._ids)
+        if end - first < _SMALL_ADD:
+            for slot in range(first, end):
+                for char in set(self._seqs[slot]):
+                    posting = self._postings.get(char)
+                    if posting is None:
+                        posting = self._postings[char] = array("i")
+                    posting.append(slot)
+            return
+        codes = np.frombuffer("".join(self._seqs[first:]).encode("utf-32-le"), dtype=np.uint32)
+        lengths = np.frombuffer(self._lengths, dtype=np.int32)[first:end]
+        slots = np.repeat(np.arange(first, end, dtype=np.int64), lengths)
+        # One sort of (code, slot) keys gives every code's distinct slots in increasing order.
+        keys = codes.astype(np.int64) * end + slots
+        keys.sort()  # (np.unique hashes first in numpy 2, several times slower here)
+        keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
+        key_codes = keys // end
+        key_slots = (keys % end).astype(np.int32).tobytes()
+        bounds = np.flatnonzero(np.diff(key_codes)) + 1
+        starts = [0, *bounds.tolist()]
+        stops = [*bounds.tolist(), len(keys)]
+        for code, lo, hi in zip(key_codes[starts].tolist(), starts, stops, strict=True):
+            char = chr(code)
+            posting = self._postings.get(char)
+            if posting is None:
+                posting = self._postings[char] = array("i")
+            posting.frombytes(key_slots[lo * 4 : hi * 4])
 
     def remove(self, example_id: int) -> None:
         """Drop an example from the index (no-op when it is not there)."""
-        slot = self._slot.pop(example_id, None)
-        if slot is not None:
-            self._alive[slot] = 0
+        with self._lock:
+            slot = self._slot.pop(example_id, None)
+            if slot is not None:
+                self._alive[slot] = 0
 
     def sync(self, session: Session) -> int:
         """Catch up with examples added, edited, rejected or deleted since the last sync.
 
-        Reads only rows newer than the last one seen (by id, and by updated_at less a margin),
-        plus one count to notice deletions. Returns how many index entries changed.
+        Cheap when little changed: it reads (id, updated_at, status) of rows with a newer id or
+        a recent updated_at, fetches the text only of rows whose updated_at it has not seen,
+        and counts live rows to notice rows it missed (a long transaction that committed late)
+        or that were deleted. Returns how many index entries changed.
         """
+        with self._lock:
+            if self._synced_at is None:
+                return self._load(session, None)
+            return self._catch_up(session)
+
+    def _load(self, session: Session, ids: list[int] | None) -> int:
+        """Read and index the rows with these ids (all rows when None)."""
         stmt = select(
             Example.id,
             Example.instruction,
@@ -181,81 +250,124 @@ class DedupIndex:
             Category.slug,
             Example.updated_at,
         ).join(Category, Category.id == Example.category_id)
-        if self._synced_at is not None:
-            stmt = stmt.where(
-                or_(Example.id > self._max_id, Example.updated_at >= self._synced_at - SYNC_MARGIN)
-            )
+        chunks: list[Any] = (
+            [stmt]
+            if ids is None
+            else [
+                stmt.where(Example.id.in_(ids[i : i + _FETCH_CHUNK]))
+                for i in range(0, len(ids), _FETCH_CHUNK)
+            ]
+        )
         changed = 0
-        for ex_id, instruction, context, status, slug, updated in session.execute(stmt):
-            if self._synced_at is None or updated > self._synced_at:
-                self._synced_at = updated
-            if status == ExampleStatus.REJECTED:
-                if ex_id in self._slot:
-                    self.remove(ex_id)
-                    changed += 1
-                continue
-            text = prompt_text(instruction, context)
-            slot = self._slot.get(ex_id)
-            if slot is not None and self._texts[slot] == text and self._cats[slot] == slug:
-                continue
-            self.add(ex_id, text, slug)
-            changed += 1
-        changed += self._reconcile_deletions(session)
-        return changed
+        pending: list[tuple[int, str, str]] = []
+        for chunk in chunks:
+            for ex_id, instruction, context, status, slug, updated in session.execute(chunk):
+                self._seen[ex_id] = updated
+                if self._synced_at is None or updated > self._synced_at:
+                    self._synced_at = updated
+                if status == ExampleStatus.REJECTED:
+                    if ex_id in self._slot:
+                        self.remove(ex_id)
+                        changed += 1
+                    continue
+                text = prompt_text(instruction, context)
+                slot = self._slot.get(ex_id)
+                if slot is not None and self._texts[slot] == text and self._cats[slot] == slug:
+                    continue
+                pending.append((ex_id, text, slug))
+                self._max_id = max(self._max_id, ex_id)
+        if self._synced_at is None:
+            self._synced_at = datetime.min.replace(tzinfo=UTC)
+        self.add_many(pending)
+        return changed + len(pending)
 
-    def _reconcile_deletions(self, session: Session) -> int:
+    def _catch_up(self, session: Session) -> int:
+        assert self._synced_at is not None
+        since = self._synced_at - SYNC_MARGIN if self._synced_at > _EPOCH else self._synced_at
+        recent = select(Example.id, Example.updated_at).where(
+            or_(Example.id > self._max_id, Example.updated_at >= since)
+        )
+        stale = [i for i, updated in session.execute(recent) if self._seen.get(i) != updated]
+        changed = self._load(session, stale) if stale else 0
         live = Example.status != ExampleStatus.REJECTED
         stored = int(session.scalar(select(func.count()).select_from(Example).where(live)) or 0)
         if stored == len(self._slot):
-            return 0
-        # Rows were deleted (or rejected long ago by a writer we missed): compare id sets.
+            return changed
+        # Rows committed late with old timestamps, or deleted: compare the id sets.
         present = set(session.scalars(select(Example.id).where(live)))
         gone = [i for i in self._slot if i not in present]
         for ex_id in gone:
             self.remove(ex_id)
-        return len(gone)
+            self._seen.pop(ex_id, None)
+        missing = sorted(present.difference(self._slot))
+        return changed + len(gone) + (self._load(session, missing) if missing else 0)
 
     # -- querying ---------------------------------------------------------------------------
 
     def _candidates(self, seq: str, threshold: float) -> npt.NDArray[Any]:
-        """Slots that can reach `threshold`: a sound prefilter, exact scores come later.
+        """Slots that can still reach `threshold`: a sound filter, exact scores come later.
 
-        An indexed text scoring >= t must share at least `need` tokens (with multiplicity)
-        with the query, so it must hold one of the query's rarest tokens covering
-        m - need + 1 of its occurrences; of those, keep slots within the length bounds.
+        ROUGE-L F1 >= t against an n-token text needs LCS >= need(n) = ceil(t(m+n)/2), and LCS
+        is at most the query tokens (with multiplicity) the text also holds. So (1) length
+        bounds; (2) prefix filter: a match holds one of the query's rarest tokens covering
+        m - need + 1 occurrences; (3) count filter: going through the other tokens rarest
+        first, drop slots whose shared count plus what is left cannot reach need(n).
+        Postings are sorted by slot, so membership of a few candidates is a binary search.
         """
         m = len(seq)
         lo, hi = length_bounds(m, threshold)
         lengths = np.frombuffer(self._lengths, dtype=np.int32)
         alive = np.frombuffer(self._alive, dtype=np.int8)
-        slots: npt.NDArray[Any]
         if threshold <= 0:
             slots = np.flatnonzero(alive)
-        else:
-            need = math.ceil(threshold * (m + lo) / 2 - 1e-9)
-            counts: dict[str, int] = {}
-            for code in seq:
-                if code != _UNKNOWN:
-                    counts[code] = counts.get(code, 0) + 1
-            by_rarity = sorted(counts, key=lambda c: len(self._postings[c]))
-            budget, prefix = m - need + 1, []
-            for code in by_rarity:
-                if budget <= 0:
-                    break
-                prefix.append(np.frombuffer(self._postings[code], dtype=np.int32))
-                budget -= counts[code]
-            if not prefix:
-                return np.empty(0, dtype=np.int64)
-            slots = np.unique(np.concatenate(prefix)) if len(prefix) > 1 else prefix[0]
-            slots = slots[alive[slots] == 1]
-        sl = lengths[slots]
-        return slots[(sl >= lo) & (sl <= hi)]
+            return slots[(lengths[slots] >= lo) & (lengths[slots] <= hi)]
+        weights: dict[str, int] = {}
+        for code in seq:
+            if code != _UNKNOWN:
+                weights[code] = weights.get(code, 0) + 1
+        by_rarity = sorted(weights, key=lambda c: len(self._postings[c]))
+        need_min = math.ceil(threshold * (m + lo) / 2 - _EPS)
+        budget = m - need_min + 1
+        shared = np.zeros(len(lengths), dtype=np.int32)
+        used = 0
+        for code in by_rarity:
+            if budget <= 0:
+                break
+            shared[np.frombuffer(self._postings[code], dtype=np.int32)] += weights[code]
+            budget -= weights[code]
+            used += 1
+        if used == 0:
+            return np.empty(0, dtype=np.int64)
+        slots = np.flatnonzero(shared)
+        n = lengths[slots]
+        slots = slots[(alive[slots] == 1) & (n >= lo) & (n <= hi)]
+        got = shared[slots]
+        need = np.ceil(threshold * (m + lengths[slots]) / 2 - _EPS).astype(np.int32)
+        left = sum(weights[c] for c in by_rarity[used:])
+        verify_at = max(8, _VERIFY_AT * 64 // max(m, 64))
+        for code in by_rarity[used:]:
+            keep = got + left >= need
+            if not keep.all():
+                slots, got, need = slots[keep], got[keep], need[keep]
+            if len(slots) <= verify_at:
+                break
+            posting = np.frombuffer(self._postings[code], dtype=np.int32)
+            pos = np.searchsorted(posting, slots)
+            pos[pos == len(posting)] = 0
+            got = got + weights[code] * (posting[pos] == slots)
+            left -= weights[code]
+        result: npt.NDArray[Any] = slots[got + left >= need]
+        return result
 
     def _search(
         self, seq: str, k: int, threshold: float, exclude_id: int | None
     ) -> list[NearMatch]:
         if not seq or k <= 0 or not self._slot:
             return []
+        with self._lock:
+            return self._score(seq, k, threshold, exclude_id)
+
+    def _score(self, seq: str, k: int, threshold: float, exclude_id: int | None) -> list[NearMatch]:
         slots = self._candidates(seq, threshold)
         if len(slots) == 0:
             return []
@@ -302,3 +414,24 @@ class DedupIndex:
         return [
             self._search(self._encode(tokenize(t), grow=False), k, threshold, None) for t in texts
         ]
+
+    def nearest_then_add(
+        self,
+        example_id: int,
+        text: str,
+        category_slug: str,
+        *,
+        k: int = 1,
+        threshold: float = 0.7,
+        add_near_duplicates: bool = True,
+    ) -> list[NearMatch]:
+        """`nearest(text)`, then index `text` (unless it matched and `add_near_duplicates` is
+        False): one tokenization per text, for scanning a batch against itself as it grows."""
+        tokens = tokenize(text)
+        with self._lock:
+            hits = self._search(self._encode(tokens, grow=False), k, threshold, None)
+            if add_near_duplicates or not hits:
+                first = len(self._ids)
+                self._append(example_id, tokens, text, category_slug)
+                self._post(first)
+        return hits

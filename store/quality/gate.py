@@ -8,8 +8,6 @@ they confirmed, so reviewers and exporters can see it.
 
 from __future__ import annotations
 
-import threading
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -65,26 +63,22 @@ class CorpusQualityGate:
         self.index = index
         self.warn_threshold = warn_threshold
         self.block_threshold = block_threshold
-        # One gate serves all of a web process's threads; the index is not thread-safe.
-        self._lock = threading.RLock()
 
     def sync(self, session: Session) -> int:
         """Catch the index up with the database; returns how many examples it took in."""
-        with self._lock:
-            return self.index.sync(session)
+        return self.index.sync(session)
 
     def nearest(
         self, session: Session, text: PairText, *, exclude_id: int | None = None
     ) -> NearMatch | None:
         """The most similar stored example at or above the warn threshold, after a sync."""
-        with self._lock:
-            self.index.sync(session)
-            hits = self.index.nearest(
-                prompt_text(text.instruction, text.context),
-                k=1,
-                threshold=self.warn_threshold,
-                exclude_id=exclude_id,
-            )
+        self.index.sync(session)
+        hits = self.index.nearest(
+            prompt_text(text.instruction, text.context),
+            k=1,
+            threshold=self.warn_threshold,
+            exclude_id=exclude_id,
+        )
         return hits[0] if hits else None
 
     def check(
@@ -159,12 +153,9 @@ class CorpusQualityGate:
 
     def added(self, example: Example) -> None:
         """Index a stored (or edited) example at once, so the next check sees it."""
-        with self._lock:
-            if example.status == ExampleStatus.REJECTED:
-                self.index.remove(example.id)
-                return
-            self.index.add(
-                example.id,
-                prompt_text(example.instruction, example.context),
-                example.category.slug,
-            )
+        if example.status == ExampleStatus.REJECTED:
+            self.index.remove(example.id)
+            return
+        self.index.add(
+            example.id, prompt_text(example.instruction, example.context), example.category.slug
+        )

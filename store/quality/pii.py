@@ -71,7 +71,8 @@ _SECRET_PATTERNS: tuple[re.Pattern[str], ...] = (
 _ASSIGNED_SECRET = re.compile(
     r"(?i)\b(?:password|passwd|pwd|passphrase|secret|client_secret|api[_\-]?key|"
     r"access[_\-]?key|auth[_\-]?token|access[_\-]?token|token)\b\s*[:=]\s*[\"']?"
-    r"(?P<value>[^\s\"',;]{4,})"
+    # A value with a digit or symbol: "token: bucket algorithm" is prose, "pwd=hunter2" is not.
+    r"(?P<value>(?=[^\s\"',;]*[\d!@#$%^&*_+=/~])[^\s\"',;]{6,})"
 )
 _SLACK_MENTION = re.compile(r"<@[UW][A-Z0-9]{2,}(?:\|[^>]*)?>")
 _EMAIL = re.compile(
