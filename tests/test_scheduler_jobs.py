@@ -28,6 +28,16 @@ from tests.slack_requests import settings_for
 
 NOW = datetime(2026, 3, 9, 9, 0, tzinfo=UTC)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# Unrelated pairs: the exporter drops near-duplicates, so test rows must not look alike.
+PAIRS = [
+    (
+        "Why is the sky blue on a clear day?",
+        "Air scatters short blue wavelengths of sunlight most.",
+    ),
+    ("Who wrote the novel Moby-Dick?", "Herman Melville published it in 1851."),
+    ("List three names for a bakery.", "Crumb & Co, Rise Up, The Daily Loaf."),
+    ("How many legs does a spider have?", "Eight legs, unlike insects, which have six."),
+]
 
 
 @pytest.fixture
@@ -194,8 +204,10 @@ def test_scheduled_export_with_the_real_exporter(
 ) -> None:
     with db.session() as s:
         author = person(s, "U1")
-        for cat in ("open_qa", "open_qa", "brainstorming"):
-            example(s, author, category=cat, status=ExampleStatus.APPROVED)
+        for cat, (q, a) in zip(("open_qa", "open_qa", "brainstorming"), PAIRS[:3], strict=True):
+            example(
+                s, author, category=cat, status=ExampleStatus.APPROVED, instruction=q, response=a
+            )
     settings = settings_for(
         db.url,
         slack,
@@ -210,7 +222,10 @@ def test_scheduled_export_with_the_real_exporter(
     r = ClaimedRunner(db.sessions, "A", jobs={"export": job})
     assert r.run_fire("export", scheduled_at=NOW) == "succeeded"
     with db.session() as s:
-        example(s, author, category="open_qa", status=ExampleStatus.APPROVED)
+        q, a = PAIRS[3]
+        example(
+            s, author, category="open_qa", status=ExampleStatus.APPROVED, instruction=q, response=a
+        )
     assert r.run_fire("export", scheduled_at=NOW + timedelta(days=7)) == "succeeded"
     folders = sorted(p.name for p in (tmp_path / "exports").iterdir())
     assert folders == ["20260316T090000Z"]  # keep 1: the older export was removed
