@@ -208,3 +208,14 @@ def test_a_database_error_while_claiming_is_one_clear_line(
     assert r.run_fire("tick", scheduled_at=T0) == "claim_failed"
     (line,) = job_lines(caplog)
     assert line["outcome"] == "claim_failed" and "OperationalError" in line["error"]
+
+
+def test_a_job_that_cannot_run_here_logs_skipped(
+    db: TestDatabase, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="crowdtune.scheduler")
+    r = runner(db, "A", Clock(T0), digest=lambda now: {"skipped": "needs a channel"})
+    assert r.run_fire("digest", scheduled_at=T0) == "skipped"
+    assert job_lines(caplog)[-1]["outcome"] == "skipped"
+    with db.session() as s:
+        assert s.scalars(select(JobRun)).one().status == RunStatus.SUCCEEDED

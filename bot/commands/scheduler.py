@@ -77,7 +77,7 @@ def run(rt: Runtime, args: argparse.Namespace) -> int:
         fire = runner.clock().replace(microsecond=0)
         outcome = runner.run_fire(args.run, scheduled_at=fire)
         print(json.dumps({"job": args.run, "scheduled_at": fire.isoformat(), "outcome": outcome}))
-        return 0 if outcome == "succeeded" else 1
+        return 0 if outcome in ("succeeded", "skipped") else 1
     schedule_catch_up(sched, runner, specs)
     run_forever(sched)
     return 0

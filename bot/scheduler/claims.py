@@ -169,11 +169,13 @@ class ClaimedRunner:
                 s, run, succeeded=error is None, now=self.clock(), result=result, error=error
             )
         outcome = "succeeded" if error is None else "failed"
+        if error is None and "skipped" in result:
+            outcome = "skipped"  # not configured to run; recorded as succeeded, said plainly
         if not recorded:
             # Our heartbeat lapsed and someone took over: their outcome is the one that counts.
             outcome = "lost_claim"
         _log_line(
-            logging.INFO if outcome == "succeeded" else logging.ERROR,
+            logging.INFO if outcome in ("succeeded", "skipped") else logging.ERROR,
             job=run.job_name,
             scheduled_at=run.scheduled_at,
             outcome=outcome,

@@ -49,7 +49,7 @@ def summarize(report: NudgeReport) -> dict[str, Any]:
         "planned": len(report.planned),
         "sent": len(report.sent),
         "failed": len(report.failed),
-        "skipped": reasons,
+        "not_nudged": reasons,
     }
 
 
