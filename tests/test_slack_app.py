@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import func, select
 
 from bot.slack.escape import escape_mrkdwn, quote_block
-from store.enums import Role
+from store.enums import ExampleStatus, Role
 from store.models import Category, Contributor, Example, ProcessedDelivery
 from tests.dbs import TestDatabase
 from tests.factories import example, person
@@ -247,10 +248,45 @@ def test_admin_commands_refuse_politely_and_work_for_admins(slack: SlackApp) -> 
     with slack.db.session() as s:
         person(s, "UCAROL").role = Role.ADMIN
     slack.command("UCAROL", "export")
-    text = _reply_text(slack.double, 6)
-    assert "crowdtune export --format dolly,alpaca,openai,sharegpt,parquet" in text
+    assert "crowdtune export --format dolly,alpaca,openai,sharegpt,parquet" in _reply_text(
+        slack.double, 6
+    )
+    # This app has no pseudonym salt: the export stops with what to set, not a traceback.
+    assert "CROWDTUNE_PSEUDONYM_SALT" in _reply_text(slack.double, 7)
     with slack.db.session() as s:
         assert s.scalars(select(Category).where(Category.slug == "open_qa")).one().target == 10
+
+
+def test_admin_export_writes_a_dataset(
+    db: TestDatabase, double: SlackDouble, tmp_path: Path
+) -> None:
+    double.reset()
+    with db.session() as s:
+        for n, question in enumerate(
+            (
+                "Why do cats purr when they are content?",
+                "How do vaccines train the immune system?",
+                "What makes sourdough bread rise without yeast packets?",
+                "Which planets in our solar system have rings?",
+            )
+        ):
+            example(s, person(s, f"UW{n}"), status=ExampleStatus.APPROVED, instruction=question)
+    settings = settings_for(
+        db.url,
+        double,
+        admin_user_ids="UADMIN",
+        export_root=str(tmp_path / "exports"),
+        pseudonym_salt="test-salt",
+    )
+    app = SlackApp(db, double, settings)
+    try:
+        app.command("UADMIN", "export --format dolly --test-size 0.25")
+        text = _reply_text(double, 2)
+        assert "4 examples" in text
+        (folder,) = (tmp_path / "exports").iterdir()
+        assert (folder / "manifest.json").is_file()
+    finally:
+        app.close()
 
 
 def test_export_calls_the_injected_exporter(db: TestDatabase, double: SlackDouble) -> None:

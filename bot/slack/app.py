@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from slack_bolt import App
 from slack_sdk import WebClient
 
+from bot.commands.export import slack_exporter
 from bot.runtime import Runtime
 from bot.slack.client import build_client
 from bot.slack.errors import register_error_handler
@@ -49,7 +50,7 @@ def build_app(
         gate=rt.quality_gate,
         admins=settings.admins,
         export_args=settings.export_args,
-        exporter=exporter,
+        exporter=exporter or slack_exporter(rt),
     )
     for module in (commands, write, review, home):
         module.register(app, deps)

@@ -101,13 +101,6 @@ def _targets(req: Request) -> None:
 
 def _export(req: Request) -> None:
     options = " ".join(req.args) or req.deps.export_args
-    if req.deps.exporter is None:
-        _reply(
-            req,
-            "The exporter is not connected to the bot yet. This would run:\n"
-            f"`crowdtune export {escape_mrkdwn(options)}`",
-        )
-        return
     _reply(req, f"Export started: `crowdtune export {escape_mrkdwn(options)}`…")
     _reply(req, escape_mrkdwn(req.deps.exporter(options)))
 

@@ -32,7 +32,7 @@ class Deps:
     gate: QualityGate | None
     admins: frozenset[str]
     export_args: str
-    exporter: ExportRunner | None = None
+    exporter: ExportRunner
 
     @contextmanager
     def session(self) -> Iterator[Session]:
