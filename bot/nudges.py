@@ -8,6 +8,7 @@ tests need no wall clock.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -53,6 +54,8 @@ class NudgePolicy:
     daily_cap: int = 1
     expiry: timedelta = timedelta(hours=48)
     review_backlog: int = 10
+    # When set (by the scheduler, from CROWDTUNE_NUDGE_CRON): is this local time a nudge time?
+    local_schedule: Callable[[datetime], bool] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> NudgePolicy:
@@ -149,6 +152,9 @@ def plan_nudges(session: Session, *, now: datetime, policy: NudgePolicy) -> Nudg
         stamp = local.strftime("%a %H:%M ") + (person.tz or "UTC")
         if policy.is_quiet(local):
             report.skipped[person.slack_user_id] = f"quiet hours ({stamp})"
+            continue
+        if policy.local_schedule is not None and not policy.local_schedule(local):
+            report.skipped[person.slack_user_id] = f"not their nudge time ({stamp})"
             continue
         day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
         if count_since(session, person.id, day_start) >= policy.daily_cap:
