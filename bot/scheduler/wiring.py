@@ -11,7 +11,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 
-from bot.commands.export import spec_from_args
+from bot.commands.export import export_to, spec_from_args
 from bot.config import Settings
 from bot.nudges import NudgePolicy
 from bot.runtime import Runtime
@@ -21,10 +21,8 @@ from bot.scheduler.digest import digest_job
 from bot.scheduler.jobs import ExportFn, expiry_job, export_job, gap_fill_job, nudge_job, skipped
 from bot.scheduler.nudging import nudge_sender as send_nudges_at_local_time
 from bot.slack.client import build_client
-from exporters.run import run_export
 from generators.drafts import generate_drafts
 from generators.llm_client import make_client
-from store.db import make_engine, make_session_factory
 from store.errors import DomainError
 from store.quality.dedup import DedupIndex
 from store.quality.pii import scrub_pii
@@ -136,13 +134,8 @@ def exporter(settings: Settings, rt: Runtime) -> ExportFn | str:
         return f"CROWDTUNE_EXPORT_ARGS: {exc.message}"
 
     def export(out_dir: Path) -> Mapping[str, int]:
-        # A long read must not hold SQLite's write lock: read in a DEFERRED transaction.
-        engine = make_engine(settings.database_url, sqlite_begin="DEFERRED")
-        try:
-            # The folder is named by the fire time: a re-run of the fire replaces it whole.
-            result = run_export(make_session_factory(engine), out_dir, spec, overwrite=True)
-        finally:
-            engine.dispose()
+        # The folder is named by the fire time: a re-run of the fire replaces it whole.
+        result = export_to(settings, out_dir, spec, overwrite=True)
         counts: dict[str, int] = {}
         for split in result.counts.by_split.values():
             for slug, n in split.items():
