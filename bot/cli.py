@@ -16,6 +16,7 @@ from bot.commands import (
     generate,
     importing,
     nudge,
+    scheduler,
     serve,
     stats,
     transform,
@@ -24,7 +25,18 @@ from bot.config import load_settings
 from bot.runtime import Runtime
 from store.errors import DomainError
 
-COMMAND_MODULES = (db, importing, stats, categories, serve, nudge, generate, transform, export)
+COMMAND_MODULES = (
+    db,
+    importing,
+    stats,
+    categories,
+    serve,
+    nudge,
+    generate,
+    transform,
+    export,
+    scheduler,
+)
 
 
 class UsageError(Exception):

@@ -8,6 +8,7 @@ tests need no wall clock.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -31,6 +32,8 @@ from store.stats import gaps
 log = logging.getLogger(__name__)
 
 # Slack errors meaning "this person cannot be reached": recorded, and the person skipped.
+# Time zones change rarely: re-read one from Slack after this long.
+TZ_MAX_AGE = timedelta(days=7)
 UNREACHABLE = frozenset(
     {
         "user_not_found",
@@ -53,6 +56,8 @@ class NudgePolicy:
     daily_cap: int = 1
     expiry: timedelta = timedelta(hours=48)
     review_backlog: int = 10
+    # When set (by the scheduler, from CROWDTUNE_NUDGE_CRON): is this local time a nudge time?
+    local_schedule: Callable[[datetime], bool] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> NudgePolicy:
@@ -150,6 +155,9 @@ def plan_nudges(session: Session, *, now: datetime, policy: NudgePolicy) -> Nudg
         if policy.is_quiet(local):
             report.skipped[person.slack_user_id] = f"quiet hours ({stamp})"
             continue
+        if policy.local_schedule is not None and not policy.local_schedule(local):
+            report.skipped[person.slack_user_id] = f"not their nudge time ({stamp})"
+            continue
         day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
         if count_since(session, person.id, day_start) >= policy.daily_cap:
             report.skipped[person.slack_user_id] = f"daily cap of {policy.daily_cap} reached"
@@ -221,25 +229,45 @@ def _choose(
 def refresh_time_zones(
     sessions: sessionmaker[Session], client: WebClient, *, now: datetime, report: NudgeReport
 ) -> None:
-    """Ask Slack each candidate's time zone; record people Slack cannot reach."""
+    """Ask Slack the time zone of candidates whose stored one is unknown or old.
+
+    Slack is called outside any transaction (on SQLite an open write transaction would lock
+    the database for every other process meanwhile); the answers are written in one short one.
+    """
     with session_scope(sessions) as s:
-        people = candidates(s, now)
-        for person in people:
-            try:
-                user = client.users_info(user=person.slack_user_id)["user"]
-            except SlackApiError as exc:
-                error = str(exc.response.get("error"))
-                if error in UNREACHABLE:
-                    mark_unreachable(s, person, error)
-                    report.failed[person.slack_user_id] = error
-                else:
-                    log.warning("users.info %s failed: %s", person.slack_user_id, error)
+        due = [
+            (p.id, p.slack_user_id)
+            for p in candidates(s, now)
+            if p.tz_checked_at is None or now - p.tz_checked_at > TZ_MAX_AGE
+        ]
+    answers: dict[int, tuple[str | None, str | None]] = {}  # id -> (tz, unreachable reason)
+    for person_id, user_id in due:
+        try:
+            user = client.users_info(user=user_id)["user"]
+        except SlackApiError as exc:
+            error = str(exc.response.get("error"))
+            if error in UNREACHABLE:
+                answers[person_id] = (None, error)
+                report.failed[user_id] = error
+            else:
+                log.warning("users.info %s failed: %s", user_id, error)
+            continue
+        if user.get("deleted"):
+            answers[person_id] = (None, "account_inactive")
+            report.failed[user_id] = "account_inactive"
+        else:
+            answers[person_id] = (user.get("tz") or None, None)
+    if not answers:
+        return
+    with session_scope(sessions) as s:
+        for person in s.scalars(select(Contributor).where(Contributor.id.in_(answers))):
+            tz, reason = answers[person.id]
+            if reason is not None:
+                mark_unreachable(s, person, reason)
                 continue
-            if user.get("deleted"):
-                mark_unreachable(s, person, "account_inactive")
-                report.failed[person.slack_user_id] = "account_inactive"
-            elif user.get("tz") and user["tz"] != person.tz:
-                person.tz = user["tz"]
+            if tz:
+                person.tz = tz
+            person.tz_checked_at = now
 
 
 def send_nudges(

@@ -1,10 +1,11 @@
-"""Assignments: what the bot asked whom, for nudges, daily caps and response rates."""
+"""Assignments: what the bot asked whom, for nudges, daily caps, expiry and response rates."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from store.enums import AssignmentKind, AssignmentStatus
@@ -91,3 +92,76 @@ def complete_open(
         row.answered_at = now
     session.flush()
     return len(rows)
+
+
+def expire_assignments(session: Session, *, now: datetime, default_hours: int) -> list[int]:
+    """Close open assignments past `expires_at` (or `created_at` + hours when unset).
+
+    Expired assignments no longer hold their example, so it goes back to the pool. Returns the
+    ids closed; running it twice closes nothing the second time.
+    """
+    overdue = or_(
+        and_(Assignment.expires_at.is_not(None), Assignment.expires_at <= now),
+        and_(
+            Assignment.expires_at.is_(None),
+            Assignment.created_at <= now - timedelta(hours=default_hours),
+        ),
+    )
+    ids = list(
+        session.scalars(
+            select(Assignment.id)
+            .where(Assignment.status == AssignmentStatus.OPEN, overdue)
+            .order_by(Assignment.id)
+        )
+    )
+    if ids:
+        # Conditional on still being open: an answer that lands meanwhile is not overwritten.
+        session.execute(
+            update(Assignment)
+            .where(Assignment.id.in_(ids), Assignment.status == AssignmentStatus.OPEN)
+            .values(status=AssignmentStatus.EXPIRED)
+            .execution_options(synchronize_session=False)
+        )
+    return ids
+
+
+@dataclass(frozen=True)
+class ResponseRate:
+    """Assignments of one kind made in a period, and how many were answered."""
+
+    kind: str
+    asked: int
+    answered: int
+    expired: int
+    skipped: int
+
+    @property
+    def rate(self) -> float:
+        """Answered / asked (0 when nothing was asked)."""
+        return self.answered / self.asked if self.asked else 0.0
+
+
+def response_rates(session: Session, *, since: datetime, until: datetime) -> list[ResponseRate]:
+    """Per kind, assignments created in [since, until) and what came of them (failed excluded)."""
+    rows = session.execute(
+        select(Assignment.kind, Assignment.status, func.count())
+        .where(Assignment.created_at >= since, Assignment.created_at < until)
+        .where(Assignment.status != AssignmentStatus.FAILED)
+        .group_by(Assignment.kind, Assignment.status)
+    ).all()
+    by_kind: dict[str, dict[str, int]] = {}
+    for kind, status, n in rows:
+        by_kind.setdefault(AssignmentKind(kind).value, {})[AssignmentStatus(status).value] = int(n)
+    out = []
+    for kind in AssignmentKind:
+        counts = by_kind.get(kind.value, {})
+        out.append(
+            ResponseRate(
+                kind=kind.value,
+                asked=sum(counts.values()),
+                answered=counts.get(AssignmentStatus.DONE.value, 0),
+                expired=counts.get(AssignmentStatus.EXPIRED.value, 0),
+                skipped=counts.get(AssignmentStatus.SKIPPED.value, 0),
+            )
+        )
+    return out

@@ -90,6 +90,8 @@ class Contributor(Base):
     slack_user_id: Mapped[str] = mapped_column(String(32))
     display_name: Mapped[str] = mapped_column(String(255), default="")
     tz: Mapped[str | None] = mapped_column(String(64), default=None)
+    # When `tz` was last read from Slack; nudges refresh it only when it is old.
+    tz_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     role: Mapped[Role] = mapped_column(_enum(Role), default=Role.CONTRIBUTOR)
     opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
     opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

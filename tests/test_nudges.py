@@ -176,6 +176,10 @@ def test_unreachable_people_are_recorded_and_skipped(
     double.add_user("UFINE")
     later = send_nudges(db.sessions, client[0], now=NOW + timedelta(days=1), policy=POLICY)
     assert [n.slack_user_id for n in later.sent] == ["UFINE"]
+    # UFINE's time zone was read a day ago, so Slack is not asked again yet.
+    assert double.calls_to("users.info") == []
+    # A week later it is re-read, still only for the reachable person.
+    send_nudges(db.sessions, client[0], now=NOW + timedelta(days=8), policy=POLICY)
     assert [c.args.get("user") for c in double.calls_to("users.info")] == ["UFINE"]
 
 

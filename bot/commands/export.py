@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.runtime import Runtime
+from bot.scheduler.jobs import export_folder_name
 from exporters.run import ExportResult, run_export
 from exporters.spec import BALANCES, FORMATS, ExportSpec, ExportSpecError
 from store.db import make_engine, make_session_factory
@@ -130,9 +131,12 @@ def summary(result: ExportResult) -> str:
     return "\n".join(lines)
 
 
-def _export(rt: Runtime, out: Path, spec: ExportSpec, *, overwrite: bool) -> ExportResult:
+def export_to(
+    settings: Settings, out: Path, spec: ExportSpec, *, overwrite: bool = False
+) -> ExportResult:
+    """Run one export of DATABASE_URL into `out` (the CLI, Slack and the scheduler use it)."""
     # A long read must not hold SQLite's write lock: read in a DEFERRED transaction.
-    engine = make_engine(rt.settings.database_url, sqlite_begin="DEFERRED")
+    engine = make_engine(settings.database_url, sqlite_begin="DEFERRED")
     try:
         return run_export(make_session_factory(engine), out, spec, overwrite=overwrite)
     finally:
@@ -148,8 +152,8 @@ def slack_exporter(rt: Runtime) -> Callable[[str], str]:
 
     def run_from_slack(options: str) -> str:
         spec = spec_from_args(options, rt.settings)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        result = _export(rt, Path(rt.settings.export_root) / stamp, spec, overwrite=False)
+        folder = export_folder_name(datetime.now(UTC))
+        result = export_to(rt.settings, Path(rt.settings.export_root) / folder, spec)
         return summary(result)
 
     return run_from_slack
@@ -159,7 +163,7 @@ def run(rt: Runtime, args: argparse.Namespace) -> int:
     """Run the export and print counts per category and split, then the files."""
     spec = spec_from_namespace(args, rt.settings)
     started = time.monotonic()
-    result = _export(rt, args.out, spec, overwrite=args.overwrite)
+    result = export_to(rt.settings, args.out, spec, overwrite=args.overwrite)
     print(summary(result))
     for name, info in result.files.items():
         print(f"  {name}  {info['bytes']:,} bytes  sha256 {info['sha256'][:16]}…")

@@ -83,8 +83,45 @@ def _outcome_note(outcome: ReviewOutcome, verb: str) -> str:
     return f":white_check_mark: {verb}. Thanks! Here is the next one."
 
 
-def _done(s: Session, me: Contributor, example_id: int, kind: AssignmentKind) -> None:
+def _decide(
+    s: Session,
+    deps: Deps,
+    me: Contributor,
+    example_id: int,
+    verdict: Verdict,
+    *,
+    draft: bool,
+    reason: str | None = None,
+    rating: int | None = None,
+    edited: PairText | None = None,
+) -> ReviewOutcome:
+    """Verify a draft or review an example, and close the person's assignment for it."""
+    if draft:
+        outcome = verify_draft(
+            s,
+            example_id=example_id,
+            verifier=me,
+            verdict=verdict,
+            quorum=deps.quorum,
+            reason=reason,
+            edited=edited,
+            gate=deps.gate,
+        )
+    else:
+        outcome = record_review(
+            s,
+            example_id=example_id,
+            reviewer=me,
+            verdict=verdict,
+            quorum=deps.quorum,
+            reason=reason,
+            rating=rating,
+            edited=edited,
+            gate=deps.gate,
+        )
+    kind = AssignmentKind.VERIFY if draft else AssignmentKind.REVIEW
     complete_open(s, me, kind, now=utcnow(), example_id=example_id)
+    return outcome
 
 
 def register(app: App, deps: Deps) -> None:
@@ -103,29 +140,9 @@ def register(app: App, deps: Deps) -> None:
             example_id, skipped = read_button_value(action["value"])
             with deps.session() as s:
                 me = acting_person(s, context, body)
-                if draft:
-                    outcome = verify_draft(
-                        s,
-                        example_id=example_id,
-                        verifier=me,
-                        verdict=verdict,
-                        quorum=deps.quorum,
-                        gate=deps.gate,
-                    )
-                    _done(s, me, example_id, AssignmentKind.VERIFY)
-                    note = _outcome_note(outcome, "Verified")
-                else:
-                    outcome = record_review(
-                        s,
-                        example_id=example_id,
-                        reviewer=me,
-                        verdict=verdict,
-                        quorum=deps.quorum,
-                        rating=read_rating(body.get("state")),
-                        gate=deps.gate,
-                    )
-                    _done(s, me, example_id, AssignmentKind.REVIEW)
-                    note = _outcome_note(outcome, "Approved")
+                rating = None if draft else read_rating(body.get("state"))
+                outcome = _decide(s, deps, me, example_id, verdict, draft=draft, rating=rating)
+                note = _outcome_note(outcome, "Verified" if draft else "Approved")
                 text, blocks = next_message(s, me, skipped=skipped, note=note)
             show(client, body, respond, text=text, blocks=blocks)
 
@@ -222,28 +239,15 @@ def register(app: App, deps: Deps) -> None:
         try:
             with deps.session() as s:
                 me = acting_person(s, context, body)
-                if meta.mode == "verify":
-                    outcome = verify_draft(
-                        s,
-                        example_id=meta.example_id,
-                        verifier=me,
-                        verdict=Verdict.EDIT,
-                        quorum=deps.quorum,
-                        edited=edited,
-                        gate=deps.gate,
-                    )
-                    _done(s, me, meta.example_id, AssignmentKind.VERIFY)
-                else:
-                    outcome = record_review(
-                        s,
-                        example_id=meta.example_id,
-                        reviewer=me,
-                        verdict=Verdict.EDIT,
-                        quorum=deps.quorum,
-                        edited=edited,
-                        gate=deps.gate,
-                    )
-                    _done(s, me, meta.example_id, AssignmentKind.REVIEW)
+                outcome = _decide(
+                    s,
+                    deps,
+                    me,
+                    meta.example_id,
+                    Verdict.EDIT,
+                    draft=meta.mode == "verify",
+                    edited=edited,
+                )
                 note = _outcome_note(outcome, f"Edit saved as revision {outcome.example.revision}")
                 text, blocks = next_message(s, me, note=note)
         except ValidationFailed as exc:
@@ -269,26 +273,15 @@ def register(app: App, deps: Deps) -> None:
         try:
             with deps.session() as s:
                 me = acting_person(s, context, body)
-                if meta.mode == "verify":
-                    outcome = verify_draft(
-                        s,
-                        example_id=meta.example_id,
-                        verifier=me,
-                        verdict=Verdict.REJECT,
-                        quorum=deps.quorum,
-                        reason=reason,
-                    )
-                    _done(s, me, meta.example_id, AssignmentKind.VERIFY)
-                else:
-                    outcome = record_review(
-                        s,
-                        example_id=meta.example_id,
-                        reviewer=me,
-                        verdict=Verdict.REJECT,
-                        quorum=deps.quorum,
-                        reason=reason,
-                    )
-                    _done(s, me, meta.example_id, AssignmentKind.REVIEW)
+                outcome = _decide(
+                    s,
+                    deps,
+                    me,
+                    meta.example_id,
+                    Verdict.REJECT,
+                    draft=meta.mode == "verify",
+                    reason=reason,
+                )
                 text, blocks = next_message(s, me, note=_outcome_note(outcome, "Rejected"))
         except ValidationFailed as exc:
             ack(response_action="errors", errors={"reason": " ".join(exc.errors.values())})
