@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-import re
 
 from rapidfuzz import fuzz
 
 from store.models import Category
 
 MAX_FIELD_CHARS = 30_000
-_WS = re.compile(r"\s+")
 # A response this similar to the context (character level) is a copy, not an answer.
 COPY_SIMILARITY = 95.0
 
 
 def normalize_text(text: str) -> str:
     """Collapse white space and case, for hashing and comparisons."""
-    return _WS.sub(" ", text).strip().casefold()
+    return " ".join(text.split()).casefold()
 
 
 def content_hash(instruction: str, context: str, response: str) -> str:
