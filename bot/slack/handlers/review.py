@@ -226,72 +226,56 @@ def register(app: App, deps: Deps) -> None:
     lazily(app.action("review_reject"))(reject("review"))
     lazily(app.action("verify_reject"))(reject("verify"))
 
-    def submit_edit(
-        ack: Ack,
-        body: dict[str, Any],
-        view: dict[str, Any],
-        client: WebClient,
-        context: BoltContext,
-    ) -> None:
-        meta = ModalMeta.loads(view.get("private_metadata"))
-        assert meta.example_id is not None
-        edited = read_text(view)
-        try:
-            with deps.session() as s:
-                me = acting_person(s, context, body)
-                outcome = _decide(
-                    s,
-                    deps,
-                    me,
-                    meta.example_id,
-                    Verdict.EDIT,
-                    draft=meta.mode == "verify",
-                    edited=edited,
-                )
-                note = _outcome_note(outcome, f"Edit saved as revision {outcome.example.revision}")
-                text, blocks = next_message(s, me, note=note)
-        except ValidationFailed as exc:
-            ack(response_action="errors", errors=field_errors(exc.errors, view))
-            return
-        except DomainError as exc:
-            ack(response_action="errors", errors={"instruction": exc.message})
-            return
-        ack()
-        # The reply is a Web API call: it goes after the ack, in the lazy follow-up.
-        leave_for_later(context, url=meta.reply_url, text=text, blocks=blocks)
+    def submit_verdict(verdict: Verdict) -> Any:
+        # The edit and reject modals differ only in what they read and where errors go.
+        error_block = "instruction" if verdict == Verdict.EDIT else "reason"
 
-    def submit_reject(
-        ack: Ack,
-        body: dict[str, Any],
-        view: dict[str, Any],
-        client: WebClient,
-        context: BoltContext,
-    ) -> None:
-        meta = ModalMeta.loads(view.get("private_metadata"))
-        assert meta.example_id is not None
-        reason = read_reason(view)
-        try:
-            with deps.session() as s:
-                me = acting_person(s, context, body)
-                outcome = _decide(
-                    s,
-                    deps,
-                    me,
-                    meta.example_id,
-                    Verdict.REJECT,
-                    draft=meta.mode == "verify",
-                    reason=reason,
+        def handler(
+            ack: Ack,
+            body: dict[str, Any],
+            view: dict[str, Any],
+            client: WebClient,
+            context: BoltContext,
+        ) -> None:
+            meta = ModalMeta.loads(view.get("private_metadata"))
+            assert meta.example_id is not None
+            edited = read_text(view) if verdict == Verdict.EDIT else None
+            reason = read_reason(view) if verdict == Verdict.REJECT else None
+            try:
+                with deps.session() as s:
+                    me = acting_person(s, context, body)
+                    outcome = _decide(
+                        s,
+                        deps,
+                        me,
+                        meta.example_id,
+                        verdict,
+                        draft=meta.mode == "verify",
+                        edited=edited,
+                        reason=reason,
+                    )
+                    verb = (
+                        f"Edit saved as revision {outcome.example.revision}"
+                        if edited is not None
+                        else "Rejected"
+                    )
+                    text, blocks = next_message(s, me, note=_outcome_note(outcome, verb))
+            except ValidationFailed as exc:
+                errors = (
+                    field_errors(exc.errors, view)
+                    if edited is not None
+                    else {"reason": " ".join(exc.errors.values())}
                 )
-                text, blocks = next_message(s, me, note=_outcome_note(outcome, "Rejected"))
-        except ValidationFailed as exc:
-            ack(response_action="errors", errors={"reason": " ".join(exc.errors.values())})
-            return
-        except DomainError as exc:
-            ack(response_action="errors", errors={"reason": exc.message})
-            return
-        ack()
-        # The reply is a Web API call: it goes after the ack, in the lazy follow-up.
-        leave_for_later(context, url=meta.reply_url, text=text, blocks=blocks)
+                ack(response_action="errors", errors=errors)
+                return
+            except DomainError as exc:
+                ack(response_action="errors", errors={error_block: exc.message})
+                return
+            ack()
+            # The reply is a Web API call: it goes after the ack, in the lazy follow-up.
+            leave_for_later(context, url=meta.reply_url, text=text, blocks=blocks)
+
+        return handler
 
     def send_reply(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         reply = after_ack(context)
@@ -299,8 +283,10 @@ def register(app: App, deps: Deps) -> None:
             _reply(client, body, reply["url"], reply["text"], reply["blocks"])
 
     # Validation must answer in the ack (response_action), so the store call runs there.
-    app.view(EDIT_CALLBACK)(ack=friendly(submit_edit), lazy=[friendly(send_reply)])
-    app.view(REJECT_CALLBACK)(ack=friendly(submit_reject), lazy=[friendly(send_reply)])
+    app.view(EDIT_CALLBACK)(ack=friendly(submit_verdict(Verdict.EDIT)), lazy=[friendly(send_reply)])
+    app.view(REJECT_CALLBACK)(
+        ack=friendly(submit_verdict(Verdict.REJECT)), lazy=[friendly(send_reply)]
+    )
 
 
 def read_text_of(example: Example) -> PairText:
