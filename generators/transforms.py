@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 from store.categories import get_category
 from store.enums import ExampleStatus, Origin
 from store.errors import DomainError
-from store.importing import MAX_REPORTED_ERRORS, ImportFailed, LineError
+from store.importing import MAX_REPORTED_ERRORS, ImportFailed, LineError, example_row
 from store.models import Example
 from store.types import utcnow
-from store.validation import content_hash, validate_pair
+from store.validation import validate_pair
 
 TASKS = ("qa", "summarization", "translation")
 FORMATS = ("jsonl", "csv", "tsv")
@@ -241,23 +241,7 @@ def transform_file(
             continue
         report.phrasings[choice] += 1
         inserts.append(
-            {
-                "category_id": cat.id,
-                "instruction": ins,
-                "context": ctx,
-                "response": resp,
-                "status": status,
-                "origin": Origin.TRANSFORMED,
-                "content_hash": content_hash(ins, ctx, resp),
-                "source": source,
-                "source_ref": ref,
-                "flags": [],
-                "revision": 1,
-                "review_count": 0,
-                "created_at": now,
-                "updated_at": now,
-                "decided_at": now if status == ExampleStatus.APPROVED else None,
-            }
+            example_row(cat, ins, ctx, resp, status, Origin.TRANSFORMED, source, ref, now)
         )
     if errors:
         errors.sort(key=lambda e: e.line)

@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,39 @@ _INFER_HINTS: dict[str, tuple[str, ...]] = {
 # The only non-ASCII characters re.IGNORECASE equates with ASCII letters (İ ı → i, K → k,
 # ſ → s); folding them first keeps the hint test a superset of the regex match.
 _ASCII_FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u212a": "k", "\u017f": "s"})
+
+
+def example_row(
+    category: Category,
+    instruction: str,
+    context: str,
+    response: str,
+    status: ExampleStatus,
+    origin: Origin,
+    source: str,
+    source_ref: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """The column values of one bulk-inserted example (imports and transforms share it)."""
+    ins, ctx, resp = instruction.strip(), context.strip(), response.strip()
+    decided = status in (ExampleStatus.APPROVED, ExampleStatus.REJECTED)
+    return {
+        "category_id": category.id,
+        "instruction": ins,
+        "context": ctx,
+        "response": resp,
+        "status": status,
+        "origin": origin,
+        "content_hash": content_hash(ins, ctx, resp),
+        "source": source,
+        "source_ref": source_ref,
+        "flags": [],
+        "revision": 1,
+        "review_count": 0,
+        "created_at": now,
+        "updated_at": now,
+        "decided_at": now if decided else None,
+    }
 
 
 def infer_category(instruction: str, context: str) -> str:
@@ -318,27 +352,10 @@ def import_file(
         if ref in present:
             report.already_present += 1
             continue
-        ins, ctx, resp = rec.instruction.strip(), rec.context.strip(), rec.response.strip()
         rows.append(
-            {
-                "category_id": cat.id,
-                "instruction": ins,
-                "context": ctx,
-                "response": resp,
-                "status": status,
-                "origin": origin,
-                "content_hash": content_hash(ins, ctx, resp),
-                "source": source,
-                "source_ref": ref,
-                "flags": [],
-                "revision": 1,
-                "review_count": 0,
-                "created_at": now,
-                "updated_at": now,
-                "decided_at": now
-                if status in (ExampleStatus.APPROVED, ExampleStatus.REJECTED)
-                else None,
-            }
+            example_row(
+                cat, rec.instruction, rec.context, rec.response, status, origin, source, ref, now
+            )
         )
         report.by_category[cat.slug] = report.by_category.get(cat.slug, 0) + 1
     if errors:
