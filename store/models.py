@@ -154,7 +154,8 @@ class Example(Base):
     __table_args__ = (
         UniqueConstraint("source", "source_ref"),
         Index("ix_examples_status_category", "status", "category_id"),
-        Index("ix_examples_status_review_count", "status", "review_count"),
+        # Matches next_for_review's ORDER BY, so the first eligible row ends the scan.
+        Index("ix_examples_review_queue", "status", "review_count", "created_at", "id"),
     )
 
 
