@@ -16,20 +16,38 @@ def test_every_slash_subcommand_is_in_the_readme() -> None:
     assert not missing, f"document these /crowdtune subcommands in README.md: {missing}"
 
 
+# The bot scope each Web API method needs (api.slack.com/methods); None: no scope needed.
+METHOD_SCOPES: dict[str, str | None] = {
+    "chat_postMessage": "chat:write",
+    "conversations_open": "im:write",
+    "users_info": "users:read",
+    "files_upload_v2": "files:write",  # files.getUploadURLExternal + completeUploadExternal
+    "views_open": None,
+    "views_update": None,
+    "views_publish": None,
+    "auth_test": None,
+}
+
+
+def scopes_the_code_needs() -> set[str]:
+    """Scopes of every WebClient method called anywhere under bot/."""
+    called: set[str] = set()
+    for path in (REPO_ROOT / "bot").rglob("*.py"):
+        called |= set(re.findall(r"\bclient\.([a-z]+_[A-Za-z0-9_]+)\(", path.read_text()))
+    unknown = called - set(METHOD_SCOPES)
+    assert not unknown, f"add the scope of {sorted(unknown)} to METHOD_SCOPES (and manifest.yml)"
+    return {scope for m in called if (scope := METHOD_SCOPES[m]) is not None}
+
+
 def test_manifest_declares_what_the_app_uses_and_nothing_more() -> None:
     assert f"command: {COMMAND}" in MANIFEST
     bot_events = re.search(r"bot_events:\n((?:\s+- .+\n)+)", MANIFEST)
     assert bot_events and re.findall(r"- (\S+)", bot_events.group(1)) == ["app_home_opened"]
     scopes = re.search(r"bot:\n((?:\s+- .+\n)+)", MANIFEST)
     assert scopes is not None
-    # commands: /crowdtune; chat:write: chat.postMessage; im:write: conversations.open;
-    # users:read: users.info (time zones).
-    assert re.findall(r"- (\S+)", scopes.group(1)) == [
-        "commands",
-        "chat:write",
-        "im:write",
-        "users:read",
-    ]
+    declared = re.findall(r"- (\S+)", scopes.group(1))
+    assert declared == sorted(set(declared), key=declared.index), "a scope is listed twice"
+    assert set(declared) == {"commands"} | scopes_the_code_needs()
     assert "is_enabled: true" in MANIFEST  # interactivity
     assert "home_tab_enabled: true" in MANIFEST
     assert MANIFEST.count("url: https://crowdtune.example.com/slack/events") == 3
