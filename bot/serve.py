@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import Any
 
@@ -65,8 +66,18 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         rt = Runtime(self.rt.settings)  # built in the worker, after the fork
-        rt.warm_up()
+        _warm_up(rt)
         return build_wsgi(build_app(rt), database_check(rt.engine))
+
+
+def _warm_up(rt: Runtime) -> None:
+    """Build the near-duplicate index before serving, and keep it out of the GC's way."""
+    rt.warm_up()
+    # The index is hundreds of thousands of long-lived objects; a full collection walking
+    # them stalled every thread, acks too, for 100-300 ms (bench/ack_bench.py's p99).
+    # Frozen objects are left out of collections.
+    gc.collect()
+    gc.freeze()
 
 
 def serve(rt: Runtime, *, workers: int = 2, threads: int = 8) -> None:
@@ -80,7 +91,7 @@ def serve(rt: Runtime, *, workers: int = 2, threads: int = 8) -> None:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
         log.info("connected as %s; Socket Mode", who)
-        rt.warm_up()
+        _warm_up(rt)
         SocketModeHandler(
             build_app(rt, socket_mode=True), settings.slack_app_token.get_secret_value()
         ).start()  # type: ignore[no-untyped-call]
