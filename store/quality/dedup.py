@@ -17,6 +17,7 @@ import math
 import re
 import threading
 from array import array
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -321,27 +322,36 @@ class DedupIndex:
         if threshold <= 0:
             slots = np.flatnonzero(alive)
             return slots[(lengths[slots] >= lo) & (lengths[slots] <= hi)]
-        weights: dict[str, int] = {}
-        for code in seq:
-            if code != _UNKNOWN:
-                weights[code] = weights.get(code, 0) + 1
-        by_rarity = sorted(weights, key=lambda c: len(self._postings[c]))
+        postings = self._postings
+        weights = Counter(seq)
+        weights.pop(_UNKNOWN, None)
+        by_rarity = sorted(weights, key=lambda c: len(postings[c]))
         need_min = math.ceil(threshold * (m + lo) / 2 - _EPS)
+        # Prefix: the rarest tokens until their weights exceed m - need_min.
         budget = m - need_min + 1
-        shared = np.zeros(len(lengths), dtype=np.int32)
         used = 0
         for code in by_rarity:
             if budget <= 0:
                 break
-            shared[np.frombuffer(self._postings[code], dtype=np.int32)] += weights[code]
             budget -= weights[code]
             used += 1
         if used == 0:
             return np.empty(0, dtype=np.int64)
+        # One bincount over the prefix tokens' postings counts every slot's shared weight.
+        prefix = by_rarity[:used]
+        hits = np.concatenate([np.frombuffer(postings[c], dtype=np.int32) for c in prefix])
+        if all(weights[c] == 1 for c in prefix):
+            shared = np.bincount(hits, minlength=len(lengths))
+        else:
+            repeat = np.repeat(
+                np.array([weights[c] for c in prefix], dtype=np.int64),
+                [len(postings[c]) for c in prefix],
+            )
+            shared = np.bincount(hits, weights=repeat, minlength=len(lengths)).astype(np.int64)
         slots = np.flatnonzero(shared)
         n = lengths[slots]
         slots = slots[(alive[slots] == 1) & (n >= lo) & (n <= hi)]
-        got = shared[slots]
+        got = shared[slots].astype(np.int32)
         need = np.ceil(threshold * (m + lengths[slots]) / 2 - _EPS).astype(np.int32)
         left = sum(weights[c] for c in by_rarity[used:])
         verify_at = max(8, _VERIFY_AT * 64 // max(m, 64))
