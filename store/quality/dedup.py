@@ -169,12 +169,22 @@ class DedupIndex:
             self._post(first)
             return changed
 
-    def _append(self, example_id: int, tokens: list[str], text: str, category_slug: str) -> bool:
-        """Add a slot for this example (postings are built by _post); False if text unchanged."""
-        try:
-            seq = "".join([self._codes[t] for t in tokens])
-        except KeyError:
-            seq = self._encode(tokens, grow=True)
+    def _append(
+        self,
+        example_id: int,
+        tokens: list[str],
+        text: str,
+        category_slug: str,
+        seq: str | None = None,
+    ) -> bool:
+        """Add a slot for this example (postings are built by _post); False if text unchanged.
+
+        `seq` is `tokens` already encoded, when none of them is new."""
+        if seq is None:
+            try:
+                seq = "".join([self._codes[t] for t in tokens])
+            except KeyError:
+                seq = self._encode(tokens, grow=True)
         old = self._slot.get(example_id)
         if old is not None:
             if self._seqs[old] == seq:
@@ -440,9 +450,11 @@ class DedupIndex:
         False): one tokenization per text, for scanning a batch against itself as it grows."""
         tokens = tokenize(text)
         with self._lock:
-            hits = self._search(self._encode(tokens, grow=False), k, threshold, None)
+            seq = self._encode(tokens, grow=False)
+            hits = self._search(seq, k, threshold, None)
             if add_near_duplicates or not hits:
                 first = len(self._ids)
-                self._append(example_id, tokens, text, category_slug)
+                known = seq if _UNKNOWN not in seq else None
+                self._append(example_id, tokens, text, category_slug, known)
                 self._post(first)
         return hits
