@@ -164,7 +164,7 @@ def test_killing_a_worker_mid_run_loses_nothing_and_runs_nothing_twice(
 ) -> None:
     if probe_db.kind != "postgresql":
         pytest.skip("two workers on one database: PostgreSQL (SQLite is single-instance)")
-    extra = ("--job-seconds", "1.2", "--stale-after", "1.5", "--heartbeat", "0.3")
+    extra = ("--job-seconds", "1.2", "--stale-after", "3.0", "--heartbeat", "0.3")
     with workers(probe_db, tmp_path, "A", "B", extra=extra) as (a, b):
         wait_for("2 fires recorded", lambda: distinct_fires(probe_db) >= 2)
 
