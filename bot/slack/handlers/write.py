@@ -54,7 +54,7 @@ def write_view(session: Session, slug: str | None) -> dict[str, Any]:
 def open_write_modal(deps: Deps, client: WebClient, trigger_id: str, slug: str | None) -> None:
     """Open the write modal (trigger_id lives 3 s: one quick query, then views.open)."""
     with deps.session() as s:
-        view = write_view(s, slug)
+        view = write_view(s, slug or deps.suggestion.slug(s))
     client.views_open(trigger_id=trigger_id, view=view)
 
 
