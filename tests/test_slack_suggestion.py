@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.slack.handlers.common import SuggestedCategory
-from store.categories import set_target
+from store.categories import DEFAULT_CATEGORIES, set_target
 from tests.dbs import TestDatabase
 
 
@@ -19,15 +19,6 @@ def test_suggestion_is_reused_within_its_ttl_and_recounted_after(db: TestDatabas
 
 def test_no_suggestion_when_every_target_is_met(db: TestDatabase) -> None:
     with db.session() as s:
-        for slug in (
-            "open_qa",
-            "closed_qa",
-            "information_extraction",
-            "summarization",
-            "brainstorming",
-            "classification",
-            "creative_writing",
-            "general_qa",
-        ):
-            set_target(s, slug, 0)
+        for spec in DEFAULT_CATEGORIES:
+            set_target(s, spec.slug, 0)
         assert SuggestedCategory(ttl=0).slug(s) is None
