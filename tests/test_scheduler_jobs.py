@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -17,12 +18,13 @@ from bot.scheduler.digest import digest_job
 from bot.scheduler.jobs import expiry_job, export_job, gap_fill_job
 from bot.scheduler.wiring import production_specs
 from store.assignments import response_rates
+from store.categories import DEFAULT_CATEGORIES, set_target
 from store.enums import AssignmentKind, AssignmentStatus, ExampleStatus, Verdict
 from store.models import Assignment, Example, JobRun
 from store.reviews import Quorum, record_review
 from tests.dbs import TestDatabase
 from tests.factories import example, person
-from tests.llm_double import running_double
+from tests.llm_double import Reply, generated_examples, running_double
 from tests.slack_double import VALID_TOKEN, SlackDouble
 from tests.slack_requests import settings_for
 
@@ -260,3 +262,25 @@ def test_gap_fill_drafts_through_the_llm_double(db: TestDatabase, slack: SlackDo
         drafts = s.scalars(select(Example).where(Example.status == ExampleStatus.DRAFT)).all()
     assert run.result["kept"] == len(drafts) > 0
     assert run.result["tokens"] > 0 and run.result["failed_requests"] == 0
+
+
+def test_scheduled_drafts_with_personal_data_are_dropped(
+    db: TestDatabase, slack: SlackDouble
+) -> None:
+    # The gap-fill job must apply the same checks as `crowdtune generate` (one shared call).
+    with db.session() as s:
+        for spec in DEFAULT_CATEGORIES:
+            set_target(s, spec.slug, 1 if spec.slug == "open_qa" else 0)
+    items = generated_examples("open_qa", 2, 7, False)
+    for item in items:
+        item["response"] += " Write to john.smith@globex.com for details."
+    with running_double() as llm:
+        llm.push(Reply(content=json.dumps({"examples": items})))
+        settings = settings_for(db.url, slack, openai_base_url=llm.base_url, llm_model="m")
+        rt = Runtime(settings, _engine=db.engine)
+        job = next(s.fn for s in production_specs(settings, rt) if s.name == "gap_fill")
+        result = job(NOW)
+        assert len(llm.requests) == 1
+    assert result["kept"] == 0
+    with db.session() as s:
+        assert s.scalars(select(Example)).all() == []

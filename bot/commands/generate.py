@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import random
+from typing import Any
 
+from bot.config import Settings
 from bot.runtime import Runtime
 from generators.drafts import GenerationReport, generate_drafts
 from generators.llm_client import make_client
@@ -48,31 +50,34 @@ def _print_report(report: GenerationReport, seed: int) -> None:
         print(f"tokens spent: {report.tokens:,}; retries: {retries}")
 
 
-def run(rt: Runtime, args: argparse.Namespace) -> int:
-    """Plan, send and store; the prompts only with --dry-run."""
+def llm_api_key(settings: Settings) -> str | None:
+    """OPENAI_API_KEY as a plain string, or None."""
+    return settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+
+
+def llm_configured(settings: Settings) -> bool:
+    """True when an endpoint or a key is set (a local server may need no key)."""
+    return bool(settings.openai_base_url or llm_api_key(settings))
+
+
+def drafts_from_settings(
+    rt: Runtime, *, seed: int, dry_run: bool = False, **options: Any
+) -> GenerationReport:
+    """generate_drafts with everything settings decide, and the same checks on every path.
+
+    The CLI and the scheduler's gap filling both call this, so neither can forget a
+    collaborator (PII scrubbing of prompts, PII and duplicate filtering of answers).
+    """
     st = rt.settings
-    if args.count < 1 or args.per_request < 1:
-        raise DomainError("--count and --per-request must be at least 1")
-    key = st.openai_api_key.get_secret_value() if st.openai_api_key else None
-    if not args.dry_run and not st.openai_base_url and not key:
-        raise DomainError(
-            "no LLM is configured: set OPENAI_API_KEY for OpenAI, or OPENAI_BASE_URL for a "
-            "local OpenAI-compatible server (vLLM, llama.cpp, Ollama); see README 'LLM drafts'",
-            code="llm_not_configured",
-        )
-    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1_000_000)
     client = None
-    if not args.dry_run:
+    if not dry_run:
         client = make_client(
-            base_url=st.openai_base_url, api_key=key, timeout=st.llm_timeout_seconds
+            base_url=st.openai_base_url, api_key=llm_api_key(st), timeout=st.llm_timeout_seconds
         )
-    report = generate_drafts(
+    return generate_drafts(
         rt.sessions,
         client,
         model=st.llm_model,
-        categories=args.category,
-        count=args.count,
-        per_request=args.per_request,
         concurrency=st.llm_concurrency,
         daily_token_budget=st.llm_daily_token_budget,
         seed=seed,
@@ -80,7 +85,30 @@ def run(rt: Runtime, args: argparse.Namespace) -> int:
         duplicate_index=DedupIndex.from_session,
         duplicate_threshold=st.dedup_warn_threshold,
         pii_finder=find_pii,
+        dry_run=dry_run,
+        **options,
+    )
+
+
+def run(rt: Runtime, args: argparse.Namespace) -> int:
+    """Plan, send and store; the prompts only with --dry-run."""
+    st = rt.settings
+    if args.count < 1 or args.per_request < 1:
+        raise DomainError("--count and --per-request must be at least 1")
+    if not args.dry_run and not llm_configured(st):
+        raise DomainError(
+            "no LLM is configured: set OPENAI_API_KEY for OpenAI, or OPENAI_BASE_URL for a "
+            "local OpenAI-compatible server (vLLM, llama.cpp, Ollama); see README 'LLM drafts'",
+            code="llm_not_configured",
+        )
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1_000_000)
+    report = drafts_from_settings(
+        rt,
+        seed=seed,
         dry_run=args.dry_run,
+        categories=args.category,
+        count=args.count,
+        per_request=args.per_request,
     )
     if args.dry_run:
         for slug, prompt in report.prompts.items():

@@ -12,6 +12,7 @@ from typing import Any
 from slack_sdk import WebClient
 
 from bot.commands.export import export_to, spec_from_args
+from bot.commands.generate import drafts_from_settings, llm_configured
 from bot.config import Settings
 from bot.nudges import NudgePolicy
 from bot.runtime import Runtime
@@ -21,11 +22,7 @@ from bot.scheduler.digest import digest_job
 from bot.scheduler.jobs import ExportFn, expiry_job, export_job, gap_fill_job, nudge_job, skipped
 from bot.scheduler.nudging import nudge_sender as send_nudges_at_local_time
 from bot.slack.client import build_client
-from generators.drafts import generate_drafts
-from generators.llm_client import make_client
 from store.errors import DomainError
-from store.quality.dedup import DedupIndex
-from store.quality.pii import scrub_pii
 
 log = logging.getLogger("crowdtune.scheduler")
 
@@ -162,27 +159,12 @@ def draft_generator(
     settings: Settings, rt: Runtime
 ) -> Callable[[datetime], Mapping[str, Any]] | None:
     """The gap-fill collaborator (generators.drafts), or None when no LLM is configured."""
-    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-    if not settings.openai_base_url and not key:
+    if not llm_configured(settings):
         return None
 
     def generate(now: datetime) -> Mapping[str, Any]:
-        # A client per run: the async client is closed inside the loop that owns it.
-        client = make_client(
-            base_url=settings.openai_base_url, api_key=key, timeout=settings.llm_timeout_seconds
-        )
-        report = generate_drafts(
-            rt.sessions,
-            client,
-            model=settings.llm_model,
-            concurrency=settings.llm_concurrency,
-            daily_token_budget=settings.llm_daily_token_budget,
-            seed=int(now.timestamp()),  # the fire time: a re-run asks for the same drafts
-            scrub=scrub_pii,
-            duplicate_index=DedupIndex.from_session,
-            duplicate_threshold=settings.dedup_warn_threshold,
-            today=now.date,
-        )
+        # The fire time seeds the run: a re-run of the same fire asks for the same drafts.
+        report = drafts_from_settings(rt, seed=int(now.timestamp()), today=now.date)
         return {
             "kept": report.kept,
             "tokens": report.tokens,
