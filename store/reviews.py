@@ -48,9 +48,14 @@ def _tally(session: Session, example_id: int) -> tuple[int, int]:
 
 
 def apply_quorum(session: Session, example: Example, quorum: Quorum) -> bool:
-    """Approve or reject a pending example once enough reviews agree; True if decided."""
+    """Approve or reject a pending example once enough reviews agree; True if decided.
+
+    `example.review_count` must already count the review just recorded.
+    """
     if example.status != ExampleStatus.PENDING:
         return False
+    if example.review_count < min(quorum.approvals, quorum.rejections):
+        return False  # too few verdicts for either decision: no need to count them
     approvals, rejections = _tally(session, example.id)
     if approvals >= quorum.approvals:
         example.status = ExampleStatus.APPROVED

@@ -28,6 +28,47 @@ def test_two_approvals_approve(db: TestDatabase) -> None:
         assert ex.decided_at is not None and ex.review_count == 2
 
 
+@pytest.mark.parametrize(
+    ("quorum", "verdicts", "status"),
+    [
+        (Quorum(approvals=1, rejections=3), [Verdict.APPROVE], ExampleStatus.APPROVED),
+        (Quorum(approvals=3, rejections=1), [Verdict.REJECT], ExampleStatus.REJECTED),
+        (
+            Quorum(approvals=3, rejections=2),
+            [Verdict.APPROVE, Verdict.REJECT],
+            ExampleStatus.PENDING,
+        ),
+        (
+            Quorum(approvals=3, rejections=2),
+            [Verdict.REJECT, Verdict.APPROVE, Verdict.REJECT],
+            ExampleStatus.REJECTED,
+        ),
+        (
+            Quorum(approvals=2, rejections=3),
+            [Verdict.REJECT, Verdict.REJECT, Verdict.APPROVE, Verdict.APPROVE],
+            ExampleStatus.APPROVED,
+        ),
+    ],
+)
+def test_uneven_quorums_decide_on_the_deciding_review(
+    db: TestDatabase, quorum: Quorum, verdicts: list[Verdict], status: ExampleStatus
+) -> None:
+    # The tally is skipped while too few reviews exist for either side: never past that point.
+    with db.session() as s:
+        ex = example(s, person(s, "UA"))
+        for i, verdict in enumerate(verdicts):
+            outcome = record_review(
+                s,
+                example_id=ex.id,
+                reviewer=person(s, f"UR{i}"),
+                verdict=verdict,
+                quorum=quorum,
+                reason="not right" if verdict == Verdict.REJECT else None,
+            )
+            assert outcome.decided == (i == len(verdicts) - 1 and status != ExampleStatus.PENDING)
+        assert ex.status == status
+
+
 def test_rejections_reject_and_need_a_reason(db: TestDatabase) -> None:
     with db.session() as s:
         alice, bob, carol = person(s, "UA"), person(s, "UB"), person(s, "UC")
