@@ -75,6 +75,8 @@ def gunicorn(cmd: list[str], env: dict[str, str], workers: int) -> Iterator[str]
             "8",
             "-k",
             "gthread",
+            "--access-logfile",
+            "-",  # crowdtune serve logs each request too
         ],
         cwd=ROOT,
         env=env,
@@ -166,6 +168,11 @@ def fill(url: str, examples: int, pending: int) -> list[int]:
         ids = list(
             s.scalars(select(Example.id).where(Example.status == "pending").order_by(Example.id))
         )
+    if engine.dialect.name == "postgresql":
+        # A store that has been running has statistics; without this, autovacuum analyzes
+        # the freshly loaded table in the middle of the first measurement.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))
     engine.dispose()
     return ids
 
@@ -286,6 +293,7 @@ def run_kind(
             # Warm up both (connections, imports), then measure each kind.
             measure(real_url, [command_body(double, "UWARM", "stats", 0)] * clients, clients)
             measure(bare_url, [command_body(double, "UWARM", "stats", 0)] * clients, clients)
+            drain(double, "response_url:b", clients)  # the warm-up's work, done after its acks
             drained = {
                 "/crowdtune write": ("views.open", requests),
                 "/crowdtune review": ("response_url:b", requests + clients),
