@@ -1,10 +1,12 @@
 """Ack latency of the Slack app over HTTP, with 67,000 examples in the store.
 
 For `/crowdtune write`, `/crowdtune review` and an Approve click, 20 concurrent clients (in
-their own process) send signed requests to `crowdtune serve` (gunicorn, Bolt's WSGI adapter)
-whose Web API calls go to the local Slack double; the same requests go to a bare Bolt app
-that only acks (bench/bare_app.py, same gunicorn settings). Prints p50/p99 per request kind
-and database, side by side, with the ratio. Targets: p99 < 150 ms and < 3x the bare app.
+their own process) send signed requests to `crowdtune serve` (gunicorn, Bolt's WSGI adapter,
+and its work process doing the work after each ack) whose Web API calls go to the local Slack
+double; the same requests go to a bare Bolt app that only acks (bench/bare_app.py, same
+gunicorn settings). Each kind's work is finished before the next kind is measured. Prints
+p50/p99 per request kind and database, side by side, with the ratio. Targets: p99 < 150 ms
+and < 3x the bare app.
 
     .venv/bin/python bench/ack_bench.py [--examples 67000] [--requests 400] [--clients 20]
         [--databases sqlite,postgresql] [--workers 2]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -21,7 +20,7 @@ from bot.commands import (
     stats,
     transform,
 )
-from bot.config import load_settings
+from bot.config import configure_logging, load_settings
 from bot.runtime import Runtime
 from store.errors import DomainError
 
@@ -66,10 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             name = ".".join(str(p) for p in err["loc"]) or "settings"
             print(f"crowdtune: configuration error in {name}: {err['msg']}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    configure_logging(settings.log_level)
     runtime = Runtime(settings)
     try:
         return int(args.handler(runtime, args) or 0)

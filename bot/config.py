@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -205,3 +207,11 @@ class Settings(BaseSettings):
 def load_settings() -> Settings:
     """Settings from the environment and `.env`; raises pydantic's ValidationError if invalid."""
     return Settings()
+
+
+def configure_logging(level: str) -> None:
+    """Log to stderr at `level` (CROWDTUNE_LOG_LEVEL), one line per record."""
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )

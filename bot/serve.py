@@ -13,6 +13,7 @@ from bot.config import Settings
 from bot.runtime import Runtime
 from bot.slack.app import build_app
 from bot.slack.client import build_client
+from bot.slack.work import WorkAddress, WorkProcess, forward_work
 from bot.slack.wsgi import EVENTS_PATH, build_wsgi, database_check
 
 log = logging.getLogger(__name__)
@@ -55,9 +56,10 @@ def check_token(settings: Settings) -> str:
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
     """gunicorn serving our WSGI app; each worker builds its own app and engine."""
 
-    def __init__(self, rt: Runtime, options: dict[str, Any]) -> None:
+    def __init__(self, rt: Runtime, options: dict[str, Any], work: WorkAddress) -> None:
         self.rt = rt
         self.options = options
+        self.work = work
         super().__init__()
 
     def load_config(self) -> None:
@@ -67,7 +69,9 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         rt = Runtime(self.rt.settings)  # built in the worker, after the fork
         _warm_up(rt)
-        return build_wsgi(build_app(rt), database_check(rt.engine))
+        app = build_app(rt)
+        forward_work(app, self.work)
+        return build_wsgi(app, database_check(rt.engine))
 
 
 def _warm_up(rt: Runtime) -> None:
@@ -92,19 +96,20 @@ def serve(rt: Runtime, *, workers: int = 2, threads: int = 8) -> None:
 
         log.info("connected as %s; Socket Mode", who)
         _warm_up(rt)
+        # Socket Mode acks travel over the websocket; the work stays in this process's threads.
         SocketModeHandler(
-            build_app(rt, socket_mode=True), settings.slack_app_token.get_secret_value()
+            build_app(rt, verify_signatures=False), settings.slack_app_token.get_secret_value()
         ).start()  # type: ignore[no-untyped-call]
         return
     log.info("connected as %s; HTTP mode on :%s%s", who, settings.port, EVENTS_PATH)
-    _Gunicorn(
-        rt,
-        {
-            "bind": f"0.0.0.0:{settings.port}",
-            "workers": workers,
-            "worker_class": "gthread",
-            "threads": threads,
-            "timeout": 30,
-            "accesslog": "-",
-        },
-    ).run()
+    options = {
+        "bind": f"0.0.0.0:{settings.port}",
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": threads,
+        "timeout": 30,
+        "accesslog": "-",
+    }
+    # gunicorn's workers ack; the work after each ack runs in one work process (bot.slack.work).
+    with WorkProcess(settings) as work:
+        _Gunicorn(rt, options, work.address).run()

@@ -25,6 +25,7 @@ from bot.runtime import Runtime
 from bot.slack.app import build_app
 from bot.slack.client import build_client
 from bot.slack.handlers.common import ExportRunner
+from bot.slack.work import WorkAddress, forward_work
 from bot.slack.wsgi import EVENTS_PATH, build_wsgi, database_check
 from tests.dbs import TestDatabase
 from tests.slack_double import TEAM_ID, VALID_TOKEN, SlackDouble
@@ -109,6 +110,7 @@ class SlackApp:
     double: SlackDouble
     settings: Settings
     exporter: ExportRunner | None = None
+    work: WorkAddress | None = None  # forward the work after acks there, as `serve` does
     sleeps: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -116,6 +118,7 @@ class SlackApp:
         # The retry handler records the Retry-After waits instead of sleeping through them.
         client = build_client(self.settings, sleep=self.sleeps.append)
         app = build_app(self.runtime, client=client, exporter=self.exporter)
+        self.runner = forward_work(app, self.work) if self.work is not None else None
         wsgi = build_wsgi(app, database_check(self.db.engine))
         self.server = make_server(
             "127.0.0.1", 0, wsgi, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
@@ -124,9 +127,11 @@ class SlackApp:
         self.thread.start()
 
     def close(self) -> None:
-        """Stop serving."""
+        """Stop serving (work already forwarded is sent before this returns)."""
         self.server.shutdown()
         self.server.server_close()
+        if self.runner is not None:
+            self.runner.close()
 
     @property
     def url(self) -> str:

@@ -357,6 +357,6 @@ def test_socket_mode_app_needs_no_signing_secret(db: TestDatabase, double: Slack
     from bot.slack.app import build_app
 
     settings = settings_for(db.url, double, slack_signing_secret=None, slack_app_token="xapp-1")
-    assert build_app(Runtime(settings, _engine=db.engine), socket_mode=True) is not None
+    assert build_app(Runtime(settings, _engine=db.engine), verify_signatures=False) is not None
     with pytest.raises(ValueError, match="SLACK_SIGNING_SECRET"):
         build_app(Runtime(settings, _engine=db.engine))

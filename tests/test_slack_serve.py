@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
@@ -83,10 +84,17 @@ def served(db: TestDatabase) -> Iterator[tuple[str, SlackDouble]]:
                     break
             else:
                 pytest.fail(f"gunicorn did not start (exit {proc.wait()})")
+            log: list[str] = []
+            reader = threading.Thread(target=lambda: log.extend(proc.stderr or ()), daemon=True)
+            reader.start()
             yield f"http://127.0.0.1:{port}", double
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
+        reader.join(10)
+        # The work after each ack ran in the work process, which stopped with the server.
+        assert not [line for line in log if "working in this process" in line], log
+        assert not [line for line in log if "Traceback" in line], log
 
 
 def test_gunicorn_serves_signed_requests_and_healthz(served: tuple[str, SlackDouble]) -> None:

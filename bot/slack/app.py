@@ -14,8 +14,9 @@ from bot.slack.errors import register_error_handler
 from bot.slack.handlers import commands, home, review, write
 from bot.slack.handlers.common import Deps, ExportRunner
 
-# Threads running listeners' work after the ack. Few on purpose: CPU-bound work in many
-# threads holds the GIL away from the threads answering Slack (measured in bench/ack_bench.py).
+# Threads running listeners' work after the ack when it runs in this process (Socket Mode,
+# or while gunicorn's work process is unreachable: see bot.slack.work). Few on purpose: work
+# in many threads holds the GIL away from the threads answering Slack.
 WORK_THREADS = 4
 
 
@@ -24,19 +25,19 @@ def build_app(
     *,
     client: WebClient | None = None,
     exporter: ExportRunner | None = None,
-    socket_mode: bool = False,
+    verify_signatures: bool = True,
     work_threads: int = WORK_THREADS,
 ) -> App:
-    """The crowdtune Bolt app; HTTP mode verifies Slack's signature on every request."""
+    """The crowdtune Bolt app; it verifies Slack's signature on every request unless told not
+    to (Socket Mode traffic is authenticated by the app token, forwarded work by its socket)."""
     settings = rt.settings
     secret = settings.slack_signing_secret
-    if not socket_mode and secret is None:
+    if verify_signatures and secret is None:
         raise ValueError("SLACK_SIGNING_SECRET is required in HTTP mode")
     app = App(
         client=client or build_client(settings),
         signing_secret=secret.get_secret_value() if secret else None,
-        # Socket Mode traffic is authenticated by the app token, not by signatures.
-        request_verification_enabled=not socket_mode,
+        request_verification_enabled=verify_signatures,
         # The token is checked once at startup (serve), not on every process start.
         token_verification_enabled=False,
         # Listeners ack in the request thread and their work runs as Bolt lazy listeners

@@ -26,6 +26,9 @@ from store.stats import largest_gap_category
 ExportRunner = Callable[[str], str]
 
 
+# The context key of what an ack function leaves for its lazy follow-up.
+AFTER_ACK_KEY = "crowdtune_after_ack"
+
 # How long a suggested category may be reused before the gaps are counted again.
 SUGGESTION_TTL_SECONDS = 30.0
 
@@ -130,10 +133,11 @@ def lazily(register: Callable[..., Any]) -> Callable[[Callable[..., None]], Call
 
 def after_ack(context: BoltContext) -> dict[str, Any] | None:
     """What a view-submission ack function left for its lazy follow-up (see `leave_for_later`)."""
-    value = context.get("crowdtune_after_ack")
+    value = context.get(AFTER_ACK_KEY)
     return value if isinstance(value, dict) else None
 
 
 def leave_for_later(context: BoltContext, **data: Any) -> None:
-    """Plain data for the lazy follow-up (Bolt copies the context to the lazy listener)."""
-    context["crowdtune_after_ack"] = data
+    """Plain data for the lazy follow-up (Bolt copies the context to the lazy listener;
+    `bot.slack.work` forwards it to the work process)."""
+    context[AFTER_ACK_KEY] = data

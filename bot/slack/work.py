@@ -1,0 +1,284 @@
+"""The work after each ack, done in a process of its own so that acks never wait for it.
+
+Listeners ack in gunicorn's request threads and leave the rest to Bolt lazy listeners
+(`handlers.common.lazily`). Run in the same process, that work holds the GIL the acks need:
+under load it tripled ack latency (bench/ack_bench.py). In HTTP mode `crowdtune serve`
+therefore starts one work process; each gunicorn worker forwards the lazy part of a request
+to it (raw body and headers, the way Bolt's AWS Lambda adapter re-invokes itself), and the
+work process dispatches it to the same listeners. When the work process cannot be reached,
+the work runs in the worker's own threads instead: slower acks, nothing lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import pickle
+import queue
+import secrets
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from multiprocessing.connection import Client, Connection, Listener
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any
+
+from slack_bolt import App
+from slack_bolt.lazy_listener import LazyListenerRunner
+from slack_bolt.request import BoltRequest
+
+from bot.config import Settings, configure_logging
+from bot.runtime import Runtime
+from bot.slack.app import build_app
+from bot.slack.handlers.common import AFTER_ACK_KEY
+
+log = logging.getLogger(__name__)
+
+# Lower CPU priority of the work process: under load the OS runs the acks first.
+WORK_NICENESS = 10
+# Threads of the work process; the work mostly waits on the database and Slack.
+WORK_PROCESS_THREADS = 8
+# After a failed connection, forward again only after this long (work runs locally meanwhile).
+RECONNECT_SECONDS = 5.0
+# How long the work process waits, once told to stop, for gunicorn's workers to hang up.
+DRAIN_SECONDS = 30.0
+START_TIMEOUT_SECONDS = 60.0
+# What the work process prints on stdout once it listens.
+READY = "crowdtune-work ready"
+# Bolt reads these headers to run one named lazy listener and skip the ack.
+LAZY_ONLY = "x-slack-bolt-lazy-only"
+LAZY_NAME = "x-slack-bolt-lazy-function-name"
+
+
+@dataclass(frozen=True)
+class WorkAddress:
+    """Where the work process listens: a Unix socket in a private folder, and its auth key."""
+
+    path: str
+    authkey: bytes
+
+
+def forwarded(request: BoltRequest) -> dict[str, Any]:
+    """What the work process needs to run `request`'s lazy listener: plain, picklable data."""
+    headers = {k: list(v) for k, v in request.headers.items()}
+    headers[LAZY_ONLY] = ["1"]
+    headers[LAZY_NAME] = [request.lazy_function_name or ""]
+    context = {}
+    if request.context.get(AFTER_ACK_KEY) is not None:
+        context[AFTER_ACK_KEY] = request.context[AFTER_ACK_KEY]
+    return {"body": request.raw_body, "headers": headers, "context": context}
+
+
+class ForwardingRunner(LazyListenerRunner):
+    """Bolt's lazy-listener runner for gunicorn workers: hands each lazy call to the work process.
+
+    `start` only queues (the ack never waits on the socket); one sender thread per process
+    forwards, and falls back to `fallback` (Bolt's thread runner) while the work process is
+    unreachable.
+    """
+
+    def __init__(self, address: WorkAddress, fallback: LazyListenerRunner) -> None:
+        self.address = address
+        self.fallback = fallback
+        self.logger = fallback.logger
+        self._queue: queue.SimpleQueue[tuple[Callable[..., None], BoltRequest] | None] = (
+            queue.SimpleQueue()
+        )
+        self._lock = threading.Lock()
+        self._sender: threading.Thread | None = None
+        self.forwarded = 0  # lazy calls sent to the work process
+        self.ran_here = 0  # lazy calls run in this process because it was unreachable
+
+    def start(self, function: Callable[..., None], request: BoltRequest) -> None:
+        """Queue the lazy call for forwarding."""
+        with self._lock:
+            if self._sender is None:  # started in the process that uses it
+                self._sender = threading.Thread(
+                    target=self._send_loop, name="slack-work-forward", daemon=True
+                )
+                self._sender.start()
+        self._queue.put((function, request))
+
+    def close(self) -> None:
+        """Forward what is queued, then hang up (the work process finishes what it got)."""
+        with self._lock:
+            sender = self._sender
+        if sender is not None:
+            self._queue.put(None)
+            sender.join()
+
+    def _send_loop(self) -> None:
+        conn: Connection | None = None
+        retry_at = 0.0
+        while (item := self._queue.get()) is not None:
+            function, request = item
+            if conn is None and time.monotonic() >= retry_at:
+                try:
+                    conn = Client(self.address.path, family="AF_UNIX", authkey=self.address.authkey)
+                except (OSError, multiprocessing.AuthenticationError) as exc:
+                    log.warning("work process unreachable (%s); working in this process", exc)
+                    retry_at = time.monotonic() + RECONNECT_SECONDS
+            if conn is not None:
+                try:
+                    conn.send(forwarded(request))
+                    self.forwarded += 1
+                    continue
+                except (OSError, ValueError) as exc:
+                    log.warning("lost the work process (%s); working in this process", exc)
+                    conn.close()
+                    conn = None
+                    retry_at = time.monotonic() + RECONNECT_SECONDS
+            self.ran_here += 1
+            self.fallback.start(function, request)
+        if conn is not None:
+            conn.close()
+
+
+def forward_work(app: App, address: WorkAddress) -> ForwardingRunner:
+    """Make `app` forward its lazy listeners to the work process at `address`."""
+    runner = ForwardingRunner(address, app.listener_runner.lazy_listener_runner)
+    app.listener_runner.lazy_listener_runner = runner
+    return runner
+
+
+class _Stop(Exception):
+    """Raised in the work process's main thread by SIGTERM or SIGINT."""
+
+
+def _raise_stop(_signum: int, _frame: FrameType | None) -> None:
+    raise _Stop
+
+
+def run_work_process(settings: Settings, address: WorkAddress, ready: Callable[[], None]) -> None:
+    """The work process: accept gunicorn workers' connections and run what they forward.
+
+    On SIGTERM or SIGINT it stops accepting, reads every connection until its worker hangs up
+    (gunicorn stops its workers first), finishes the work it got and exits.
+    """
+    configure_logging(settings.log_level)
+    os.nice(WORK_NICENESS)
+    rt = Runtime(settings)
+    app = build_app(rt, verify_signatures=False)  # only our own workers reach the socket
+    pool = ThreadPoolExecutor(WORK_PROCESS_THREADS, thread_name_prefix="slack-work")
+    readers: list[threading.Thread] = []
+    listener = Listener(address.path, family="AF_UNIX", authkey=address.authkey)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _raise_stop)
+    ready()
+    try:
+        while True:
+            try:
+                conn = listener.accept()
+            except multiprocessing.AuthenticationError as exc:
+                log.warning("refused a connection to the work process: %s", exc)
+                continue
+            reader = threading.Thread(target=_read, args=(conn, app, pool), daemon=True)
+            reader.start()
+            readers.append(reader)
+    except _Stop:
+        log.info("work process stopping; finishing forwarded work")
+    finally:
+        # Ctrl-C reaches this process and then serve's SIGTERM follows: one stop is enough.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, signal.SIG_IGN)
+        listener.close()
+        deadline = time.monotonic() + DRAIN_SECONDS
+        for reader in readers:
+            reader.join(max(0.0, deadline - time.monotonic()))
+        pool.shutdown(wait=True)
+        rt.close()
+
+
+def _read(conn: Connection, app: App, pool: ThreadPoolExecutor) -> None:
+    """Run each request forwarded on `conn` until the worker hangs up."""
+    with conn:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                return
+            pool.submit(_dispatch, app, message)
+
+
+def _dispatch(app: App, message: dict[str, Any]) -> None:
+    request = BoltRequest(
+        body=message["body"], headers=message["headers"], context=message["context"]
+    )
+    app.dispatch(request)  # errors are logged and told to the person by `friendly`
+
+
+def main() -> None:
+    """Entry of the work process: settings and address arrive pickled on stdin from its parent."""
+    settings, address = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 (our own parent)
+
+    def ready() -> None:
+        sys.stdout.write(f"{READY}\n")
+        sys.stdout.flush()
+
+    run_work_process(settings, address, ready)
+
+
+class WorkProcess:
+    """Start the work process, give its address to gunicorn, stop it after gunicorn stops.
+
+    A plain child process (not multiprocessing's): gunicorn forks its workers from this
+    process, and they must inherit nothing that would try to manage the child.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._folder = tempfile.mkdtemp(prefix="crowdtune-work-")  # 0700: ours only
+        self.address = WorkAddress(str(Path(self._folder) / "work.sock"), secrets.token_bytes(32))
+        self._owner = os.getpid()  # gunicorn's workers leave this `with` block too
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> WorkProcess:
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from bot.slack.work import main; main()"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        self._process = process
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write(pickle.dumps((self.settings, self.address)))
+        process.stdin.close()
+        readable, _, _ = select.select([process.stdout], [], [], START_TIMEOUT_SECONDS)
+        line = process.stdout.readline() if readable else b""
+        process.stdout.close()
+        if line.strip() != READY.encode():
+            self.stop()
+            raise RuntimeError("the work process did not start (see the log above)")
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Ask the work process to finish and wait for it (killed after the drain timeout)."""
+        process = self._process
+        if os.getpid() != self._owner or process is None:
+            return
+        if process.poll() is None:
+            process.terminate()  # SIGTERM: it drains first
+            try:
+                process.wait(DRAIN_SECONDS + 30)
+            except subprocess.TimeoutExpired:
+                log.error("the work process did not stop in time; killing it")
+                process.kill()
+                process.wait()
+        shutil.rmtree(self._folder, ignore_errors=True)
