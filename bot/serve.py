@@ -13,7 +13,7 @@ from bot.config import Settings
 from bot.runtime import Runtime
 from bot.slack.app import build_app
 from bot.slack.client import build_client
-from bot.slack.work import WorkAddress, WorkProcess, forward_work
+from bot.slack.work import ForwardingRunner, WorkAddress, WorkProcess, forward_work
 from bot.slack.wsgi import EVENTS_PATH, build_wsgi, database_check
 
 log = logging.getLogger(__name__)
@@ -60,18 +60,25 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         self.rt = rt
         self.options = options
         self.work = work
+        self.runner: ForwardingRunner | None = None  # set in each worker by load()
         super().__init__()
 
     def load_config(self) -> None:
         for key, value in self.options.items():
             self.cfg.set(key, value)
+        self.cfg.set("worker_exit", self._worker_exit)
 
     def load(self) -> Any:
         rt = Runtime(self.rt.settings)  # built in the worker, after the fork
         _warm_up(rt)
         app = build_app(rt)
-        forward_work(app, self.work)
+        self.runner = forward_work(app, self.work)
         return build_wsgi(app, database_check(rt.engine))
+
+    def _worker_exit(self, _server: Any, _worker: Any) -> None:
+        # A stopping worker hands over the work of its last requests before it exits.
+        if self.runner is not None:
+            self.runner.close()
 
 
 def _warm_up(rt: Runtime) -> None:

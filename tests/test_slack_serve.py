@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -9,15 +10,19 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from sqlalchemy import func, select
 
 from bot.cli import main
+from store.models import Review
 from tests.conftest import REPO_ROOT
 from tests.dbs import TestDatabase
-from tests.slack_double import VALID_TOKEN, SlackDouble
+from tests.factories import example, person
+from tests.slack_double import TEAM_ID, VALID_TOKEN, SlackDouble
 from tests.slack_requests import SIGNING_SECRET, get, post, signed_headers
 
 SLACK_VARS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")
@@ -56,8 +61,25 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass
+class Served:
+    """`crowdtune serve` running in a subprocess, and what it logged."""
+
+    url: str
+    double: SlackDouble
+    proc: subprocess.Popen[str]
+    log: list[str] = field(default_factory=list)
+
+    def stop(self) -> list[str]:
+        """SIGTERM, as a platform stops a web process; wait for it; return its log."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        assert self.proc.wait(timeout=60) == 0
+        return self.log
+
+
 @pytest.fixture
-def served(db: TestDatabase) -> Iterator[tuple[str, SlackDouble]]:
+def served(db: TestDatabase) -> Iterator[Served]:
     """`crowdtune serve` (gunicorn) in a subprocess, talking to a double and the test db."""
     with SlackDouble() as double:
         port = _free_port()
@@ -76,6 +98,7 @@ def served(db: TestDatabase) -> Iterator[tuple[str, SlackDouble]]:
             stderr=subprocess.PIPE,
             text=True,
         )
+        server = Served(f"http://127.0.0.1:{port}", double, proc)
         try:
             # gunicorn binds before it logs its worker: reading the log is the readiness signal.
             assert proc.stderr is not None
@@ -84,21 +107,23 @@ def served(db: TestDatabase) -> Iterator[tuple[str, SlackDouble]]:
                     break
             else:
                 pytest.fail(f"gunicorn did not start (exit {proc.wait()})")
-            log: list[str] = []
-            reader = threading.Thread(target=lambda: log.extend(proc.stderr or ()), daemon=True)
+            reader = threading.Thread(
+                target=lambda: server.log.extend(proc.stderr or ()), daemon=True
+            )
             reader.start()
-            yield f"http://127.0.0.1:{port}", double
+            yield server
         finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=30)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
         reader.join(10)
         # The work after each ack ran in the work process, which stopped with the server.
-        assert not [line for line in log if "working in this process" in line], log
-        assert not [line for line in log if "Traceback" in line], log
+        assert not [line for line in server.log if "working in this process" in line], server.log
+        assert not [line for line in server.log if "Traceback" in line], server.log
 
 
-def test_gunicorn_serves_signed_requests_and_healthz(served: tuple[str, SlackDouble]) -> None:
-    url, double = served
+def test_gunicorn_serves_signed_requests_and_healthz(served: Served) -> None:
+    url, double = served.url, served.double
     assert get(url + "/healthz").status == 200
     form = {
         "command": "/crowdtune",
@@ -116,3 +141,38 @@ def test_gunicorn_serves_signed_requests_and_healthz(served: tuple[str, SlackDou
     reply = double.wait_for("response_url:e2e")[0]
     assert "Progress toward targets" in str(reply.args["text"])
     assert double.calls_to("auth.test")  # the token was checked at startup
+
+
+def test_stopping_serve_finishes_the_work_of_every_acked_request(
+    served: Served, db: TestDatabase
+) -> None:
+    with db.session() as s:
+        alice = person(s, "UALICE")
+        ids = [example(s, alice, instruction=f"Question number {i}?").id for i in range(20)]
+    for i, example_id in enumerate(ids):
+        payload = {
+            "type": "block_actions",
+            "team": {"id": TEAM_ID},
+            "user": {"id": f"UREV{i:02d}", "username": f"rev{i}", "team_id": TEAM_ID},
+            "trigger_id": f"t{i}",
+            "response_url": served.double.response_url(f"stop{i}"),
+            "container": {"type": "message", "message_ts": "1.1"},
+            "channel": {"id": f"DREV{i:02d}"},
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": "review_approve",
+                    "block_id": "decide",
+                    "value": json.dumps({"id": example_id, "skip": []}),
+                    "action_ts": "1.1",
+                }
+            ],
+        }
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        headers = {"Content-Type": "application/x-www-form-urlencoded", **signed_headers(body)}
+        assert post(served.url + "/slack/events", body, headers).status == 200
+    served.stop()  # right after the last ack: the work may not have started yet
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Review)) == len(ids)
+    replies = [c for c in served.double.calls if c.method.startswith("response_url:stop")]
+    assert len(replies) == len(ids)

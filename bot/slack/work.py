@@ -53,6 +53,8 @@ RECONNECT_SECONDS = 5.0
 # How long the work process waits, once told to stop, for gunicorn's workers to hang up.
 DRAIN_SECONDS = 30.0
 START_TIMEOUT_SECONDS = 60.0
+# How long a closing runner waits to hand over what is queued.
+CLOSE_TIMEOUT_SECONDS = 10.0
 # What the work process prints on stdout once it listens.
 READY = "crowdtune-work ready"
 # Bolt reads these headers to run one named lazy listener and skip the ack.
@@ -115,7 +117,7 @@ class ForwardingRunner(LazyListenerRunner):
             sender = self._sender
         if sender is not None:
             self._queue.put(None)
-            sender.join()
+            sender.join(CLOSE_TIMEOUT_SECONDS)
 
     def _send_loop(self) -> None:
         conn: Connection | None = None
@@ -174,6 +176,7 @@ def run_work_process(settings: Settings, address: WorkAddress, ready: Callable[[
     listener = Listener(address.path, family="AF_UNIX", authkey=address.authkey)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _raise_stop)
+    log.info("work process %d ready, %d threads", os.getpid(), WORK_PROCESS_THREADS)
     ready()
     try:
         while True:
