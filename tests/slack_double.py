@@ -70,6 +70,7 @@ class Call:
     headers: dict[str, str]
     status: int
     reply: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)  # when it arrived (bench/ack_bench.py)
 
 
 @dataclass
