@@ -117,6 +117,6 @@ def serve(rt: Runtime, *, workers: int = 2, threads: int = 8) -> None:
         "timeout": 30,
         "accesslog": "-",
     }
-    # gunicorn's workers ack; the work after each ack runs in one work process (bot.slack.work).
-    with WorkProcess(settings) as work:
+    # gunicorn's workers ack; the work after each ack runs in work processes (bot.slack.work).
+    with WorkProcess(settings, processes=workers) as work:
         _Gunicorn(rt, options, work.address).run()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Callable, Iterator
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client
@@ -24,9 +26,10 @@ __all__ = ["double"]  # fixture; flows' tests are run here with the work forward
 
 @pytest.fixture(scope="module")
 def work(_database: TestDatabase, double: SlackDouble) -> Iterator[WorkProcess]:
-    """One work process per module and database, like the one `crowdtune serve` starts."""
-    with WorkProcess(settings_for(_database.url, double, admin_user_ids="UADMIN")) as process:
-        yield process
+    """Two work processes per module and database, as `crowdtune serve --workers 2` starts."""
+    settings = settings_for(_database.url, double, admin_user_ids="UADMIN")
+    with WorkProcess(settings, processes=2) as processes:
+        yield processes
 
 
 def _app(db: TestDatabase, double: SlackDouble, address: WorkAddress) -> SlackApp:
@@ -59,7 +62,7 @@ def test_flows_with_the_work_in_the_work_process(
 def test_unreachable_work_process_means_work_runs_here(
     db: TestDatabase, double: SlackDouble, tmp_path: Path
 ) -> None:
-    nowhere = WorkAddress(f"{tmp_path}/nobody-listens.sock", b"key")
+    nowhere = WorkAddress((f"{tmp_path}/nobody-listens.sock",), b"key")
     slack = _app(db, double, nowhere)
     try:
         flows.test_write_review_approve_by_three_users(slack)
@@ -73,7 +76,7 @@ def test_a_wrong_key_is_refused_and_the_process_keeps_working(
     db: TestDatabase, double: SlackDouble, work: WorkProcess
 ) -> None:
     with pytest.raises(AuthenticationError):
-        Client(work.address.path, family="AF_UNIX", authkey=b"not the key")
+        Client(work.address.paths[0], family="AF_UNIX", authkey=b"not the key")
     slack = _app(db, double, work.address)
     try:
         flows.test_reject_needs_a_reason(slack)
@@ -97,3 +100,20 @@ def test_stopping_finishes_the_work_already_forwarded(
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Review)) == len(ids)
     assert sum(c.method.startswith("response_url:") for c in double.calls) == len(ids)
+
+
+def test_work_goes_round_the_work_processes_and_around_a_dead_one(
+    db: TestDatabase, double: SlackDouble
+) -> None:
+    with WorkProcess(settings_for(db.url, double), processes=2) as processes:
+        slack = _app(db, double, processes.address)
+        try:
+            flows.test_reject_needs_a_reason(slack)
+            os.kill(processes.pids[0], signal.SIGKILL)
+            os.waitpid(processes.pids[0], 0)  # what it had been sent and not read is lost
+            db.reset()
+            flows.test_write_review_approve_by_three_users(slack)
+        finally:
+            slack.close()
+    assert slack.runner is not None
+    assert slack.runner.forwarded > 0 and slack.runner.ran_here == 0

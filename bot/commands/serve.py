@@ -14,7 +14,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "serve", help="run the Slack bot (Socket Mode with SLACK_APP_TOKEN, else HTTP on $PORT)"
     )
-    p.add_argument("--workers", type=int, default=2, help="HTTP mode: gunicorn processes")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="HTTP mode: gunicorn processes (and as many work processes)",
+    )
     p.add_argument("--threads", type=int, default=8, help="HTTP mode: threads per process")
     p.set_defaults(handler=run)
 

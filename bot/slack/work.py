@@ -1,12 +1,13 @@
-"""The work after each ack, done in a process of its own so that acks never wait for it.
+"""The work after each ack, done in processes of their own so that acks never wait for it.
 
 Listeners ack in gunicorn's request threads and leave the rest to Bolt lazy listeners
 (`handlers.common.lazily`). Run in the same process, that work holds the GIL the acks need:
-under load the acks' p99 was 2.6-4x a bare Bolt app's on PostgreSQL (bench/ack_bench.py). In HTTP mode `crowdtune serve`
-therefore starts one work process; each gunicorn worker forwards the lazy part of a request
-to it (raw body and headers, the way Bolt's AWS Lambda adapter re-invokes itself), and the
-work process dispatches it to the same listeners. When the work process cannot be reached,
-the work runs in the worker's own threads instead: slower acks, nothing lost.
+under load the acks' p99 was 2.6-4x a bare Bolt app's on PostgreSQL (bench/ack_bench.py).
+In HTTP mode `crowdtune serve` therefore starts work processes (as many as gunicorn
+workers); each gunicorn worker forwards the lazy part of a request to one of them in turn
+(raw body and headers, the way Bolt's AWS Lambda adapter re-invokes itself), and the work
+process dispatches it to the same listeners. When no work process can be reached, the work
+runs in the worker's own threads instead: slower acks, nothing lost.
 """
 
 from __future__ import annotations
@@ -64,9 +65,9 @@ LAZY_NAME = "x-slack-bolt-lazy-function-name"
 
 @dataclass(frozen=True)
 class WorkAddress:
-    """Where the work process listens: a Unix socket in a private folder, and its auth key."""
+    """Where the work processes listen: Unix sockets in a private folder, and their auth key."""
 
-    path: str
+    paths: tuple[str, ...]
     authkey: bytes
 
 
@@ -81,25 +82,63 @@ def forwarded(request: BoltRequest) -> dict[str, Any]:
     return {"body": request.raw_body, "headers": headers, "context": context}
 
 
-class ForwardingRunner(LazyListenerRunner):
-    """Bolt's lazy-listener runner for gunicorn workers: hands each lazy call to the work process.
+class _Peer:
+    """One work process as a sender sees it: a connection, opened again after failures."""
 
-    `start` only queues (the ack never waits on the socket); one sender thread per process
-    forwards, and falls back to `fallback` (Bolt's thread runner) while the work process is
-    unreachable.
+    def __init__(self, path: str, authkey: bytes) -> None:
+        self.path = path
+        self.authkey = authkey
+        self.conn: Connection | None = None
+        self.retry_at = 0.0
+
+    def send(self, message: bytes) -> bool:
+        """Send one pickled message; False when this work process cannot take it now."""
+        if self.conn is None:
+            if time.monotonic() < self.retry_at:
+                return False
+            try:
+                self.conn = Client(self.path, family="AF_UNIX", authkey=self.authkey)
+            except (OSError, multiprocessing.AuthenticationError) as exc:
+                self._failed(f"work process {self.path} unreachable ({exc})")
+                return False
+        try:
+            self.conn.send_bytes(message)
+        except (OSError, ValueError) as exc:
+            self._failed(f"lost work process {self.path} ({exc})")
+            return False
+        return True
+
+    def _failed(self, why: str) -> None:
+        log.warning("%s; trying again in %.0f s", why, RECONNECT_SECONDS)
+        self.close()
+        self.retry_at = time.monotonic() + RECONNECT_SECONDS
+
+    def close(self) -> None:
+        """Hang up (the work process finishes what it got)."""
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+class ForwardingRunner(LazyListenerRunner):
+    """Bolt's lazy-listener runner for gunicorn workers: hands each lazy call to a work process.
+
+    `start` only queues (the ack never waits on a socket); one sender thread per process
+    forwards to the work processes in turn, and runs the call with `fallback` (Bolt's thread
+    runner) when none of them can take it.
     """
 
     def __init__(self, address: WorkAddress, fallback: LazyListenerRunner) -> None:
-        self.address = address
         self.fallback = fallback
         self.logger = fallback.logger
+        self._peers = [_Peer(path, address.authkey) for path in address.paths]
         self._queue: queue.SimpleQueue[tuple[Callable[..., None], BoltRequest] | None] = (
             queue.SimpleQueue()
         )
         self._lock = threading.Lock()
         self._sender: threading.Thread | None = None
-        self.forwarded = 0  # lazy calls sent to the work process
-        self.ran_here = 0  # lazy calls run in this process because it was unreachable
+        self.forwarded = 0  # lazy calls sent to a work process
+        self.ran_here = 0  # lazy calls run in this process because none could take them
 
     def start(self, function: Callable[..., None], request: BoltRequest) -> None:
         """Queue the lazy call for forwarding."""
@@ -112,7 +151,7 @@ class ForwardingRunner(LazyListenerRunner):
         self._queue.put((function, request))
 
     def close(self) -> None:
-        """Forward what is queued, then hang up (the work process finishes what it got)."""
+        """Forward what is queued, then hang up (the work processes finish what they got)."""
         with self._lock:
             sender = self._sender
         if sender is not None:
@@ -120,30 +159,19 @@ class ForwardingRunner(LazyListenerRunner):
             sender.join(CLOSE_TIMEOUT_SECONDS)
 
     def _send_loop(self) -> None:
-        conn: Connection | None = None
-        retry_at = 0.0
+        turn = 0
         while (item := self._queue.get()) is not None:
             function, request = item
-            if conn is None and time.monotonic() >= retry_at:
-                try:
-                    conn = Client(self.address.path, family="AF_UNIX", authkey=self.address.authkey)
-                except (OSError, multiprocessing.AuthenticationError) as exc:
-                    log.warning("work process unreachable (%s); working in this process", exc)
-                    retry_at = time.monotonic() + RECONNECT_SECONDS
-            if conn is not None:
-                try:
-                    conn.send(forwarded(request))
-                    self.forwarded += 1
-                    continue
-                except (OSError, ValueError) as exc:
-                    log.warning("lost the work process (%s); working in this process", exc)
-                    conn.close()
-                    conn = None
-                    retry_at = time.monotonic() + RECONNECT_SECONDS
-            self.ran_here += 1
-            self.fallback.start(function, request)
-        if conn is not None:
-            conn.close()
+            message = pickle.dumps(forwarded(request))
+            count = len(self._peers)
+            if any(self._peers[(turn + k) % count].send(message) for k in range(count)):
+                self.forwarded += 1
+            else:
+                self.ran_here += 1
+                self.fallback.start(function, request)
+            turn += 1
+        for peer in self._peers:
+            peer.close()
 
 
 def forward_work(app: App, address: WorkAddress) -> ForwardingRunner:
@@ -161,7 +189,9 @@ def _raise_stop(_signum: int, _frame: FrameType | None) -> None:
     raise _Stop
 
 
-def run_work_process(settings: Settings, address: WorkAddress, ready: Callable[[], None]) -> None:
+def run_work_process(
+    settings: Settings, path: str, authkey: bytes, ready: Callable[[], None]
+) -> None:
     """The work process: accept gunicorn workers' connections and run what they forward.
 
     On SIGTERM or SIGINT it stops accepting, reads every connection until its worker hangs up
@@ -173,7 +203,7 @@ def run_work_process(settings: Settings, address: WorkAddress, ready: Callable[[
     app = build_app(rt, verify_signatures=False)  # only our own workers reach the socket
     pool = ThreadPoolExecutor(WORK_PROCESS_THREADS, thread_name_prefix="slack-work")
     readers: list[threading.Thread] = []
-    listener = Listener(address.path, family="AF_UNIX", authkey=address.authkey)
+    listener = Listener(path, family="AF_UNIX", authkey=authkey)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _raise_stop)
     log.info("work process %d ready, %d threads", os.getpid(), WORK_PROCESS_THREADS)
@@ -207,7 +237,7 @@ def _read(conn: Connection, app: App, pool: ThreadPoolExecutor) -> None:
     with conn:
         while True:
             try:
-                message = conn.recv()
+                message = pickle.loads(conn.recv_bytes())  # noqa: S301 (authenticated peer)
             except (EOFError, OSError):
                 return
             pool.submit(_dispatch, app, message)
@@ -221,46 +251,59 @@ def _dispatch(app: App, message: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    """Entry of the work process: settings and address arrive pickled on stdin from its parent."""
-    settings, address = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 (our own parent)
+    """Entry of a work process: settings, socket path and key arrive pickled on stdin."""
+    settings, path, authkey = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 (our parent)
 
     def ready() -> None:
         sys.stdout.write(f"{READY}\n")
         sys.stdout.flush()
 
-    run_work_process(settings, address, ready)
+    run_work_process(settings, path, authkey, ready)
 
 
 class WorkProcess:
-    """Start the work process, give its address to gunicorn, stop it after gunicorn stops.
+    """Start the work processes, give their address to gunicorn, stop them after gunicorn.
 
-    A plain child process (not multiprocessing's): gunicorn forks its workers from this
-    process, and they must inherit nothing that would try to manage the child.
+    Plain child processes (not multiprocessing's): gunicorn forks its workers from this
+    process, and they must inherit nothing that would try to manage the children.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, processes: int = 1) -> None:
+        if processes < 1:
+            raise ValueError("at least one work process")
         self.settings = settings
         self._folder = tempfile.mkdtemp(prefix="crowdtune-work-")  # 0700: ours only
-        self.address = WorkAddress(str(Path(self._folder) / "work.sock"), secrets.token_bytes(32))
+        self.address = WorkAddress(
+            tuple(str(Path(self._folder) / f"work-{i}.sock") for i in range(processes)),
+            secrets.token_bytes(32),
+        )
         self._owner = os.getpid()  # gunicorn's workers leave this `with` block too
-        self._process: subprocess.Popen[bytes] | None = None
+        self._processes: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the work processes."""
+        return [p.pid for p in self._processes]
 
     def __enter__(self) -> WorkProcess:
-        process = subprocess.Popen(
-            [sys.executable, "-c", "from bot.slack.work import main; main()"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-        )
-        self._process = process
-        assert process.stdin is not None and process.stdout is not None
-        process.stdin.write(pickle.dumps((self.settings, self.address)))
-        process.stdin.close()
-        readable, _, _ = select.select([process.stdout], [], [], START_TIMEOUT_SECONDS)
-        line = process.stdout.readline() if readable else b""
-        process.stdout.close()
-        if line.strip() != READY.encode():
-            self.stop()
-            raise RuntimeError("the work process did not start (see the log above)")
+        for path in self.address.paths:
+            process = subprocess.Popen(
+                [sys.executable, "-c", "from bot.slack.work import main; main()"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+            )
+            self._processes.append(process)
+            assert process.stdin is not None
+            process.stdin.write(pickle.dumps((self.settings, path, self.address.authkey)))
+            process.stdin.close()
+        for process in self._processes:
+            assert process.stdout is not None
+            readable, _, _ = select.select([process.stdout], [], [], START_TIMEOUT_SECONDS)
+            line = process.stdout.readline() if readable else b""
+            process.stdout.close()
+            if line.strip() != READY.encode():
+                self.stop()
+                raise RuntimeError("a work process did not start (see the log above)")
         return self
 
     def __exit__(
@@ -272,16 +315,17 @@ class WorkProcess:
         self.stop()
 
     def stop(self) -> None:
-        """Ask the work process to finish and wait for it (killed after the drain timeout)."""
-        process = self._process
-        if os.getpid() != self._owner or process is None:
+        """Ask the work processes to finish and wait (each killed after the drain timeout)."""
+        if os.getpid() != self._owner:
             return
-        if process.poll() is None:
+        running = [p for p in self._processes if p.poll() is None]
+        for process in running:
             process.terminate()  # SIGTERM: it drains first
+        for process in running:
             try:
                 process.wait(DRAIN_SECONDS + 30)
             except subprocess.TimeoutExpired:
-                log.error("the work process did not stop in time; killing it")
+                log.error("work process %d did not stop in time; killing it", process.pid)
                 process.kill()
                 process.wait()
         shutil.rmtree(self._folder, ignore_errors=True)
