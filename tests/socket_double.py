@@ -339,8 +339,10 @@ class SocketConnection:
 class SocketModeDouble:
     """Slack's Socket Mode endpoint on an ephemeral port; use as a context manager."""
 
-    def __init__(self, *, app_id: str = APP_ID) -> None:
+    def __init__(self, *, app_id: str = APP_ID, ping_every: float | None = None) -> None:
         self.app_id = app_id
+        # Slack pings its clients now and then; given a period, the double pings each one too.
+        self.ping_every = ping_every
         self.connections: list[SocketConnection] = []
         self.refused: list[str] = []  # why handshakes were refused
         self.changed = threading.Condition()  # notified on every connection, message and close
@@ -436,11 +438,23 @@ class SocketModeDouble:
             with self.changed:
                 self.connections.append(conn)
                 self.changed.notify_all()
+            if self.ping_every is not None:
+                self._spawn(self._keep_pinging, conn, self.ping_every)
             conn.read_until_closed(stream)
         except OSError:
             sock.close()
         finally:
             stream.close()
+
+    def _keep_pinging(self, conn: SocketConnection, period: float) -> None:
+        while True:
+            with self.changed:  # the period is the wait's timeout: an ended connection stops it
+                if self.changed.wait_for(lambda: conn.close_code is not None, period):
+                    return
+            try:
+                conn.ping(b"keepalive")
+            except OSError:
+                return
 
     def _handshake(
         self, sock: socket.socket, stream: BinaryIO
