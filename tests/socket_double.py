@@ -30,7 +30,6 @@ HOST = "applink-double-1"
 
 OP_CONTINUATION = 0x0
 OP_TEXT = 0x1
-OP_BINARY = 0x2
 OP_CLOSE = 0x8
 OP_PING = 0x9
 OP_PONG = 0xA
