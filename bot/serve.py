@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import signal
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -13,7 +14,14 @@ from bot.config import Settings
 from bot.runtime import Runtime
 from bot.slack.app import build_app
 from bot.slack.client import build_client
-from bot.slack.work import ForwardingRunner, WorkAddress, WorkProcess, forward_work
+from bot.slack.work import (
+    ForwardingRunner,
+    Stop,
+    WorkAddress,
+    WorkProcess,
+    forward_work,
+    raise_stop,
+)
 from bot.slack.wsgi import EVENTS_PATH, build_wsgi, database_check
 
 log = logging.getLogger(__name__)
@@ -91,6 +99,26 @@ def _warm_up(rt: Runtime) -> None:
     gc.freeze()
 
 
+def _socket_mode(rt: Runtime, app_token: str) -> None:
+    """Socket Mode until SIGTERM (or Ctrl-C): then hang up and finish the work already acked."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    # Acks travel over the websocket; the work stays in this process's threads.
+    app = build_app(rt, verify_signatures=False)
+    handler = SocketModeHandler(app, app_token)
+    # SIGTERM's default action ends the process at once, killing the work after acks midway;
+    # Slack never resends an acked envelope, so that command or click would be lost.
+    signal.signal(signal.SIGTERM, raise_stop)
+    try:
+        handler.start()  # type: ignore[no-untyped-call]
+    except Stop:
+        log.info("Socket Mode stopping; finishing the work already acked")
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one stop is enough
+        handler.close()  # type: ignore[no-untyped-call]
+        app.listener_runner.listener_executor.shutdown(wait=True)
+
+
 def serve(rt: Runtime, *, workers: int = 2, threads: int = 8) -> None:
     """Run until stopped: Socket Mode with an app token, otherwise gunicorn on $PORT."""
     settings = rt.settings
@@ -99,14 +127,9 @@ def serve(rt: Runtime, *, workers: int = 2, threads: int = 8) -> None:
     database_check(rt.engine)()
     rt.close()  # no connections cross the fork into gunicorn's workers
     if settings.slack_app_token is not None:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
-
         log.info("connected as %s; Socket Mode", who)
         _warm_up(rt)
-        # Socket Mode acks travel over the websocket; the work stays in this process's threads.
-        SocketModeHandler(
-            build_app(rt, verify_signatures=False), settings.slack_app_token.get_secret_value()
-        ).start()  # type: ignore[no-untyped-call]
+        _socket_mode(rt, settings.slack_app_token.get_secret_value())
         return
     log.info("connected as %s; HTTP mode on :%s%s", who, settings.port, EVENTS_PATH)
     options = {

@@ -2,8 +2,9 @@
 
 It records every call (method, arguments, headers), refuses what Slack would refuse (unknown
 method, missing required argument per ../shared/specs/slack_web_methods.json, missing or
-invalid token, Block Kit limits), and can be told to answer a method with an error or with
-HTTP 429 + Retry-After (once, or by a per-method token bucket).
+invalid token, the wrong kind of token, Block Kit limits), and can be told to answer a method
+with an error or with HTTP 429 + Retry-After (once, or by a per-method token bucket). For
+Socket Mode it hands out the URL of a `tests.socket_double.SocketModeDouble`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "specs" / "slack_web_methods.json"
 VALID_TOKEN = "xoxb-test-token"
+VALID_APP_TOKEN = "xapp-1-A0CROWD-1-test-token"
 TEAM_ID = "T0001"
 BOT_USER_ID = "UBOT"
 
@@ -35,7 +37,11 @@ EXTRA_METHODS: dict[str, dict[str, list[str]]] = {
         "params": ["files", "channel_id", "channels", "initial_comment", "thread_ts"],
         "required": ["files"],
     },
+    # Socket Mode: the WebSocket URL to connect to (needs the app-level token).
+    "apps.connections.open": {"params": [], "required": []},
 }
+# Methods that take an app-level token (xapp-) and nothing else; all others refuse one.
+APP_TOKEN_METHODS = frozenset({"apps.connections.open", "apps.event.authorizations.list"})
 # Arguments the 2021 spec lists as optional that Slack refuses to go without, and its errors.
 EXTRA_REQUIRED: dict[str, dict[str, str]] = {
     "users.info": {"user": "user_not_found"},
@@ -203,11 +209,20 @@ def _block_problems(blocks: Any, max_blocks: int, pointer: str) -> list[str]:
 class SlackDouble:
     """The double's state and server; use as a context manager or call start()/stop()."""
 
-    def __init__(self, *, spec_path: Path = SPEC_PATH, tokens: tuple[str, ...] = (VALID_TOKEN,)):
+    def __init__(
+        self,
+        *,
+        spec_path: Path = SPEC_PATH,
+        tokens: tuple[str, ...] = (VALID_TOKEN,),
+        app_tokens: tuple[str, ...] = (VALID_APP_TOKEN,),
+    ):
         spec = json.loads(spec_path.read_text())
         spec.update(EXTRA_METHODS)
         self.spec: dict[str, dict[str, list[str]]] = spec
         self.tokens = set(tokens)
+        self.app_tokens = set(app_tokens)
+        # What apps.connections.open answers: a SocketModeDouble's url (set by the test).
+        self.socket_mode_url: Callable[[], str] | None = None
         self.calls: list[Call] = []
         self.users: dict[str, User] = {}
         self.uploads: dict[str, bytes] = {}
@@ -293,8 +308,9 @@ class SlackDouble:
         return bucket
 
     def reset(self) -> None:
-        """Forget calls, rules, buckets, users and uploads."""
+        """Forget calls, rules, buckets, users, uploads and the Socket Mode URL."""
         with self._lock:
+            self.socket_mode_url = None
             self.calls.clear()
             self._rules.clear()
             self._buckets.clear()
@@ -361,8 +377,10 @@ class SlackDouble:
         token = auth.removeprefix("Bearer ").strip() if auth else str(args.get("token", ""))
         if not token:
             return 200, {}, {"ok": False, "error": "not_authed"}
-        if token not in self.tokens:
+        if token not in self.tokens | self.app_tokens:
             return 200, {}, {"ok": False, "error": "invalid_auth"}
+        if (token in self.app_tokens) != (method in APP_TOKEN_METHODS):
+            return 200, {}, {"ok": False, "error": "not_allowed_token_type"}
         missing = [p for p in self.spec[method]["required"] if p != "token" and p not in args]
         if missing:
             return 200, {}, {"ok": False, "error": "invalid_arguments", "missing": missing}
@@ -445,6 +463,11 @@ class SlackDouble:
             file_id = f"F{n:08d}"
             self.uploads.setdefault(file_id, b"")
             return {"ok": True, "upload_url": f"{self.root}/upload/{file_id}", "file_id": file_id}
+        if method == "apps.connections.open":
+            if self.socket_mode_url is None:
+                # Not Slack's answer: the double's own, naming the missing test set-up.
+                return {"ok": False, "error": "double_has_no_socket_mode_url"}
+            return {"ok": True, "url": self.socket_mode_url()}
         if method == "files.completeUploadExternal":
             files = _json_arg(args["files"])
             if not isinstance(files, list) or not files:

@@ -102,6 +102,90 @@ def settings_for(db_url: str, double: SlackDouble, **overrides: Any) -> Settings
     return Settings(**values)
 
 
+def command_fields(
+    double: SlackDouble,
+    user: str,
+    text: str = "",
+    *,
+    name: str | None = None,
+    response_url: str | None = None,
+) -> dict[str, str]:
+    """The fields of a `/crowdtune TEXT` slash command from `user`: a form in HTTP mode, the
+    payload of a `slash_commands` envelope in Socket Mode."""
+    return {
+        "token": "legacy-verification-token",
+        "team_id": TEAM_ID,
+        "team_domain": "acme",
+        "channel_id": "C0GENERAL",
+        "channel_name": "general",
+        "user_id": user,
+        "user_name": name or user.lower(),
+        "command": "/crowdtune",
+        "text": text,
+        "api_app_id": "A0CROWD",
+        "response_url": response_url or double.response_url(f"cmd-{user}-{next(_serial)}"),
+        "trigger_id": f"trig-{next(_serial)}",
+    }
+
+
+def _user(user: str) -> dict[str, str]:
+    return {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM_ID}
+
+
+def click_payload(
+    double: SlackDouble,
+    user: str,
+    action_id: str,
+    value: str = "",
+    *,
+    message_blocks: list[dict[str, Any]] | None = None,
+    rating: int | None = None,
+    response_url: str | None = None,
+    view: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The block_actions payload of a click on a button in a message (or in a view, when
+    `view` given); `response_url` defaults to a fresh one of `double`."""
+    state: dict[str, Any] = {"values": {}}
+    if rating is not None:
+        state["values"]["rating"] = {
+            "review_rate": {
+                "type": "static_select",
+                "selected_option": {"value": str(rating)},
+            }
+        }
+    payload: dict[str, Any] = {
+        "type": "block_actions",
+        "team": {"id": TEAM_ID, "domain": "acme"},
+        "user": _user(user),
+        "api_app_id": "A0CROWD",
+        "token": "legacy-verification-token",
+        "trigger_id": f"trig-{next(_serial)}",
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": "decide",
+                "value": value,
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+    if view is not None:
+        payload["container"] = {"type": "view", "view_id": view.get("id", "V1")}
+        payload["view"] = view
+    else:
+        payload["container"] = {
+            "type": "message",
+            "message_ts": "1.000001",
+            "is_ephemeral": True,
+        }
+        payload["channel"] = {"id": f"D{user}", "name": "directmessage"}
+        payload["message"] = {"ts": "1.000001", "blocks": message_blocks or []}
+        payload["state"] = state
+        payload["response_url"] = response_url or double.response_url(f"act-{user}-{next(_serial)}")
+    return payload
+
+
 @dataclass
 class SlackApp:
     """The app served on 127.0.0.1 and driven like Slack drives it."""
@@ -148,29 +232,13 @@ class SlackApp:
     # --- what Slack sends ---
     def command(self, user: str, text: str = "", *, name: str | None = None) -> Reply:
         """A `/crowdtune TEXT` slash command from `user`."""
-        form = {
-            "token": "legacy-verification-token",
-            "team_id": TEAM_ID,
-            "team_domain": "acme",
-            "channel_id": "C0GENERAL",
-            "channel_name": "general",
-            "user_id": user,
-            "user_name": name or user.lower(),
-            "command": "/crowdtune",
-            "text": text,
-            "api_app_id": "A0CROWD",
-            "response_url": self.double.response_url(f"cmd-{user}-{next(_serial)}"),
-            "trigger_id": f"trig-{next(_serial)}",
-        }
+        form = command_fields(self.double, user, text, name=name)
         return self.send(urlencode(form).encode(), "application/x-www-form-urlencoded")
 
     def interact(self, payload: dict[str, Any]) -> Reply:
         """An interactivity request: form-encoded `payload=` JSON."""
         body = urlencode({"payload": json.dumps(payload)}).encode()
         return self.send(body, "application/x-www-form-urlencoded")
-
-    def _user(self, user: str) -> dict[str, str]:
-        return {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM_ID}
 
     def click(
         self,
@@ -184,46 +252,16 @@ class SlackApp:
         view: dict[str, Any] | None = None,
     ) -> Reply:
         """A block_actions click on a button in a message (or in a view, when `view` given)."""
-        state: dict[str, Any] = {"values": {}}
-        if rating is not None:
-            state["values"]["rating"] = {
-                "review_rate": {
-                    "type": "static_select",
-                    "selected_option": {"value": str(rating)},
-                }
-            }
-        payload: dict[str, Any] = {
-            "type": "block_actions",
-            "team": {"id": TEAM_ID, "domain": "acme"},
-            "user": self._user(user),
-            "api_app_id": "A0CROWD",
-            "token": "legacy-verification-token",
-            "trigger_id": f"trig-{next(_serial)}",
-            "actions": [
-                {
-                    "type": "button",
-                    "action_id": action_id,
-                    "block_id": "decide",
-                    "value": value,
-                    "action_ts": f"{time.time():.6f}",
-                }
-            ],
-        }
-        if view is not None:
-            payload["container"] = {"type": "view", "view_id": view.get("id", "V1")}
-            payload["view"] = view
-        else:
-            payload["container"] = {
-                "type": "message",
-                "message_ts": "1.000001",
-                "is_ephemeral": True,
-            }
-            payload["channel"] = {"id": f"D{user}", "name": "directmessage"}
-            payload["message"] = {"ts": "1.000001", "blocks": message_blocks or []}
-            payload["state"] = state
-            payload["response_url"] = response_url or self.double.response_url(
-                f"act-{user}-{next(_serial)}"
-            )
+        payload = click_payload(
+            self.double,
+            user,
+            action_id,
+            value,
+            message_blocks=message_blocks,
+            rating=rating,
+            response_url=response_url,
+            view=view,
+        )
         return self.interact(payload)
 
     def select(self, user: str, view: dict[str, Any], action_id: str, value: str) -> Reply:
@@ -231,7 +269,7 @@ class SlackApp:
         payload = {
             "type": "block_actions",
             "team": {"id": TEAM_ID, "domain": "acme"},
-            "user": self._user(user),
+            "user": _user(user),
             "api_app_id": "A0CROWD",
             "trigger_id": f"trig-{next(_serial)}",
             "container": {"type": "view", "view_id": view["id"]},
@@ -253,7 +291,7 @@ class SlackApp:
         payload = {
             "type": "view_submission",
             "team": {"id": TEAM_ID, "domain": "acme"},
-            "user": self._user(user),
+            "user": _user(user),
             "api_app_id": "A0CROWD",
             "trigger_id": f"trig-{next(_serial)}",
             "view": view,

@@ -9,7 +9,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from tests.slack_double import VALID_TOKEN, SlackDouble
+from tests.slack_double import VALID_APP_TOKEN, VALID_TOKEN, SlackDouble
 
 
 @pytest.fixture(scope="module")
@@ -182,3 +182,23 @@ def test_files_upload_v2_goes_through_the_double(slack: WebClient, double: Slack
     files = double.last("files.completeUploadExternal").args["files"]
     files = json.loads(files) if isinstance(files, str) else files
     assert double.uploads[files[0]["id"]] == b"a,b\n1,2\n"
+
+
+def test_apps_connections_open_takes_the_app_token_only(double: SlackDouble) -> None:
+    double.reset()
+    double.socket_mode_url = lambda: "ws://127.0.0.1:9/link/?ticket=t1&app_id=A0CROWD"
+    client = WebClient(base_url=double.api_url, retry_handlers=[])
+    opened = client.apps_connections_open(app_token=VALID_APP_TOKEN)
+    assert opened["url"] == "ws://127.0.0.1:9/link/?ticket=t1&app_id=A0CROWD"
+    assert double.last("apps.connections.open").headers["authorization"] == (
+        f"Bearer {VALID_APP_TOKEN}"
+    )
+    for token, error in [(VALID_TOKEN, "not_allowed_token_type"), ("xapp-1-x", "invalid_auth")]:
+        with pytest.raises(SlackApiError) as exc:
+            client.apps_connections_open(app_token=token)
+        assert _error(exc) == error
+    # ... and the app-level token opens nothing else.
+    app_client = WebClient(token=VALID_APP_TOKEN, base_url=double.api_url, retry_handlers=[])
+    with pytest.raises(SlackApiError) as exc:
+        app_client.chat_postMessage(channel="C1", text="x")
+    assert _error(exc) == "not_allowed_token_type"

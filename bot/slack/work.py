@@ -181,12 +181,13 @@ def forward_work(app: App, address: WorkAddress) -> ForwardingRunner:
     return runner
 
 
-class _Stop(Exception):
-    """Raised in the work process's main thread by SIGTERM or SIGINT."""
+class Stop(Exception):
+    """Raised in a process's main thread by a stop signal (see `raise_stop`)."""
 
 
-def _raise_stop(_signum: int, _frame: FrameType | None) -> None:
-    raise _Stop
+def raise_stop(_signum: int, _frame: FrameType | None) -> None:
+    """Signal handler: stop the main thread's wait by raising Stop."""
+    raise Stop
 
 
 def run_work_process(
@@ -205,7 +206,7 @@ def run_work_process(
     readers: list[threading.Thread] = []
     listener = Listener(path, family="AF_UNIX", authkey=authkey)
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _raise_stop)
+        signal.signal(signum, raise_stop)
     log.info("work process %d ready, %d threads", os.getpid(), WORK_PROCESS_THREADS)
     ready()
     try:
@@ -218,7 +219,7 @@ def run_work_process(
             reader = threading.Thread(target=_read, args=(conn, app, pool), daemon=True)
             reader.start()
             readers.append(reader)
-    except _Stop:
+    except Stop:
         log.info("work process stopping; finishing forwarded work")
     finally:
         # Ctrl-C reaches this process and then serve's SIGTERM follows: one stop is enough.
