@@ -12,7 +12,14 @@ from sqlalchemy.orm import Session
 
 from bot.slack.errors import friendly
 from bot.slack.escape import escape_mrkdwn
-from bot.slack.handlers.common import Deps, acting_person, after_ack, lazily, leave_for_later
+from bot.slack.handlers.common import (
+    Deps,
+    SuggestedCategory,
+    acting_person,
+    after_ack,
+    lazily,
+    leave_for_later,
+)
 from bot.slack.views.write import (
     CATEGORY_ACTION,
     WRITE_CALLBACK,
@@ -29,32 +36,29 @@ from store.enums import AssignmentKind
 from store.errors import NeedsConfirmation, ValidationFailed
 from store.examples import count_by_author, submit_example
 from store.models import Category
-from store.stats import largest_gap_category
 from store.types import utcnow
 
 
-def _default_category(session: Session, slug: str | None) -> Category:
+def _chosen_category(session: Session, slug: str | None, suggestion: SuggestedCategory) -> Category:
+    """The category asked for, else the one furthest from its target, else the first active.
+
+    The suggestion is cached (`SuggestedCategory`): when every target is met it stays None, and
+    counting the whole table again on every write is what the cache is there to avoid.
+    """
+    slug = slug or suggestion.slug(session)
     if slug:
         return get_category(session, slug)
-    found = largest_gap_category(session)
-    if found is not None:
-        return found
     active = list_categories(session, active_only=True)
     if not active:
         raise ValidationFailed({"category": "No category is taking examples right now."})
     return active[0]
 
 
-def write_view(session: Session, slug: str | None) -> dict[str, Any]:
-    """The write modal with `slug` (or the largest-gap category) selected."""
-    selected = _default_category(session, slug)
-    return write_modal(list_categories(session, active_only=True), selected)
-
-
 def open_write_modal(deps: Deps, client: WebClient, trigger_id: str, slug: str | None) -> None:
     """Open the write modal (trigger_id lives 3 s: one quick query, then views.open)."""
     with deps.session() as s:
-        view = write_view(s, slug or deps.suggestion.slug(s))
+        selected = _chosen_category(s, slug, deps.suggestion)
+        view = write_modal(list_categories(s, active_only=True), selected)
     client.views_open(trigger_id=trigger_id, view=view)
 
 
@@ -67,7 +71,7 @@ def register(app: App, deps: Deps) -> None:
         view = body["view"]
         slug = read_category(view)
         with deps.session() as s:
-            selected = _default_category(s, slug)
+            selected = _chosen_category(s, slug, deps.suggestion)
             new = write_modal(
                 list_categories(s, active_only=True),
                 selected,
@@ -89,7 +93,7 @@ def register(app: App, deps: Deps) -> None:
         try:
             with deps.session() as s:
                 me = acting_person(s, context, body)
-                category = _default_category(s, slug)
+                category = _chosen_category(s, slug, deps.suggestion)
                 example = submit_example(
                     s,
                     category=category,
@@ -106,7 +110,7 @@ def register(app: App, deps: Deps) -> None:
             return
         except NeedsConfirmation as exc:
             with deps.session() as s:
-                category = _default_category(s, slug)
+                category = _chosen_category(s, slug, deps.suggestion)
                 again = write_modal(
                     list_categories(s, active_only=True),
                     category,
