@@ -15,7 +15,7 @@ from bot.slack.handlers import commands, home, review, write
 from bot.slack.handlers.common import Deps, ExportRunner
 
 # Threads running listeners' work after the ack when it runs in this process (Socket Mode,
-# or while gunicorn's work process is unreachable: see bot.slack.work). Few on purpose: work
+# or while gunicorn's work processes are unreachable: see bot.slack.work). Few on purpose: work
 # in many threads holds the GIL away from the threads answering Slack.
 WORK_THREADS = 4
 
