@@ -438,7 +438,15 @@ class SlackDouble:
     def _result(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         n = next(self._serial)
         if method == "auth.test":
-            return {"ok": True, "user_id": BOT_USER_ID, "team_id": TEAM_ID, "bot_id": "B0001"}
+            return {
+                "ok": True,
+                "url": "https://acme.slack.com/",
+                "team": "Acme",
+                "user": "crowdtune",
+                "team_id": TEAM_ID,
+                "user_id": BOT_USER_ID,
+                "bot_id": "B0001",
+            }
         if method == "chat.postMessage":
             ts = f"{1_700_000_000 + n}.{n:06d}"
             msg = {"text": args.get("text", ""), "ts": ts, "blocks": _json_arg(args.get("blocks"))}
