@@ -139,7 +139,10 @@ def distinct_fires(db: TestDatabase) -> int:
 def test_two_workers_run_every_fire_exactly_once(probe_db: TestDatabase, tmp_path: Path) -> None:
     if probe_db.kind != "postgresql":
         pytest.skip("two workers on one database: PostgreSQL (SQLite is single-instance)")
-    with workers(probe_db, tmp_path, "A", "B") as (a, b):
+    # A 3 s lease (10 heartbeats): a stall on a loaded CI machine must not make a live run look
+    # stale and be taken over (attempt 2); take-over has its own test below.
+    extra = ("--stale-after", "3.0")
+    with workers(probe_db, tmp_path, "A", "B", extra=extra) as (a, b):
         # Both are up once both have taken part in a fire (run it or found it claimed).
         wait_for(
             "both workers to contend for fires",
