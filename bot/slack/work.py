@@ -71,11 +71,11 @@ class WorkAddress:
     authkey: bytes
 
 
-def forwarded(request: BoltRequest) -> dict[str, Any]:
-    """What the work process needs to run `request`'s lazy listener: plain, picklable data."""
+def forwarded(request: BoltRequest, lazy_function_name: str) -> dict[str, Any]:
+    """What a work process needs to run one lazy listener of `request`: plain, picklable data."""
     headers = {k: list(v) for k, v in request.headers.items()}
     headers[LAZY_ONLY] = ["1"]
-    headers[LAZY_NAME] = [request.lazy_function_name or ""]
+    headers[LAZY_NAME] = [lazy_function_name]
     context = {}
     if request.context.get(AFTER_ACK_KEY) is not None:
         context[AFTER_ACK_KEY] = request.context[AFTER_ACK_KEY]
@@ -124,31 +124,30 @@ class ForwardingRunner(LazyListenerRunner):
     """Bolt's lazy-listener runner for gunicorn workers: hands each lazy call to a work process.
 
     `start` only queues (the ack never waits on a socket); one sender thread per process
-    forwards to the work processes in turn, and runs the call with `fallback` (Bolt's thread
-    runner) when none of them can take it.
+    forwards to the work processes in turn. When none of them can take a call, it is
+    dispatched here instead, in the app's own threads, exactly as a work process would.
     """
 
-    def __init__(self, address: WorkAddress, fallback: LazyListenerRunner) -> None:
-        self.fallback = fallback
-        self.logger = fallback.logger
+    def __init__(self, address: WorkAddress, app: App) -> None:
+        self.app = app
+        self.logger = app.logger
         self._peers = [_Peer(path, address.authkey) for path in address.paths]
-        self._queue: queue.SimpleQueue[tuple[Callable[..., None], BoltRequest] | None] = (
-            queue.SimpleQueue()
-        )
+        self._queue: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._sender: threading.Thread | None = None
         self.forwarded = 0  # lazy calls sent to a work process
         self.ran_here = 0  # lazy calls run in this process because none could take them
 
-    def start(self, function: Callable[..., None], request: BoltRequest) -> None:
-        """Queue the lazy call for forwarding."""
+    def start(self, function: Callable[..., None], request: Any) -> None:
+        """Queue the lazy call for forwarding; `request` is `forwarded()`'s message (see
+        `forward_work`), not a copy of the BoltRequest."""
         with self._lock:
             if self._sender is None:  # started in the process that uses it
                 self._sender = threading.Thread(
                     target=self._send_loop, name="slack-work-forward", daemon=True
                 )
                 self._sender.start()
-        self._queue.put((function, request))
+        self._queue.put(request)
 
     def close(self) -> None:
         """Forward what is queued, then hang up (the work processes finish what they got)."""
@@ -160,24 +159,28 @@ class ForwardingRunner(LazyListenerRunner):
 
     def _send_loop(self) -> None:
         turn = 0
-        while (item := self._queue.get()) is not None:
-            function, request = item
-            message = pickle.dumps(forwarded(request))
+        while (message := self._queue.get()) is not None:
+            data = pickle.dumps(message)
             count = len(self._peers)
-            if any(self._peers[(turn + k) % count].send(message) for k in range(count)):
+            if any(self._peers[(turn + k) % count].send(data) for k in range(count)):
                 self.forwarded += 1
             else:
                 self.ran_here += 1
-                self.fallback.start(function, request)
+                self.app.listener_runner.listener_executor.submit(_dispatch, self.app, message)
             turn += 1
         for peer in self._peers:
             peer.close()
 
 
 def forward_work(app: App, address: WorkAddress) -> ForwardingRunner:
-    """Make `app` forward its lazy listeners to the work process at `address`."""
-    runner = ForwardingRunner(address, app.listener_runner.lazy_listener_runner)
-    app.listener_runner.lazy_listener_runner = runner
+    """Make `app` forward its lazy listeners to the work processes at `address`."""
+    runner = ForwardingRunner(address, app)
+    listener_runner = app.listener_runner
+    listener_runner.lazy_listener_runner = runner
+    # Bolt deep-copies the whole request for each lazy listener, in the request thread: two
+    # thirds of an Approve ack's CPU (0.22 ms against a bare ack's 0.08). The work process
+    # needs only the raw body, the headers and what the ack left in the context.
+    listener_runner._build_lazy_request = forwarded  # type: ignore[method-assign,assignment]
     return runner
 
 
