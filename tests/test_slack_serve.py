@@ -22,8 +22,8 @@ from store.models import Review
 from tests.conftest import REPO_ROOT
 from tests.dbs import TestDatabase
 from tests.factories import example, person
-from tests.slack_double import TEAM_ID, VALID_TOKEN, SlackDouble
-from tests.slack_requests import SIGNING_SECRET, get, post, signed_headers
+from tests.slack_double import VALID_TOKEN, SlackDouble
+from tests.slack_requests import SIGNING_SECRET, click_payload, get, post, signed_headers
 
 SLACK_VARS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")
 
@@ -150,24 +150,13 @@ def test_stopping_serve_finishes_the_work_of_every_acked_request(
         alice = person(s, "UALICE")
         ids = [example(s, alice, instruction=f"Question number {i}?").id for i in range(20)]
     for i, example_id in enumerate(ids):
-        payload = {
-            "type": "block_actions",
-            "team": {"id": TEAM_ID},
-            "user": {"id": f"UREV{i:02d}", "username": f"rev{i}", "team_id": TEAM_ID},
-            "trigger_id": f"t{i}",
-            "response_url": served.double.response_url(f"stop{i}"),
-            "container": {"type": "message", "message_ts": "1.1"},
-            "channel": {"id": f"DREV{i:02d}"},
-            "actions": [
-                {
-                    "type": "button",
-                    "action_id": "review_approve",
-                    "block_id": "decide",
-                    "value": json.dumps({"id": example_id, "skip": []}),
-                    "action_ts": "1.1",
-                }
-            ],
-        }
+        payload = click_payload(
+            served.double,
+            f"UREV{i:02d}",
+            "review_approve",
+            json.dumps({"id": example_id, "skip": []}),
+            response_url=served.double.response_url(f"stop{i}"),
+        )
         body = urlencode({"payload": json.dumps(payload)}).encode()
         headers = {"Content-Type": "application/x-www-form-urlencoded", **signed_headers(body)}
         assert post(served.url + "/slack/events", body, headers).status == 200
