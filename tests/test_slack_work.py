@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from collections.abc import Callable, Iterator
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -117,3 +119,24 @@ def test_work_goes_round_the_work_processes_and_around_a_dead_one(
             slack.close()
     assert slack.runner is not None
     assert slack.runner.forwarded > 0 and slack.runner.ran_here == 0
+
+
+def test_a_call_that_cannot_be_forwarded_runs_here_and_forwarding_goes_on(
+    db: TestDatabase, double: SlackDouble, work: WorkProcess
+) -> None:
+    slack = _app(db, double, work.address)
+    try:
+        assert slack.runner is not None
+        # An ack that left something unpicklable for its follow-up: this call runs here.
+        original = slack.runner.start
+
+        def start_with_a_lock(function: Callable[..., None], request: Any) -> None:
+            request["context"]["unpicklable"] = threading.Lock()
+            original(function, request)
+            slack.runner.start = original  # type: ignore[method-assign]
+
+        slack.runner.start = start_with_a_lock  # type: ignore[method-assign]
+        flows.test_write_review_approve_by_three_users(slack)
+    finally:
+        slack.close()
+    assert slack.runner.ran_here == 1 and slack.runner.forwarded > 0

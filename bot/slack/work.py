@@ -160,9 +160,13 @@ class ForwardingRunner(LazyListenerRunner):
     def _send_loop(self) -> None:
         turn = 0
         while (message := self._queue.get()) is not None:
-            data = pickle.dumps(message)
+            try:
+                data = pickle.dumps(message)
+            except Exception:  # this thread must outlive any one message, or work stops
+                log.exception("cannot forward a lazy call; working on it in this process")
+                data = b""
             count = len(self._peers)
-            if any(self._peers[(turn + k) % count].send(data) for k in range(count)):
+            if data and any(self._peers[(turn + k) % count].send(data) for k in range(count)):
                 self.forwarded += 1
             else:
                 self.ran_here += 1
