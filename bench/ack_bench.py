@@ -47,7 +47,7 @@ from store.db import make_engine, make_session_factory, session_scope  # noqa: E
 from store.models import Category, Contributor, Example  # noqa: E402
 from store.validation import content_hash  # noqa: E402
 from tests.slack_double import TEAM_ID, VALID_TOKEN, SlackDouble  # noqa: E402
-from tests.slack_requests import SIGNING_SECRET, signed_headers  # noqa: E402
+from tests.slack_requests import SIGNING_SECRET, click_payload, command_fields, signed_headers  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 TARGET_P99_MS = 150.0
@@ -181,40 +181,18 @@ def fill(url: str, examples: int, pending: int) -> list[int]:
 
 
 def command_body(double: SlackDouble, user: str, text_: str, n: int) -> tuple[bytes, str]:
-    """A slash command form."""
-    form = {
-        "team_id": TEAM_ID,
-        "user_id": user,
-        "user_name": user.lower(),
-        "command": "/crowdtune",
-        "text": text_,
-        "response_url": double.response_url(f"b{n}"),
-        "trigger_id": f"trig-{n}",
-    }
+    """A slash command form; its reply URL and trigger id name request n."""
+    form = command_fields(double, user, text_, response_url=double.response_url(f"b{n}"))
+    form["trigger_id"] = f"trig-{n}"  # views.open names it: how results are matched to requests
     return urlencode(form).encode(), "application/x-www-form-urlencoded"
 
 
 def approve_body(double: SlackDouble, user: str, example_id: int, n: int) -> tuple[bytes, str]:
-    """An Approve click."""
-    payload = {
-        "type": "block_actions",
-        "team": {"id": TEAM_ID},
-        "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
-        "trigger_id": f"trig-{n}",
-        "response_url": double.response_url(f"a{n}"),
-        "container": {"type": "message", "message_ts": "1.1"},
-        "channel": {"id": f"D{user}"},
-        "state": {"values": {}},
-        "actions": [
-            {
-                "type": "button",
-                "action_id": "review_approve",
-                "block_id": "decide",
-                "value": json.dumps({"id": example_id, "skip": []}),
-                "action_ts": "1.1",
-            }
-        ],
-    }
+    """An Approve click on example_id; its reply URL names request n."""
+    value = json.dumps({"id": example_id, "skip": []})
+    payload = click_payload(
+        double, user, "review_approve", value, response_url=double.response_url(f"a{n}")
+    )
     return urlencode({"payload": json.dumps(payload)}).encode(), "application/x-www-form-urlencoded"
 
 
@@ -275,27 +253,23 @@ class Row:
     results: list[float]  # ms from sending the request until Slack got its result
 
 
-def result_name(request: str, n: int) -> tuple[str, str, str]:
-    """How the double records the result of request n: method, and an argument naming n."""
+def result_key(request: str, n: int) -> tuple[str, str]:
+    """How the double records the result of request n: its method, and the trigger id a
+    views.open carries (the reply URL already names n)."""
     if request == "/crowdtune write":
-        return "views.open", "trigger_id", f"trig-{n}"
-    prefix = "b" if request == "/crowdtune review" else "a"
-    return f"response_url:{prefix}{n}", "", ""
+        return "views.open", f"trig-{n}"
+    return f"response_url:{'b' if request == '/crowdtune review' else 'a'}{n}", ""
 
 
 def result_latencies(double: SlackDouble, request: str, sent: list[float]) -> list[float]:
     """For each request, ms from sending it until its result reached the double."""
     arrived: dict[tuple[str, str], float] = {}
     for call in double.calls:
-        key = (
-            call.method,
-            str(call.args.get("trigger_id", "")) if call.method == "views.open" else "",
-        )
-        arrived.setdefault(key, call.at)
+        trigger = str(call.args.get("trigger_id", "")) if call.method == "views.open" else ""
+        arrived.setdefault((call.method, trigger), call.at)
     out = []
     for n, at in enumerate(sent):
-        method, _, value = result_name(request, n)
-        got = arrived.get((method, value))
+        got = arrived.get(result_key(request, n))
         if got is not None:
             out.append((got - at) * 1000)
     return out
