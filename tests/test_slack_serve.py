@@ -23,7 +23,14 @@ from tests.conftest import REPO_ROOT
 from tests.dbs import TestDatabase
 from tests.factories import example, person
 from tests.slack_double import VALID_TOKEN, SlackDouble
-from tests.slack_requests import SIGNING_SECRET, click_payload, get, post, signed_headers
+from tests.slack_requests import (
+    SIGNING_SECRET,
+    click_payload,
+    command_fields,
+    get,
+    post,
+    signed_headers,
+)
 
 SLACK_VARS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")
 
@@ -125,15 +132,7 @@ def served(db: TestDatabase) -> Iterator[Served]:
 def test_gunicorn_serves_signed_requests_and_healthz(served: Served) -> None:
     url, double = served.url, served.double
     assert get(url + "/healthz").status == 200
-    form = {
-        "command": "/crowdtune",
-        "text": "stats",
-        "team_id": "T0001",
-        "user_id": "UALICE",
-        "user_name": "alice",
-        "response_url": double.response_url("e2e"),
-        "trigger_id": "t1",
-    }
+    form = command_fields(double, "UALICE", "stats", response_url=double.response_url("e2e"))
     body = urlencode(form).encode()
     content = {"Content-Type": "application/x-www-form-urlencoded"}
     assert post(url + "/slack/events", body, content).status == 401  # unsigned
