@@ -32,6 +32,22 @@ class Runtime:
         """The session factory every listener, job and command uses."""
         return make_session_factory(self.engine)
 
+    @cached_property
+    def read_engine(self) -> Engine:
+        """On SQLite, an engine whose transactions begin DEFERRED: with WAL, reads run beside
+        the one writer instead of queueing for the file. Elsewhere the engine itself."""
+        if self.engine.dialect.name != "sqlite":
+            return self.engine
+        url = self.engine.url.render_as_string(hide_password=False)
+        return make_engine(url, sqlite_begin="DEFERRED")
+
+    @cached_property
+    def read_sessions(self) -> sessionmaker[Session]:
+        """Sessions for transactions that only read (the replies after acks)."""
+        if self.read_engine is self.engine:
+            return self.sessions
+        return make_session_factory(self.read_engine)
+
     @property
     def quorum(self) -> Quorum:
         """The review quorum from settings."""
@@ -53,5 +69,9 @@ class Runtime:
 
     def close(self) -> None:
         """Release database connections."""
+        if "read_engine" in self.__dict__:
+            self.read_engine.dispose()
+            del self.__dict__["read_engine"]
+            self.__dict__.pop("read_sessions", None)
         if "engine" in self.__dict__:
             self.engine.dispose()

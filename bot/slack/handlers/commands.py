@@ -12,7 +12,7 @@ from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
 
 from bot.slack.escape import escape_mrkdwn
-from bot.slack.handlers.common import Deps, acting_person
+from bot.slack.handlers.common import Deps, acting_person, reading_as
 from bot.slack.handlers.listeners import Later, listen
 from bot.slack.handlers.review import next_message
 from bot.slack.handlers.write import open_write_modal
@@ -20,6 +20,7 @@ from bot.slack.views.text import leaderboard_text, stats_text, targets_text
 from store.categories import set_target
 from store.contributors import set_opt_out
 from store.errors import PermissionDenied, ValidationFailed
+from store.models import Contributor
 from store.stats import category_counts, leaderboard
 
 COMMAND = "/crowdtune"
@@ -71,19 +72,19 @@ def _write(req: Request) -> None:
 
 
 def _review(req: Request) -> None:
-    with req.deps.session() as s:
-        me = acting_person(s, req.context, req.body)
-        text, blocks = next_message(s, me)
+    me_id = reading_as(req.deps, req.context, req.body)
+    with req.deps.reading() as s:
+        text, blocks = next_message(s, s.get_one(Contributor, me_id))
     _reply(req, text, blocks)
 
 
 def _stats(req: Request) -> None:
-    with req.deps.session() as s:
+    with req.deps.reading() as s:
         _reply(req, stats_text(category_counts(s)))
 
 
 def _leaderboard(req: Request) -> None:
-    with req.deps.session() as s:
+    with req.deps.reading() as s:
         _reply(req, leaderboard_text(leaderboard(s, limit=10)))
 
 
@@ -120,7 +121,7 @@ def _targets(req: Request) -> None:
     if "text" in req.later:
         _reply(req, str(req.later["text"]))
         return
-    with req.deps.session() as s:
+    with req.deps.reading() as s:
         _reply(req, targets_text(category_counts(s)))
 
 

@@ -9,13 +9,14 @@ from typing import Any
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
-from bot.slack.handlers.common import Deps, acting_person, show
+from bot.slack.handlers.common import Deps, acting_person, reading_as, show
 from bot.slack.handlers.listeners import Later, listen
 from bot.slack.handlers.review import next_message
 from bot.slack.handlers.write import open_write_modal
 from bot.slack.views.home import home_view
 from store.contributors import snooze
 from store.deliveries import claim_delivery
+from store.models import Contributor
 from store.stats import category_counts, leaderboard, personal_counts
 from store.types import utcnow
 
@@ -54,8 +55,9 @@ def register(app: App, deps: Deps) -> None:
     def open_review(
         body: dict[str, Any], action: dict[str, Any], client: WebClient, context: BoltContext
     ) -> None:
-        with deps.session() as s:
-            me = acting_person(s, context, body)
+        me_id = reading_as(deps, context, body)
+        with deps.reading() as s:
+            me = s.get_one(Contributor, me_id)
             text, blocks = next_message(s, me, drafts_first=action.get("value") == "draft")
         # From the Home tab there is no message to replace: the example comes by DM.
         show(client, body, text=text, blocks=blocks, replace=False)

@@ -8,7 +8,7 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session
 
-from bot.slack.handlers.common import Deps, acting_person, show
+from bot.slack.handlers.common import Deps, acting_person, reading_as, show
 from bot.slack.handlers.listeners import Commit, FollowUp, Later, ack_only, listen
 from bot.slack.views.review import (
     RATE_ACTION,
@@ -145,8 +145,9 @@ def register(app: App, deps: Deps) -> None:
     def show_next(
         body: dict[str, Any], client: WebClient, context: BoltContext, later: Later
     ) -> None:
-        with deps.session() as s:
-            me = acting_person(s, context, body)
+        me_id = reading_as(deps, context, body)
+        with deps.reading() as s:
+            me = s.get_one(Contributor, me_id)
             text, blocks = next_message(s, me, skipped=later["skipped"], note=later["note"])
         show(client, body, text=text, blocks=blocks)
 
@@ -164,7 +165,7 @@ def register(app: App, deps: Deps) -> None:
     def edit(mode: str) -> FollowUp:
         def open_edit(body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
             example_id, _ = read_button_value(action["value"])
-            with deps.session() as s:
+            with deps.reading() as s:
                 example = get_example(s, example_id)
                 too_long = max(
                     len(example.instruction), len(example.context), len(example.response)
@@ -256,8 +257,9 @@ def register(app: App, deps: Deps) -> None:
     ) -> None:
         if not later:  # the submission came back with errors: the modal shows them
             return
-        with deps.session() as s:
-            me = acting_person(s, context, body)
+        me_id = reading_as(deps, context, body)
+        with deps.reading() as s:
+            me = s.get_one(Contributor, me_id)
             text, blocks = next_message(s, me, note=later["note"])
         # Replace the message the person clicked in, when we know it; else a DM.
         show(client, body, text=text, blocks=blocks, url=later["url"])

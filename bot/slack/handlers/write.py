@@ -49,7 +49,7 @@ def _chosen_category(session: Session, slug: str | None, suggestion: SuggestedCa
 
 def open_write_modal(deps: Deps, client: WebClient, trigger_id: str, slug: str | None) -> None:
     """Open the write modal (trigger_id lives 3 s: one quick query, then views.open)."""
-    with deps.session() as s:
+    with deps.reading() as s:
         selected = _chosen_category(s, slug, deps.suggestion)
         view = write_modal(list_categories(s, active_only=True), selected)
     client.views_open(trigger_id=trigger_id, view=view)
@@ -61,7 +61,7 @@ def register(app: App, deps: Deps) -> None:
     def switch_category(body: dict[str, Any], client: WebClient) -> None:
         view = body["view"]
         slug = read_category(view)
-        with deps.session() as s:
+        with deps.reading() as s:
             selected = _chosen_category(s, slug, deps.suggestion)
             new = write_modal(
                 list_categories(s, active_only=True),
