@@ -13,10 +13,10 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import func, select
 
+from bot.slack.standin.web_api import SlackDouble
 from store.models import Contributor, Example, Review
 from tests.dbs import TestDatabase
 from tests.factories import example, person
-from tests.slack_double import SlackDouble
 from tests.slack_requests import click_payload, post, signed_headers
 from tests.test_slack_serve import serving
 

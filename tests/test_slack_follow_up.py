@@ -11,11 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import func, select
 
+from bot.slack.standin.web_api import Call
 from store.enums import AssignmentKind, AssignmentStatus
 from store.models import Assignment, Example, Review
 from store.types import utcnow
 from tests.factories import example, person
-from tests.slack_double import Call
 from tests.slack_fixtures import all_text, blocks_of, button_value, double, slack
 from tests.slack_requests import SlackApp, fill, opened_view
 
