@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 import logging
 import signal
+import threading
+import time
 from types import FrameType
 from typing import Any
 
@@ -19,6 +21,9 @@ from bot.slack.client import build_client
 from bot.slack.wsgi import EVENTS_PATH, build_wsgi, database_check
 
 log = logging.getLogger(__name__)
+
+# How long a gunicorn worker may take to load the app before it counts as hung.
+BOOT_SECONDS = 600.0
 
 
 class SettingMissing(Exception):
@@ -81,7 +86,19 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def load_config(self) -> None:
         for key, value in self.options.items():
             self.cfg.set(key, value)
+        self.cfg.set("post_fork", self._post_fork)
         self.cfg.set("worker_exit", self._worker_exit)
+
+    def _post_fork(self, _server: Any, worker: Any) -> None:
+        # gunicorn kills a worker silent for `timeout` s, and loading the app (the
+        # near-duplicate index of a large corpus) counts as silence: beat for it meanwhile.
+        def beat() -> None:
+            deadline = time.monotonic() + BOOT_SECONDS
+            while not worker.booted and time.monotonic() < deadline:
+                worker.tmp.notify()
+                time.sleep(1.0)
+
+        threading.Thread(target=beat, name="boot-heartbeat", daemon=True).start()
 
     def load(self) -> Any:
         rt = Runtime(self.rt.settings)  # built in the worker, after the fork
