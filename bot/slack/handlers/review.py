@@ -8,7 +8,7 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session
 
-from bot.slack.handlers.common import Deps, acting_person, reading_as, show
+from bot.slack.handlers.common import Deps, acting_person, show
 from bot.slack.handlers.listeners import Commit, FollowUp, Later, ack_only, listen
 from bot.slack.views.review import (
     RATE_ACTION,
@@ -125,7 +125,7 @@ def register(app: App, deps: Deps) -> None:
                 rating = None if draft else read_rating(body.get("state"))
                 outcome = _decide(s, deps, me, example_id, verdict, draft=draft, rating=rating)
                 note = _outcome_note(outcome, "Verified" if draft else "Approved")
-            return {"note": note, "skipped": skipped}
+            return {"note": note, "skipped": skipped, "me": me.id}
 
         decide.__name__ = "verify" if draft else "approve"
         return decide
@@ -140,14 +140,13 @@ def register(app: App, deps: Deps) -> None:
             complete_open(
                 s, me, kind, now=utcnow(), example_id=example_id, status=AssignmentStatus.SKIPPED
             )
-        return {"note": "", "skipped": [*skipped, example_id]}
+        return {"note": "", "skipped": [*skipped, example_id], "me": me.id}
 
     def show_next(
         body: dict[str, Any], client: WebClient, context: BoltContext, later: Later
     ) -> None:
-        me_id = reading_as(deps, context, body)
         with deps.reading() as s:
-            me = s.get_one(Contributor, me_id)
+            me = s.get_one(Contributor, later["me"])  # the ack half knew who
             text, blocks = next_message(s, me, skipped=later["skipped"], note=later["note"])
         show(client, body, text=text, blocks=blocks)
 
@@ -247,7 +246,7 @@ def register(app: App, deps: Deps) -> None:
             except DomainError as exc:
                 ack(response_action="errors", errors={error_block: exc.message})
                 return None
-            return {"url": meta.reply_url, "note": note}
+            return {"url": meta.reply_url, "note": note, "me": me.id}
 
         submit.__name__ = f"submit_{verdict.value}"
         return submit
@@ -257,10 +256,8 @@ def register(app: App, deps: Deps) -> None:
     ) -> None:
         if not later:  # the submission came back with errors: the modal shows them
             return
-        me_id = reading_as(deps, context, body)
         with deps.reading() as s:
-            me = s.get_one(Contributor, me_id)
-            text, blocks = next_message(s, me, note=later["note"])
+            text, blocks = next_message(s, s.get_one(Contributor, later["me"]), note=later["note"])
         # Replace the message the person clicked in, when we know it; else a DM.
         show(client, body, text=text, blocks=blocks, url=later["url"])
 
