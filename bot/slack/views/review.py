@@ -9,11 +9,17 @@ from bot.slack.escape import escape_mrkdwn, quote_block
 from bot.slack.views.write import ModalMeta
 from store.enums import ExampleStatus
 from store.models import Example
+from store.quality.injection import PROMPT_INJECTION
 
 REJECT_CALLBACK = "reject_submit"
 RATE_ACTION = "review_rate"
 MAX_SKIPS_KEPT = 30  # button values are ≤ 2000 characters
 SECTION_BUDGET = 2900
+INJECTION_WARNING = (
+    ":warning: *Flagged:* this draft contains text aimed at the model or at readers "
+    "(instructions to ignore rules, or mentions/links); such markup is shown escaped. "
+    "Reject it unless it is really part of the task."
+)
 
 
 def _section(text: str, block_id: str | None = None) -> dict[str, Any]:
@@ -58,6 +64,8 @@ def example_blocks(example: Example, *, skipped: list[int] | None = None) -> lis
             f":robot_face: *AI draft to verify* · {cat}\n"
             f"Written by {model}, not by a person. Is it correct and helpful?"
         )
+        if PROMPT_INJECTION in (example.flags or []):
+            head += f"\n{INJECTION_WARNING}"
     else:
         head = f":mag: *Review* · {cat} · reviewed {example.review_count} time(s) so far"
     blocks = [
