@@ -203,7 +203,12 @@ class SlackApp:
         client = build_client(self.settings, sleep=self.sleeps.append)
         app = build_app(self.runtime, client=client, exporter=self.exporter)
         self.runner = forward_work(app, self.work) if self.work is not None else None
-        wsgi = build_wsgi(app, database_check(self.db.engine))
+        secret = self.settings.slack_signing_secret
+        wsgi = build_wsgi(
+            app,
+            database_check(self.db.engine),
+            signing_secret=secret.get_secret_value() if secret else None,
+        )
         self.server = make_server(
             "127.0.0.1", 0, wsgi, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
         )
