@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.errors import DomainError
@@ -22,13 +22,21 @@ SQLITE_INTERACTIVE_BUSY_TIMEOUT_MS = 2_000
 log = logging.getLogger(__name__)
 
 
-class DatabaseBusy(DomainError):
+class DatabaseProblem(DomainError, SQLAlchemyError):  # type: ignore[misc]
+    """A database failure to report in words: still a SQLAlchemyError for callers (jobs) that
+    catch those, and a DomainError for listeners that turn it into a reply."""
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class DatabaseBusy(DatabaseProblem):
     """Another writer held the database longer than we may wait; nothing was saved."""
 
     code = "database_busy"
 
 
-class DatabaseUnavailable(DomainError):
+class DatabaseUnavailable(DatabaseProblem):
     """The database connection broke (restart, network); nothing was saved."""
 
     code = "database_unavailable"

@@ -249,6 +249,8 @@ class Export(Base):
     files: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Moved while the export runs; a `running` row whose heartbeat stopped was interrupted.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 

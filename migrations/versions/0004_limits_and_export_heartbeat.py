@@ -1,4 +1,5 @@
-"""category max_field_chars: the longest text a person may submit, enforced in store
+"""category max_field_chars (the longest text a person may submit, enforced in store) and
+exports.heartbeat_at (a running export proves it is alive, like job_runs)
 
 Revision ID: 0004
 Revises: 0003
@@ -21,8 +22,12 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("max_field_chars", sa.Integer(), server_default="3000", nullable=False)
         )
+    with op.batch_alter_table("exports", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("exports", schema=None) as batch_op:
+        batch_op.drop_column("heartbeat_at")
     with op.batch_alter_table("categories", schema=None) as batch_op:
         batch_op.drop_column("max_field_chars")
