@@ -40,6 +40,9 @@ def build_app(
         request_verification_enabled=verify_signatures,
         # The token is checked once at startup (serve), not on every process start.
         token_verification_enabled=False,
+        # Requests nothing handles go to our error handler: one log line, not Bolt's
+        # multi-line suggestion per request.
+        raise_error_for_unhandled_request=True,
         # Listeners ack in the request thread and their work runs as Bolt lazy listeners
         # (see handlers.common.lazily): the ack never waits for the pool or the database.
         process_before_response=True,

@@ -7,12 +7,14 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import Ack, App, BoltContext
+from slack_bolt import Ack, App, BoltContext, BoltResponse
 from slack_bolt.context.respond import Respond
+from slack_bolt.error import BoltUnhandledRequestError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.slack.escape import escape_mrkdwn
+from bot.slack.fields import BadPayload
 from store.errors import Conflict, DomainError, NotFound, PermissionDenied
 
 OOPS = (
@@ -55,8 +57,15 @@ def register_error_handler(app: App) -> None:
         client: WebClient,
         respond: Respond | None,
         logger: logging.Logger,
-    ) -> None:
-        if not isinstance(error, DomainError):
+    ) -> BoltResponse | None:
+        if isinstance(error, BoltUnhandledRequestError):
+            # Signed, well-formed, but nothing here handles it (an event we do not use, a
+            # stale button): one line, and a 200 so Slack neither retries nor gives up on us.
+            logger.warning("ignored a Slack request no listener handles: %s", _kind(body))
+            return BoltResponse(status=200, body="")
+        if isinstance(error, BadPayload):
+            logger.warning("refused a malformed Slack request: %s", error.what)
+        elif not isinstance(error, DomainError):
             logger.exception("listener failed", exc_info=error)
         try:
             tell(client, body, friendly_message(error), respond)
@@ -64,6 +73,24 @@ def register_error_handler(app: App) -> None:
             logger.warning(
                 "could not tell the person about an error: %s", exc.response.get("error")
             )
+        return None
+
+
+def _kind(body: Any) -> str:
+    """A short description of a request for a log line (no user text)."""
+    if not isinstance(body, dict):
+        return type(body).__name__
+    parts = [str(body.get("type") or "")[:40]]
+    for key in ("command", "callback_id"):
+        if isinstance(body.get(key), str):
+            parts.append(f"{key}={body[key][:40]!r}")
+    event = body.get("event")
+    if isinstance(event, dict):
+        parts.append(f"event={str(event.get('type'))[:40]!r}")
+    actions = body.get("actions")
+    if isinstance(actions, list) and actions and isinstance(actions[0], dict):
+        parts.append(f"action={str(actions[0].get('action_id'))[:40]!r}")
+    return " ".join(p for p in parts if p) or "empty"
 
 
 def friendly(fn: Callable[..., None]) -> Callable[..., None]:
@@ -100,7 +127,9 @@ def friendly(fn: Callable[..., None]) -> Callable[..., None]:
         try:
             fn(**{name: given[name] for name in wanted})
         except Exception as exc:
-            if not isinstance(exc, DomainError):
+            if isinstance(exc, BadPayload):
+                logger.warning("listener %s refused a malformed request: %s", fn.__name__, exc.what)
+            elif not isinstance(exc, DomainError):
                 logger.exception("listener %s failed", fn.__name__)
             text = friendly_message(exc)
             if not _answer_in_modal(ack, body, text):
