@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.slack.escape import clip, escape_mrkdwn
@@ -18,6 +19,13 @@ INPUT_MAX = 3000  # Slack's plain_text_input limit
 FIELD_BLOCKS = ("instruction", "context", "response")
 
 
+def epoch_to_utc(seconds: float | None) -> datetime | None:
+    """Epoch seconds (from a modal's metadata or a button's value) as aware UTC, or None."""
+    if not isinstance(seconds, int | float) or seconds <= 0:
+        return None
+    return datetime.fromtimestamp(seconds, UTC)
+
+
 @dataclass(frozen=True)
 class ModalMeta:
     """What the modal is for, kept in private_metadata (ids only, never text)."""
@@ -26,6 +34,13 @@ class ModalMeta:
     example_id: int | None = None
     category: str | None = None
     reply_url: str | None = None
+    # Epoch seconds when the task was put in front of the person (modal opened, item shown).
+    started: float | None = None
+
+    @property
+    def started_at(self) -> datetime | None:
+        """`started` as an aware UTC datetime."""
+        return epoch_to_utc(self.started)
 
     def dumps(self) -> str:
         """JSON for private_metadata (≤ 3000 chars: ids and a response_url only)."""
@@ -36,7 +51,11 @@ class ModalMeta:
         """Read private_metadata back; an empty one is a plain write."""
         data = json.loads(raw) if raw else {}
         return cls(
-            **{k: data[k] for k in ("mode", "example_id", "category", "reply_url") if k in data}
+            **{
+                k: data[k]
+                for k in ("mode", "example_id", "category", "reply_url", "started")
+                if k in data
+            }
         )
 
 
