@@ -255,7 +255,7 @@ def origin_rows(
                 else None,
                 prompt_tokens=p,
                 completion_tokens=c,
-                tokens_per_accepted=(p + c) / accepted if accepted and (p or c) else None,
+                tokens_per_accepted=(p + c) / accepted if accepted else None,
                 cost_per_accepted=cost / accepted if cost is not None and accepted else None,
                 edit_distance_mean=statistics.fmean(edits) if edits else None,
                 edit_distance_median=statistics.median(edits) if edits else None,
