@@ -12,7 +12,15 @@ from store.examples import PairText
 from store.llm_usage import record_usage
 from store.models import Example, Review
 from store.quality.dedup import DedupIndex
-from store.report import TokenPrices, build_report, origin_mix, origin_rows
+from store.report import (
+    TokenPrices,
+    build_report,
+    distinct_n,
+    diversity_of,
+    origin_mix,
+    origin_rows,
+)
+from store.report.diversity import Text
 from store.reviews import Quorum, record_review, verify_draft
 from tests.dbs import TestDatabase
 from tests.factories import example, person
@@ -156,9 +164,9 @@ def test_per_origin_table_by_hand(db: TestDatabase) -> None:
         0.0,
     )
     d = imported.diversity
-    # Tokens: [name a fruit] [name a color] [apple] [red]: 6 distinct of 8; bigrams
-    # (name a) twice, (a fruit), (a color): 3 distinct of 4.
-    assert (d.n, d.distinct_1, d.distinct_2) == (2, 0.75, 0.75)
+    # Distinct-n is compared at the smallest origin's sample (transformed: one accepted), and
+    # one short text repeats nothing.
+    assert (d.n, d.distinct_size, d.distinct_1, d.distinct_2) == (2, 1, 1.0, 1.0)
     # Each one's nearest is the other: LCS 2 of 3 + 3 tokens, F1 = 4/6.
     assert d.nearest_rouge_l == pytest.approx(2 / 3)
     assert d.openings == [("name a", 1.0)] and d.top_openings_share == 1.0
@@ -203,3 +211,15 @@ def test_report_json_and_origin_mix(db: TestDatabase) -> None:
     }
     assert mix["human"].mean_rating == 4.0 and mix["llm"].mean_rating is None
     assert mix["human"].share == pytest.approx(2 / 7)
+
+
+def test_distinct_n_by_hand() -> None:
+    # Tokens: [name a fruit] [name a color] [apple] [red]: 6 distinct of 8; bigrams
+    # (name a) twice, (a fruit), (a color): 3 distinct of 4.
+    texts = [
+        Text(1, "Name a fruit", "", "Apple"),
+        Text(2, "Name a color", "", "Red"),
+    ]
+    d = diversity_of(texts, None)
+    assert (d.distinct_size, d.distinct_1, d.distinct_2, d.nearest_rouge_l) == (2, 0.75, 0.75, None)
+    assert distinct_n([["a"]], 2) is None  # no bigram at all

@@ -29,13 +29,14 @@ class Diversity:
     """Diversity figures of one set of examples (`n` of them)."""
 
     n: int
-    distinct_1: float | None
+    distinct_1: float | None  # over the first `distinct_size` texts (size biases distinct-n)
     distinct_2: float | None
     nearest_rouge_l: float | None  # mean ROUGE-L F1 of each prompt to its nearest other one
     openings: list[tuple[str, float]] = field(default_factory=list)  # top first-two-words
     top_openings_share: float | None = None  # share of the examples opening with those
     instruction_words: dict[str, float] = field(default_factory=dict)  # p10, p50, p90
     response_words: dict[str, float] = field(default_factory=dict)
+    distinct_size: int = 0
 
 
 def distinct_n(token_lists: Sequence[Sequence[str]], n: int) -> float | None:
@@ -61,13 +62,20 @@ def opening(instruction: str) -> str:
     return " ".join(tokenize(instruction)[:2])
 
 
-def diversity_of(texts: Sequence[Text], index: DedupIndex | None) -> Diversity:
-    """The figures for these texts; nearest neighbours come from `index` (None: skipped)."""
+def diversity_of(
+    texts: Sequence[Text], index: DedupIndex | None, *, distinct_size: int | None = None
+) -> Diversity:
+    """The figures for these texts; nearest neighbours come from `index` (None: skipped).
+
+    Distinct-n falls as a sample grows, so sets are compared on the same number of texts:
+    the first `distinct_size` (default all) of `texts`, which should be in random order.
+    """
     if not texts:
         return Diversity(0, None, None, None)
     ins_tokens = [tokenize(t.instruction) for t in texts]
     resp_tokens = [tokenize(t.response) for t in texts]
-    token_lists = ins_tokens + resp_tokens
+    k = len(texts) if distinct_size is None else max(1, min(distinct_size, len(texts)))
+    token_lists = ins_tokens[:k] + resp_tokens[:k]
     nearest: float | None = None
     if index is not None:
         scores = []
@@ -88,4 +96,5 @@ def diversity_of(texts: Sequence[Text], index: DedupIndex | None) -> Diversity:
         top_openings_share=sum(c for _, c in top) / len(texts),
         instruction_words=_percentiles([len(t) for t in ins_tokens]),
         response_words=_percentiles([len(t) for t in resp_tokens]),
+        distinct_size=k,
     )

@@ -194,6 +194,7 @@ def _edit_distances(session: Session, ids: Sequence[int]) -> list[float]:
 
 
 def _texts(session: Session, ids: Sequence[int]) -> list[Text]:
+    # In the order of `ids` (a random sample's order matters to distinct-n).
     out: list[Text] = []
     for start in range(0, len(ids), _ID_CHUNK):
         rows = session.execute(
@@ -202,7 +203,8 @@ def _texts(session: Session, ids: Sequence[int]) -> list[Text]:
             .order_by(Example.id)
         )
         out.extend(Text(i, ins, ctx or "", resp) for i, ins, ctx, resp in rows)
-    return out
+    place = {example_id: n for n, example_id in enumerate(ids)}
+    return sorted(out, key=lambda t: place[t.example_id])
 
 
 def origin_rows(
@@ -222,6 +224,13 @@ def origin_rows(
     prices = prices or TokenPrices()
     tallies = _tally_examples(session, since)
     prompt, completion = _llm_tokens(session, since)
+    # A seeded random sample per origin, in random order; distinct-n is compared on the
+    # size of the smallest, since it falls as a sample grows.
+    samples = {
+        o: random.Random(f"{seed}:{o.value}").sample(t.accepted, min(sample, len(t.accepted)))
+        for o, t in tallies.items()
+    }
+    common = min((len(c) for c in samples.values() if c), default=None)
     rows = []
     for origin in Origin:
         t = tallies.get(origin)
@@ -235,9 +244,6 @@ def origin_rows(
         p, c = (prompt, completion) if origin == Origin.LLM else (0, 0)
         cost = prices.cost(p, c)
         edits = _edit_distances(session, t.accepted) if origin == Origin.LLM else []
-        chosen = sorted(
-            random.Random(f"{seed}:{origin.value}").sample(t.accepted, min(sample, accepted))
-        )
         rows.append(
             OriginRow(
                 origin=origin.value,
@@ -259,7 +265,9 @@ def origin_rows(
                 cost_per_accepted=cost / accepted if cost is not None and accepted else None,
                 edit_distance_mean=statistics.fmean(edits) if edits else None,
                 edit_distance_median=statistics.median(edits) if edits else None,
-                diversity=diversity_of(_texts(session, chosen), index),
+                diversity=diversity_of(
+                    _texts(session, samples[origin]), index, distinct_size=common
+                ),
                 weekly=dict(sorted(t.weeks.items())),
             )
         )
