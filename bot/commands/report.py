@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -49,6 +50,15 @@ def make_report(rt: Runtime, *, since: datetime | None, sample: int = DEFAULT_SA
     """Build the report from DATABASE_URL with the configured token prices."""
     with session_scope(rt.sessions) as s:
         return build_report(s, since=since, prices=rt.settings.token_prices, sample=sample)
+
+
+def slack_reporter(rt: Runtime) -> Callable[[], Report]:
+    """The `/crowdtune report` runner for the Slack app: every figure, all time."""
+
+    def run_from_slack() -> Report:
+        return make_report(rt, since=None)
+
+    return run_from_slack
 
 
 def run(rt: Runtime, args: argparse.Namespace) -> int:
