@@ -14,12 +14,13 @@ from store.report.agreement import (
 )
 from store.report.build import Report, build_report
 from store.report.diversity import Diversity, distinct_n, diversity_of
-from store.report.sourcing import OriginRow, TokenPrices, origin_mix, origin_rows
+from store.report.sourcing import OriginMix, OriginRow, TokenPrices, origin_mix, origin_rows
 
 __all__ = [
     "Alpha",
     "CategoryAgreement",
     "Diversity",
+    "OriginMix",
     "OriginRow",
     "Report",
     "ReviewerRow",
