@@ -15,6 +15,7 @@ from bot.commands import (
     generate,
     importing,
     nudge,
+    report,
     scheduler,
     serve,
     stats,
@@ -34,6 +35,7 @@ COMMAND_MODULES = (
     generate,
     transform,
     export,
+    report,
     scheduler,
 )
 
