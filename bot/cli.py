@@ -15,6 +15,7 @@ from bot.commands import (
     generate,
     importing,
     nudge,
+    sandbox,
     scheduler,
     serve,
     stats,
@@ -35,6 +36,7 @@ COMMAND_MODULES = (
     transform,
     export,
     scheduler,
+    sandbox,
 )
 
 
