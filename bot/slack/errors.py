@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
-from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import Ack, App, BoltContext
+from slack_bolt import Ack, App
 from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -66,53 +64,9 @@ def register_error_handler(app: App) -> None:
             )
 
 
-def friendly(fn: Callable[..., None]) -> Callable[..., None]:
-    """Wrap a listener so a DomainError (or a crash) becomes a reply to the person.
-
-    Bolt's own error handler is not enough: in ack-first mode an exception after ack()
-    erases the ack and Slack gets a 404. The wrapper takes every argument Bolt offers and
-    passes on those the listener names, as Bolt itself would.
-    """
-    wanted = list(inspect.signature(fn).parameters)
-
-    def listener(
-        ack: Ack,
-        body: dict[str, Any],
-        client: WebClient,
-        respond: Respond | None,
-        context: BoltContext,
-        action: dict[str, Any] | None,
-        view: dict[str, Any] | None,
-        event: dict[str, Any] | None,
-        logger: logging.Logger,
-    ) -> None:
-        given: dict[str, Any] = {
-            "ack": ack,
-            "body": body,
-            "client": client,
-            "respond": respond,
-            "context": context,
-            "action": action,
-            "view": view,
-            "event": event,
-            "logger": logger,
-        }
-        try:
-            fn(**{name: given[name] for name in wanted})
-        except Exception as exc:
-            if not isinstance(exc, DomainError):
-                logger.exception("listener %s failed", fn.__name__)
-            text = friendly_message(exc)
-            if not _answer_in_modal(ack, body, text):
-                _tell_quietly(client, body, text, respond, logger)
-
-    listener.__name__ = fn.__name__
-    listener.__qualname__ = fn.__qualname__
-    return listener
-
-
-def _answer_in_modal(ack: Ack, body: dict[str, Any], text: str) -> bool:
-    # A modal not yet acked shows the error on its first field, keeping what was typed.
+def answer_in_modal(ack: Ack, body: dict[str, Any], text: str) -> bool:
+    """Show `text` on the first field of a modal not yet acked (what was typed stays); False
+    when this is no modal submission or it was acked already."""
     if body.get("type") != "view_submission" or ack.response is not None:
         return False
     inputs = [
@@ -124,14 +78,17 @@ def _answer_in_modal(ack: Ack, body: dict[str, Any], text: str) -> bool:
     return True
 
 
-def _tell_quietly(
+def tell_quietly(
     client: WebClient,
     body: dict[str, Any],
     text: str,
     respond: Respond | None,
     logger: logging.Logger,
 ) -> None:
+    """`tell`, logging instead of raising when Slack does not take the message."""
     try:
         tell(client, body, text, respond)
     except SlackApiError as exc:
-        logger.warning("could not tell the person about an error: %s", exc.response.get("error"))
+        logger.warning("could not tell the person: Slack answered %s", exc.response.get("error"))
+    except OSError as exc:  # Slack unreachable, after slack_sdk's retries
+        logger.warning("could not tell the person: %s", exc)
