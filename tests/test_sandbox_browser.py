@@ -67,9 +67,11 @@ def test_three_people_write_review_and_approve(
         a.select_option("select[name='category/write_category']", "general_qa")
         expect(modal.locator(".bk-section").first).to_contain_text("General QA", timeout=WAIT_MS)
         a.fill("textarea[name='instruction/instruction']", INSTRUCTION)
-        a.fill("textarea[name='response/response']", "ok")
-        a.click(".btn-submit")
+        a.click(".btn-submit")  # Slack's client holds back a modal with a required field empty
         error = modal.locator(".bk-input-block[data-block-id=response] .bk-error")
+        expect(error).to_have_text("Please complete this required field.")
+        a.fill("textarea[name='response/response']", "ok")
+        a.click(".btn-submit")  # the app's own check answers with response_action: errors
         expect(error).to_contain_text("too short", timeout=WAIT_MS)
         # The person's text survives the error, as in Slack.
         expect(a.locator("textarea[name='instruction/instruction']")).to_have_value(INSTRUCTION)

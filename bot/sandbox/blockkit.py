@@ -164,8 +164,9 @@ def _input(block: dict[str, Any], bid: str, r: Render) -> str:
     error = r.errors.get(bid)
     err_html = f'<div class="bk-error" role="alert">{plain_html(error)}</div>' if error else ""
     cls = "bk-input-block" + (" bk-has-error" if error else "")
+    required = "" if block.get("optional") else ' data-required="1"'
     return (
-        f'<div class="{cls}" data-block-id="{_attr(bid)}">'
+        f'<div class="{cls}" data-block-id="{_attr(bid)}"{required}>'
         f'<label class="bk-label">{text_html(block.get("label"), r)}{optional}</label>'
         f"{element_html(bid, el, r, dispatch=bool(block.get('dispatch_action')))}"
         f"{err_html}{hint_html}</div>"

@@ -8,6 +8,7 @@ the app, and the app's answer applied the way Slack applies it (a submission's
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from bot.sandbox.payloads import (
 from bot.sandbox.people import Person
 from bot.slack.standin.web_api import APP_ID, BOT_ID, TEAM_ID, SlackDouble
 from bot.slack.standin.workspace import Message, OpenView, Workspace
+
+log = logging.getLogger(__name__)
 
 # typed values from the page: "block_id/action_id" → the values typed or chosen
 Typed = Mapping[str, list[str]]
@@ -118,7 +121,7 @@ class Player:
     def command(self, user: str, channel: str, text: str) -> None:
         """`/crowdtune TEXT` typed in `channel` (the text after the command)."""
         person = self._person(user)
-        self.ws.add_message(channel, user, f"/crowdtune {text}".strip())
+        # As in Slack, the command itself is not posted: the person sees only the app's reply.
         fields = slash_command(
             user_id=user,
             user_name=person.name,
@@ -210,7 +213,9 @@ class Player:
             payload = view_closed(
                 user_id=user, user_name=person.name, view=view.as_json(TEAM_ID, APP_ID, BOT_ID)
             )
-            self._check(self.app.interactive(payload), "closing the modal")
+            reply = self.app.interactive(payload)
+            if reply.status != 200:  # Slack closes the modal whatever the app answers
+                log.warning("the app answered view_closed with HTTP %s", reply.status)
         self.ws.close_view(user, view_id)
 
     def open_home(self, user: str) -> None:

@@ -63,6 +63,24 @@ function restore(root, values) {
   });
 }
 
+// Slack's client refuses to submit a modal with an empty required input, and says so.
+function requiredFilled(form) {
+  let ok = true;
+  form.querySelectorAll(".bk-input-block[data-required]").forEach((block) => {
+    const values = Object.values(typed(block)).flat().filter((v) => v.trim() !== "");
+    block.querySelectorAll(".bk-local-error").forEach((e) => e.remove());
+    if (values.length) return;
+    ok = false;
+    const err = document.createElement("div");
+    err.className = "bk-error bk-local-error";
+    err.setAttribute("role", "alert");
+    err.textContent = "Please complete this required field.";
+    block.classList.add("bk-has-error");
+    block.querySelector(".bk-input, .bk-select, .bk-choices").after(err);
+  });
+  return ok;
+}
+
 function where(el) {
   const modal = el.closest(".modal");
   if (modal) return { view_id: modal.dataset.viewId, root: modal };
@@ -223,7 +241,11 @@ document.addEventListener("click", async (ev) => {
     el.disabled = true;
     const res = await post("/sandbox/job", { name: el.dataset.job });
     el.disabled = false;
-    if (res) toast(`${res.job}: ${res.outcome}` + (res.error ? ` (${res.error})` : ""), res.outcome === "failed" ? "error" : "");
+    if (res) {
+      const detail = res.error || Object.entries(res.result || {})
+        .map(([k, v]) => `${k} ${typeof v === "object" ? JSON.stringify(v) : v}`).join(", ");
+      toast(`${res.job}: ${res.outcome}` + (detail ? ` — ${detail}` : ""), res.outcome === "failed" ? "error" : "");
+    }
   }
 });
 
@@ -249,6 +271,7 @@ document.addEventListener("submit", async (ev) => {
     if (view.channel === "home") go(view.dm);
     await post("/sandbox/command", { channel: conversation(), text });
   } else if (form.matches(".modal")) {
+    if (!requiredFilled(form)) return; // Slack checks required fields before sending
     await post("/sandbox/submit", { view_id: form.dataset.viewId, typed: typed(form) });
   }
 });
