@@ -65,6 +65,7 @@ class Sandbox:
     double: SlackDouble = field(init=False)
     rt: Runtime = field(init=False)
     jobs: JobRunner = field(init=False)
+    player: Player = field(init=False)
     _servers: list[LocalServer] = field(init=False, default_factory=list)
 
     def start(self) -> Sandbox:
@@ -86,9 +87,9 @@ class Sandbox:
         self._servers.append(app_server)
         endpoint = AppEndpoint(f"http://{LOCAL}:{app_server.port}{EVENTS_PATH}", secret)
         people = {p.id: p for p in self.people}
-        player = Player(self.workspace, self.double, endpoint, people)
+        self.player = Player(self.workspace, self.double, endpoint, people)
         self.jobs = JobRunner(self.rt)
-        page = Page(self.workspace, player, people, self.jobs)
+        page = Page(self.workspace, self.player, people, self.jobs)
         self._servers.append(LocalServer(page, self.host, self.port))
         return self
 
