@@ -84,3 +84,63 @@ def test_buttons_selects_and_state_values() -> None:
     state = state_of(blocks, {"decide/rate": ["2"]})
     assert state["values"]["decide"]["rate"]["selected_option"]["value"] == "2"
     assert state_of(blocks, {})["values"]["decide"]["rate"]["selected_option"] is None
+
+
+def test_header_divider_context_image_and_choices() -> None:
+    blocks = [
+        {"type": "header", "text": {"type": "plain_text", "text": "Weekly <digest>"}},
+        {"type": "divider"},
+        {
+            "type": "context",
+            "elements": [
+                {"type": "image", "image_url": "https://x.example/a.png", "alt_text": "a"},
+                {"type": "mrkdwn", "text": "by *Ada*"},
+            ],
+        },
+        {
+            "type": "image",
+            "image_url": "https://x.example/chart.png",
+            "alt_text": "chart",
+            "title": {"type": "plain_text", "text": "Progress"},
+        },
+        {
+            "type": "input",
+            "block_id": "confirm",
+            "optional": True,
+            "label": {"type": "plain_text", "text": "Confirm"},
+            "element": {
+                "type": "checkboxes",
+                "action_id": "confirm",
+                "options": [{"text": {"type": "plain_text", "text": "Yes"}, "value": "yes"}],
+            },
+        },
+        {
+            "type": "actions",
+            "block_id": "pick",
+            "elements": [
+                {
+                    "type": "radio_buttons",
+                    "action_id": "one",
+                    "initial_option": {"text": {"type": "plain_text", "text": "B"}, "value": "b"},
+                    "options": [
+                        {"text": {"type": "plain_text", "text": "A"}, "value": "a"},
+                        {"text": {"type": "plain_text", "text": "B"}, "value": "b"},
+                    ],
+                }
+            ],
+        },
+        {"type": "video"},
+    ]
+    out = blocks_html(blocks)
+    assert '<div class="bk-header">Weekly &lt;digest&gt;</div>' in out
+    assert '<hr class="bk-divider">' in out
+    assert '<div class="bk-context"><img class="bk-thumb"' in out and "by <b>Ada</b>" in out
+    assert 'src="https://x.example/chart.png" alt="chart"' in out and ">Progress</div>" in out
+    assert 'type="checkbox" name="confirm/confirm" value="yes"' in out
+    # Optional inputs are not required: Slack's client lets them through empty.
+    assert "(optional)" in out and '<div class="bk-input-block" data-block-id="confirm">' in out
+    assert 'type="radio" name="pick/one" value="b" checked' in out
+    assert "[video block]" in out
+    state = state_of(blocks, {"confirm/confirm": ["yes"]})
+    assert state["values"]["confirm"]["confirm"]["selected_options"][0]["value"] == "yes"
+    assert state["values"]["pick"]["one"]["selected_option"]["value"] == "b"
