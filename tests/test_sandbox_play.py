@@ -6,6 +6,7 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,13 @@ from bot.sandbox.app import Sandbox
 from bot.sandbox.payloads import AppEndpoint
 from bot.sandbox.people import employees
 from bot.sandbox.play import Player, PlayError
+from bot.sandbox.servers import LocalServer
 from tests.dbs import TestDatabase
+
+
+def _title(text: str) -> dict[str, str]:
+    return {"type": "plain_text", "text": text}
+
 
 MODAL = {
     "type": "modal",
@@ -85,3 +92,47 @@ def test_the_page_answers_mistakes_with_one_line(box: Sandbox) -> None:
     assert status == 400 and "not a command" in str(body["error"])
     status, body = _page_post(box, "/sandbox/submit", {"user": ada.id, "view_id": "V404"})
     assert status == 400 and body == {"error": "that view is closed"}
+
+
+def _app_answering(ack: dict[str, object]) -> Iterator[str]:
+    # Not crowdtune: an app that answers every request with `ack`, to see Slack's side.
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        body = json.dumps(ack).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [body]
+
+    server = LocalServer(app, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.port}/slack/events"
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("ack", "titles"),
+    [
+        ({"response_action": "push", "view": {**MODAL, "title": _title("Two")}}, ["Hi", "Two"]),
+        ({"response_action": "update", "view": {**MODAL, "title": _title("New")}}, ["New"]),
+        ({}, []),
+    ],
+)
+def test_submission_answers_push_update_or_close(
+    box: Sandbox, ack: dict[str, object], titles: list[str]
+) -> None:
+    ada = employees(1)[0]
+    opened = box.workspace.open_view(box.workspace.issue_trigger(ada.id), MODAL)
+    for url in _app_answering(ack):
+        player = Player(box.workspace, box.double, AppEndpoint(url, "s"), box.player.people)
+        player.submit(ada.id, opened.id, {})
+    assert [v.view["title"]["text"] for v in box.workspace.modals.get(ada.id, [])] == titles
+
+
+def test_a_view_slack_would_refuse_leaves_the_modal_as_it_was(box: Sandbox) -> None:
+    ada = employees(1)[0]
+    opened = box.workspace.open_view(box.workspace.issue_trigger(ada.id), MODAL)
+    too_long = {"response_action": "update", "view": {**MODAL, "title": _title("x" * 25)}}
+    for url in _app_answering(too_long):
+        player = Player(box.workspace, box.double, AppEndpoint(url, "s"), box.player.people)
+        with pytest.raises(PlayError, match="must be less than 25 characters"):
+            player.submit(ada.id, opened.id, {})
+    assert box.workspace.top_modal(ada.id) is opened

@@ -26,7 +26,7 @@ from bot.sandbox.payloads import (
     view_submission,
 )
 from bot.sandbox.people import Person
-from bot.slack.standin.web_api import APP_ID, BOT_ID, TEAM_ID, SlackDouble
+from bot.slack.standin.web_api import APP_ID, BOT_ID, TEAM_ID, SlackDouble, view_problems
 from bot.slack.standin.workspace import Message, OpenView, Workspace
 
 log = logging.getLogger(__name__)
@@ -203,7 +203,13 @@ class Player:
             trigger_id=self.ws.issue_trigger(user),
         )
         reply = self._check(self.app.interactive(payload), "the submission")
-        self.ws.after_submission(user, view_id, reply.json())
+        ack = reply.json()
+        if ack and isinstance(ack.get("view"), dict):
+            # Slack checks the view in an update or push as it checks views.update's.
+            problems = view_problems(ack["view"])
+            if problems:
+                raise PlayError(f"Slack would refuse the app's view: {problems[0]}")
+        self.ws.after_submission(user, view_id, ack)
 
     def close(self, user: str, view_id: str) -> None:
         """Cancel or × on a modal; the app hears of it when the view asked (notify_on_close)."""

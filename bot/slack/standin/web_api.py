@@ -177,6 +177,11 @@ def _view_problems(view: dict[str, Any], *, max_blocks: int) -> list[str]:
     return problems
 
 
+def view_problems(view: dict[str, Any]) -> list[str]:
+    """What Slack would refuse in a modal or Home view (title, buttons, metadata, blocks)."""
+    return _view_problems(view, max_blocks=MAX_MODAL_BLOCKS)
+
+
 def _elements(block: dict[str, Any]) -> Iterator[dict[str, Any]]:
     if isinstance(block.get("accessory"), dict):
         yield block["accessory"]
