@@ -16,6 +16,7 @@ from bot.commands import (
     importing,
     nudge,
     report,
+    sandbox,
     scheduler,
     serve,
     stats,
@@ -37,6 +38,7 @@ COMMAND_MODULES = (
     export,
     report,
     scheduler,
+    sandbox,
 )
 
 
