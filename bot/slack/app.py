@@ -8,6 +8,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.commands.export import slack_exporter
+from bot.commands.report import slack_reporter
 from bot.runtime import Runtime
 from bot.slack.client import build_client
 from bot.slack.errors import register_error_handler
@@ -40,6 +41,9 @@ def build_app(
         request_verification_enabled=verify_signatures,
         # The token is checked once at startup (serve), not on every process start.
         token_verification_enabled=False,
+        # Requests nothing handles go to our error handler: one log line, not Bolt's
+        # multi-line suggestion per request.
+        raise_error_for_unhandled_request=True,
         # Each listener commits the person's change, then acks, in the request thread; its Web
         # API calls follow in Bolt's lazy listeners (handlers.listeners): nothing a person did
         # is only in memory once Slack has its ack.
@@ -55,6 +59,7 @@ def build_app(
         admins=settings.admins,
         export_args=settings.export_args,
         exporter=exporter or slack_exporter(rt),
+        reporter=slack_reporter(rt),
         one_at_a_time=rt.engine.dialect.name == "sqlite",
         reads=rt.read_sessions,
     )

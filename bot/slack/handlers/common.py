@@ -20,11 +20,14 @@ from store.db import session_scope
 from store.errors import NotFound
 from store.examples import QualityGate
 from store.models import Contributor
+from store.report import Report
 from store.reviews import Quorum
 from store.stats import largest_gap_category
 
 # Runs an export with the given `crowdtune export` options and returns a one-line summary.
 ExportRunner = Callable[[str], str]
+# Builds the quality report from the database (`crowdtune report`'s figures).
+ReportRunner = Callable[[], Report]
 
 # How long a suggested category may be reused before the gaps are counted again.
 SUGGESTION_TTL_SECONDS = 30.0
@@ -64,6 +67,7 @@ class Deps:
     export_args: str
     exporter: ExportRunner
     suggestion: SuggestedCategory = field(default_factory=SuggestedCategory)
+    reporter: ReportRunner | None = None
     # SQLite runs one transaction at a time per file (BEGIN IMMEDIATE), and a thread waiting
     # for the file polls with sleeps of up to 100 ms: under a burst the unlucky waited seconds.
     # Queueing this process's transactions on a lock instead hands the file on at once.
