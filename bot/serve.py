@@ -58,6 +58,12 @@ def check_token(settings: Settings) -> str:
         raise SettingMissing(
             f"SLACK_BOT_TOKEN was refused by {settings.slack_api_url}: {exc.response.get('error')}"
         ) from exc
+    except OSError as exc:  # URLError, DNS failure, refused connection, TLS error, timeout
+        reason = getattr(exc, "reason", None) or exc
+        raise SettingMissing(
+            f"cannot reach Slack at {settings.slack_api_url} ({reason}); check the network, "
+            "or SLACK_API_URL if you set it"
+        ) from exc
     return f"{resp.get('user')} in {resp.get('team')}"
 
 
