@@ -252,7 +252,10 @@ class _Keeper:
         rep.returned += len(result.candidates) + len(result.bad_items)
         if result.bad_items:
             rep.dropped["wrong_field_types"] += len(result.bad_items)
-            rep.drops.extend((f"item {b.index + 1}", b.problem) for b in result.bad_items)
+            rep.drops.extend(
+                (f"(item {b.index + 1} of the answer)", f"wrong field types: {b.problem}")
+                for b in result.bad_items
+            )
         candidates = result.candidates
         if len(candidates) > req.n:
             rep.dropped["more_than_asked"] += len(candidates) - req.n

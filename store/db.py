@@ -86,9 +86,10 @@ def schema_missing(url: str) -> SchemaMissing:
 
 
 def require_existing_file(url: str) -> None:
-    """Refuse a SQLite URL whose file does not exist, before anything connects and creates it."""
+    """Refuse a SQLite URL whose file is missing or empty, before anything connects to it."""
     path = sqlite_file(url)
-    if path is not None and not path.exists():
+    if path is not None and (not path.exists() or path.stat().st_size == 0):
+        # (Connecting to an empty file would turn on WAL and write to it.)
         raise schema_missing(url)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
 import time
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
+from bot.progress import PhaseBars
 from bot.runtime import Runtime
 from bot.scheduler.jobs import export_folder_name
 from exporters.run import ExportResult, run_export
@@ -19,6 +21,10 @@ from exporters.spec import BALANCES, FORMATS, ExportSpec, ExportSpecError
 from store.app_settings import Salt, pseudonym_salt
 from store.db import make_engine, make_session_factory, session_scope
 from store.enums import Origin
+from store.progress import ProgressFn
+
+# Smaller exports finish before a bar would be worth drawing.
+EXPORT_PROGRESS_MIN_ROWS = 2_000
 
 
 class _SpecParser(argparse.ArgumentParser):
@@ -131,13 +137,20 @@ def summary(result: ExportResult) -> str:
 
 
 def export_to(
-    settings: Settings, out: Path, spec: ExportSpec, *, overwrite: bool = False
+    settings: Settings,
+    out: Path,
+    spec: ExportSpec,
+    *,
+    overwrite: bool = False,
+    progress: ProgressFn | None = None,
 ) -> ExportResult:
     """Run one export of DATABASE_URL into `out` (the CLI, Slack and the scheduler use it)."""
     # A long read must not hold SQLite's write lock: read in a DEFERRED transaction.
     engine = make_engine(settings.database_url, sqlite_begin="DEFERRED")
     try:
-        return run_export(make_session_factory(engine), out, spec, overwrite=overwrite)
+        return run_export(
+            make_session_factory(engine), out, spec, overwrite=overwrite, progress=progress
+        )
     finally:
         engine.dispose()
 
@@ -164,7 +177,9 @@ def run(rt: Runtime, args: argparse.Namespace) -> int:
     spec = spec_from_namespace(args, rt.settings, salt.value)
     print(f"using the {salt.describe()}")
     started = time.monotonic()
-    result = export_to(rt.settings, args.out, spec, overwrite=args.overwrite)
+    bars = PhaseBars(f"export {args.out.name}", min_total=EXPORT_PROGRESS_MIN_ROWS)
+    with contextlib.closing(bars):
+        result = export_to(rt.settings, args.out, spec, overwrite=args.overwrite, progress=bars)
     print(summary(result))
     for name, info in result.files.items():
         print(f"  {name}  {info['bytes']:,} bytes  sha256 {info['sha256'][:16]}…")
