@@ -17,6 +17,8 @@ from bot.commands import (
     generate,
     importing,
     nudge,
+    report,
+    sandbox,
     scheduler,
     serve,
     stats,
@@ -37,7 +39,9 @@ COMMAND_MODULES = (
     generate,
     transform,
     export,
+    report,
     scheduler,
+    sandbox,
 )
 
 
@@ -73,7 +77,7 @@ def _check_database(runtime: Runtime, needs: str) -> None:
 
 def cli_message(exc: BaseException, database_url: str) -> str | None:
     """The one-line message of an ordinary mistake (exit 2), or None for a real bug."""
-    if isinstance(exc, SQLAlchemyError):
+    if isinstance(exc, SQLAlchemyError) and not isinstance(exc, DomainError):
         exc = explain_database_error(exc, database_url)
     if isinstance(exc, DomainError):
         return exc.message

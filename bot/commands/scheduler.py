@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from bot.runtime import Runtime
@@ -20,6 +21,7 @@ from bot.scheduler.app import (
 from bot.scheduler.claims import ClaimedRunner
 from bot.scheduler.cron import CronError, zone
 from bot.scheduler.wiring import production_specs
+from exporters.run import sweep_interrupted_exports
 from store.db import session_scope
 from store.job_runs import recent_runs
 
@@ -90,7 +92,12 @@ def run(rt: Runtime, args: argparse.Namespace) -> int:
     if args.list:
         print_jobs(describe(specs, tz, runner.clock()), rt.settings.timezone)
         return 0
-    sched = build_scheduler(runner, specs, tz=tz, sweep_every=args.sweep)
+    # Exports killed midway (their Export row left `running`, a temporary folder beside
+    # their target) are cleaned up by the same periodic sweep.
+    exports_sweep = partial(
+        sweep_interrupted_exports, rt.sessions, timedelta(seconds=args.stale_after)
+    )
+    sched = build_scheduler(runner, specs, tz=tz, sweep_every=args.sweep, sweeps=[exports_sweep])
     if args.run:
         if args.run not in runner.jobs:
             raise UsageError(f"unknown job {args.run!r}; jobs: {', '.join(sorted(runner.jobs))}")
