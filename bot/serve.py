@@ -52,12 +52,24 @@ def check_settings(settings: Settings) -> None:
 
 def check_token(settings: Settings) -> str:
     """Call auth.test once, so a wrong token is a clear message at startup."""
+    sdk_log = logging.getLogger("slack_sdk")
+    level = sdk_log.level
+    # slack_sdk logs each failed attempt at ERROR; the one line below says it better.
+    sdk_log.setLevel(logging.CRITICAL)
     try:
         resp = build_client(settings).auth_test()
     except SlackApiError as exc:
         raise SettingMissing(
             f"SLACK_BOT_TOKEN was refused by {settings.slack_api_url}: {exc.response.get('error')}"
         ) from exc
+    except OSError as exc:  # URLError, DNS failure, refused connection, TLS error, timeout
+        reason = getattr(exc, "reason", None) or exc
+        raise SettingMissing(
+            f"cannot reach Slack at {settings.slack_api_url} ({reason}); check the network, "
+            "or SLACK_API_URL if you set it"
+        ) from exc
+    finally:
+        sdk_log.setLevel(level)
     return f"{resp.get('user')} in {resp.get('team')}"
 
 

@@ -44,6 +44,7 @@ from store.export_runs import (
     recent_out_dirs,
 )
 from store.models import Export
+from store.progress import ProgressFn, track
 from store.report import categories_meeting, origin_mix
 from store.types import utcnow
 
@@ -188,8 +189,10 @@ class _Run:
         spec: ExportSpec,
         collaborators: Collaborators,
         writers: Mapping[str, type[Writer]],
+        progress: ProgressFn | None = None,
     ) -> None:
         self.s = session
+        self.progress = progress
         self.spec = spec
         self.co = collaborators
         self.writers = writers
@@ -259,7 +262,8 @@ class _Run:
         index = self.co.near_dups(threshold)
         kept: list[int] = []
         p = 0
-        for row in iter_rows(self.s, sel.ids):
+        rows = iter_rows(self.s, sel.ids)
+        for row in track(rows, self.progress, "near-duplicates", len(sel.ids)):
             p = _advance(sel.ids, p, row.id)
             text = dedup_text(self.clean(row.instruction), self.clean(row.context))
             if index.seen(row.id, text, row.category):
@@ -297,7 +301,8 @@ class _Run:
             p = 0
             by_split = self.counts.by_split
             origins = self.counts.origins
-            for row in iter_rows(self.s, sel.ids):
+            rows_in = iter_rows(self.s, sel.ids)
+            for row in track(rows_in, self.progress, "writing", len(sel.ids)):
                 p = _advance(sel.ids, p, row.id)
                 split = SPLITS[1] if marks[p] == TEST else SPLITS[0]
                 out = self.out_row(row)
@@ -324,8 +329,11 @@ def run_export(
     collaborators: Collaborators | None = None,
     writers: Mapping[str, type[Writer]] = WRITERS,
     clock: Callable[[], float] = time.monotonic,
+    progress: ProgressFn | None = None,
 ) -> ExportResult:
     """Export approved examples to `out_dir` per `spec`, recording an Export row.
+
+    `progress` (store.progress.ProgressFn) hears how far the near-duplicate and write passes are.
 
     Reads one consistent snapshot in a single transaction; on any failure the Export row is
     marked failed with the error and nothing is left at `out_dir`.
@@ -334,7 +342,9 @@ def run_export(
     # One export per folder at a time: a second one fails at once, saying so.
     with target_lock(out_dir):
         _clean_up_interrupted(session_factory, out_dir)
-        return _run_locked(session_factory, out_dir, spec, overwrite, collaborators, writers, clock)
+        return _run_locked(
+            session_factory, out_dir, spec, overwrite, collaborators, writers, clock, progress
+        )
 
 
 def _run_locked(
@@ -345,6 +355,7 @@ def _run_locked(
     collaborators: Collaborators | None,
     writers: Mapping[str, type[Writer]],
     clock: Callable[[], float],
+    progress: ProgressFn | None = None,
 ) -> ExportResult:
     started = clock()
     co = collaborators if collaborators is not None else default_collaborators()
@@ -358,7 +369,7 @@ def _run_locked(
             session_scope(session_factory) as s,
         ):
             begin_snapshot(s)
-            run = _Run(s, spec, co, writers)
+            run = _Run(s, spec, co, writers, progress)
             sel = run.read_keys()
             log.info("export %s: %d eligible examples", export_id, len(sel.ids))
             sel = run.balance(sel)
