@@ -34,8 +34,10 @@ def test_export_command(db: TestDatabase, env: Path, capsys: pytest.CaptureFixtu
     manifest = json.loads((env / "ds" / "manifest.json").read_text())
     assert manifest["spec"]["balance"] == "cap" and manifest["spec"]["seed"] == 3
     assert sorted(p.name for p in (env / "ds").iterdir()) == [
+        "LICENSE",
         "README.md",
         "dolly",
+        "dropped.jsonl",
         "manifest.json",
         "openai",
     ]
@@ -85,7 +87,8 @@ def test_slack_exporter_writes_a_stamped_folder_under_the_export_root(
         reply = slack_exporter(rt)("--format dolly --balance cap --cap 3 --test-size 0")
         [folder] = list((env / "exports").iterdir())
         assert "3 examples" in reply and str(folder) in reply and "open_qa" in reply
-        assert sorted(p.name for p in folder.iterdir()) == ["README.md", "dolly", "manifest.json"]
+        names = sorted(p.name for p in folder.iterdir())
+        assert names == ["LICENSE", "README.md", "dolly", "dropped.jsonl", "manifest.json"]
         with pytest.raises(ExportSpecError, match="unknown format"):
             slack_exporter(rt)("--format csv")
     finally:

@@ -12,10 +12,11 @@ from pathlib import Path
 from bot.config import Settings
 from bot.runtime import Runtime
 from bot.scheduler.jobs import export_folder_name
-from exporters.run import ExportResult, run_export
+from exporters.run import ExportPlan, ExportResult, plan_export, run_export
 from exporters.spec import BALANCES, FORMATS, ExportSpec, ExportSpecError
 from store.db import make_engine, make_session_factory
 from store.enums import Origin
+from store.errors import DomainError
 
 
 class _SpecParser(argparse.ArgumentParser):
@@ -63,7 +64,29 @@ def add_spec_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="ROUGE-L F1 for near-duplicates (default: CROWDTUNE_DEDUP_BLOCK); 0 turns it off",
     )
-    p.add_argument("--licence", default="proprietary", help="licence named in the dataset card")
+    p.add_argument(
+        "--licence",
+        default="proprietary",
+        help="licence of the export (a Hub id such as apache-2.0, cc-by-sa-3.0; or any name)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="export although selected rows' licences conflict with --licence",
+    )
+    p.add_argument("--system-prompt", help="a system message on every line of openai, sharegpt")
+    p.add_argument(
+        "--drop-pii", action="store_true", help="leave out rows with personal data (see dropped)"
+    )
+    p.add_argument(
+        "--allow-empty", action="store_true", help="write an export even when no row is selected"
+    )
+    p.add_argument(
+        "--language",
+        type=_csv,
+        default=("en",),
+        help="comma-separated language codes for the card (default en)",
+    )
 
 
 def _salt(settings: Settings) -> str:
@@ -94,6 +117,11 @@ def spec_from_namespace(args: argparse.Namespace, settings: Settings) -> ExportS
         strip_citations=not args.keep_citations,
         near_dup_threshold=near if near > 0 else None,
         licence=args.licence,
+        system_prompt=args.system_prompt,
+        drop_pii=args.drop_pii,
+        allow_empty=args.allow_empty,
+        force=args.force,
+        languages=args.language,
     )
 
 
@@ -108,10 +136,23 @@ def spec_from_args(argv: list[str] | str, settings: Settings) -> ExportSpec:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `export` command."""
     p = sub.add_parser("export", help="write a balanced, split dataset in training formats")
-    p.add_argument("--out", type=Path, required=True, help="folder to create (must not exist)")
+    p.add_argument("--out", type=Path, help="folder to create (must not exist)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print counts per category and split and what would be dropped; write nothing",
+    )
     add_spec_options(p)
     p.set_defaults(handler=run)
+
+
+def _split_table(by_split: dict[str, dict[str, int]]) -> list[str]:
+    lines = [f"{'category':<24}{'train':>9}{'test':>9}"]
+    for cat in sorted(set(by_split["train"]) | set(by_split["test"])):
+        tr, te = by_split["train"].get(cat, 0), by_split["test"].get(cat, 0)
+        lines.append(f"{cat:<24}{tr:>9,}{te:>9,}")
+    return lines
 
 
 def summary(result: ExportResult) -> str:
@@ -119,15 +160,41 @@ def summary(result: ExportResult) -> str:
     c = result.counts
     lines = [
         f"export {result.export_id}: {c.total:,} examples -> {result.out_dir}",
-        f"{'category':<24}{'train':>9}{'test':>9}",
-    ]
-    for cat in sorted(set(c.by_split["train"]) | set(c.by_split["test"])):
-        tr, te = c.by_split["train"].get(cat, 0), c.by_split["test"].get(cat, 0)
-        lines.append(f"{cat:<24}{tr:>9,}{te:>9,}")
-    lines.append(
+        *_split_table(c.by_split),
         f"removed: {c.exact_duplicates:,} exact duplicates, {c.near_duplicates:,} "
         f"near-duplicates, {c.balanced_out:,} by balancing"
-    )
+        + (f", {c.pii:,} with personal data" if c.pii else "")
+        + " (reasons in dropped.jsonl)",
+    ]
+    lines += [f"warning: {w}" for w in result.warnings]
+    return "\n".join(lines)
+
+
+DROP_KINDS = {
+    "origins": "origin not selected",
+    "min_reviews": "below min reviews",
+    "exact_duplicate": "exact duplicates",
+    "balance": "left out by balancing",
+    "pii": "personal data",
+    "near_duplicate": "near-duplicates",
+}
+
+
+def plan_summary(plan: ExportPlan) -> str:
+    """What a dry run found: counts per category and split, drops by reason, warnings."""
+    lines = [
+        f"dry run: {plan.counts.total:,} examples would be exported (nothing written)",
+        *_split_table(plan.counts.by_split),
+    ]
+    total = sum(plan.dropped.values())
+    lines.append(f"would drop {total:,} row(s)" + (":" if total else ""))
+    for kind, n in plan.dropped.items():
+        lines.append(f"  {DROP_KINDS.get(kind, kind)}: {n:,}")
+        for example_id, reason in plan.dropped_examples.get(kind, []):
+            lines.append(f"    id {example_id}: {reason}")
+        if n > len(plan.dropped_examples.get(kind, [])):
+            lines.append("    …")
+    lines += [f"warning: {w}" for w in plan.warnings]
     return "\n".join(lines)
 
 
@@ -138,7 +205,22 @@ def export_to(
     # A long read must not hold SQLite's write lock: read in a DEFERRED transaction.
     engine = make_engine(settings.database_url, sqlite_begin="DEFERRED")
     try:
-        return run_export(make_session_factory(engine), out, spec, overwrite=overwrite)
+        return run_export(
+            make_session_factory(engine),
+            out,
+            spec,
+            overwrite=overwrite,
+            quorum=settings.quorum_approvals,
+        )
+    finally:
+        engine.dispose()
+
+
+def plan(settings: Settings, spec: ExportSpec) -> ExportPlan:
+    """A dry run of one export of DATABASE_URL: what it would contain and drop."""
+    engine = make_engine(settings.database_url, sqlite_begin="DEFERRED")
+    try:
+        return plan_export(make_session_factory(engine), spec)
     finally:
         engine.dispose()
 
@@ -162,6 +244,11 @@ def slack_exporter(rt: Runtime) -> Callable[[str], str]:
 def run(rt: Runtime, args: argparse.Namespace) -> int:
     """Run the export and print counts per category and split, then the files."""
     spec = spec_from_namespace(args, rt.settings)
+    if args.dry_run:
+        print(plan_summary(plan(rt.settings, spec)))
+        return 0
+    if args.out is None:
+        raise DomainError("export needs --out DIR (the folder to create), or --dry-run")
     started = time.monotonic()
     result = export_to(rt.settings, args.out, spec, overwrite=args.overwrite)
     print(summary(result))
