@@ -180,7 +180,12 @@ def front_matter(
         ],
         **licence,
     )
-    out: dict[str, Any] = data.to_dict()  # type: ignore[no-untyped-call]
+    raw: dict[str, Any] = data.to_dict()  # type: ignore[no-untyped-call]
+    # The licence keys together; a JSON round trip so no two places share one object (which
+    # YAML would write as &anchors and *aliases).
+    order = ["pretty_name", "license", *licence, "language", "size_categories"]
+    ordered = {k: raw[k] for k in order if k in raw} | raw
+    out: dict[str, Any] = json.loads(json.dumps(ordered))
     return out
 
 
@@ -387,6 +392,7 @@ def write_card(
         (root / LICENCE_FILE).write_text(
             f"This dataset is released under: {spec.licence}\n", encoding="utf-8"
         )
+        files = sorted([*files, LICENCE_FILE])
     path = root / CARD
     path.write_text(card_text(name, spec, counts, layout, files, facts), encoding="utf-8")
     return path

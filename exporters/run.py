@@ -448,9 +448,8 @@ def run_export(
             rows, layout = run.write(sel, marks, tmp)
             dropped.close()
             rows[DROPPED] = sum(run.drops.counts.values())
-            data_files = sorted(rows)
             facts = CardFacts(prov, quorum)
-            write_card(tmp, out_dir.name, spec, run.counts, layout, data_files, facts)
+            write_card(tmp, out_dir.name, spec, run.counts, layout, sorted(rows), facts)
             files = describe_files(tmp, rows)
             extra = {
                 "name": out_dir.name,

@@ -51,6 +51,9 @@ def test_a_licence_with_quotes_hashes_and_colons_round_trips(
     assert meta["license"] == "other"
     assert meta["license_name"] == "internal-do-not-share-1"
     assert meta["license_link"] == "LICENSE"
+    text = (out / "README.md").read_text()
+    assert "&id" not in text and "*id" not in text  # plain YAML: no anchors or aliases
+    assert "- `LICENSE`" in text
     assert (out / "LICENSE").read_text() == f"This dataset is released under: {TRICKY}\n"
     assert DatasetCard.load(out / "README.md").data.to_dict()["license"] == "other"
     ds = load_dataset(str(out), cache_dir=str(tmp_path / "cache"))
