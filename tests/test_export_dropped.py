@@ -10,6 +10,9 @@ from typing import Any
 import pytest
 
 from bot.cli import main
+from bot.commands.export import slack_exporter
+from bot.config import load_settings
+from bot.runtime import Runtime
 from exporters.run import run_export
 from store.enums import Origin
 from tests.dbs import TestDatabase
@@ -139,6 +142,13 @@ def test_dry_run_prints_counts_and_drops_and_writes_nothing(
     assert "classification" in out and "train" in out and "test" in out
     assert "exact duplicates: 1" in out and f"id {ids[1]}: exact duplicate of id {ids[0]}" in out
     assert "left out by balancing: 1" in out and "near-duplicates: 1" in out
+    assert list(env.iterdir()) == [] and _export_rows(db) == 0
+    rt = Runtime(load_settings())
+    try:
+        reply = slack_exporter(rt)("--dry-run --balance cap --cap 3 --near-dup 0.8")
+    finally:
+        rt.close()
+    assert reply.startswith("dry run: 7 examples would be exported")
     assert list(env.iterdir()) == [] and _export_rows(db) == 0
 
 

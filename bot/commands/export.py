@@ -233,7 +233,13 @@ def slack_exporter(rt: Runtime) -> Callable[[str], str]:
     """
 
     def run_from_slack(options: str) -> str:
-        spec = spec_from_args(options, rt.settings)
+        words = shlex.split(options)
+        if "--dry-run" in words:
+            words.remove("--dry-run")
+            # `/crowdtune export --dry-run` alone previews the scheduled export's options.
+            words = words or shlex.split(rt.settings.export_args)
+            return plan_summary(plan(rt.settings, spec_from_args(words, rt.settings)))
+        spec = spec_from_args(words, rt.settings)
         folder = export_folder_name(datetime.now(UTC))
         result = export_to(rt.settings, Path(rt.settings.export_root) / folder, spec)
         return summary(result)
