@@ -60,6 +60,12 @@ def test_bad_options_say_what_to_fix(env: Path, capsys: pytest.CaptureFixture[st
     assert "--balance cap needs --cap N" in capsys.readouterr().err
     assert main(["export", "--out", "ds", "--format", "dolly,csv"]) == 2
     assert "unknown format(s) csv" in capsys.readouterr().err
+    assert main(["export"]) == 2
+    assert "export needs --out DIR (the folder to create), or --dry-run" in capsys.readouterr().err
+    assert main(["export", "--out", "ds", "--scrub-pii", "--drop-pii"]) == 2
+    assert "choose one of --scrub-pii" in capsys.readouterr().err
+    assert main(["export", "--out", "ds", "--system-prompt", " "]) == 2
+    assert "--system-prompt must not be empty" in capsys.readouterr().err
 
 
 def test_spec_from_the_scheduled_export_args() -> None:
