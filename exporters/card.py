@@ -126,6 +126,8 @@ class CardFacts:
 
     provenance: Provenance
     quorum: int | None = None  # approvals that approve an example (the bot's setting)
+    # The per-origin table (exporters.card_origins.origin_table): rows, share, ratings.
+    origin_lines: list[str] = field(default_factory=list)
 
 
 def size_category(n: int) -> str:
@@ -201,6 +203,18 @@ def _table(counts: ExportCounts, splits: list[str]) -> list[str]:
     ns = [sum(counts.by_split[s].values()) for s in splits]
     lines.append("| **all** | " + " | ".join(f"{n:,}" for n in ns) + f" | {sum(ns):,} |")
     return lines
+
+
+def _quality_filters(spec: ExportSpec) -> str:
+    out = ""
+    if spec.min_agreement is not None:
+        out += (
+            f"; only categories whose reviewers agree with Krippendorff's alpha >= "
+            f"{spec.min_agreement:g} on verdicts"
+        )
+    if spec.min_rating is not None:
+        out += f"; only examples rated {spec.min_rating:g} or more on average (1–5)"
+    return out
 
 
 def _balance_text(spec: ExportSpec) -> str:
@@ -339,13 +353,15 @@ def card_text(
         "",
         *_table(counts, splits),
         "",
+        *([*facts.origin_lines, ""] if facts.origin_lines else []),
         "- Origin mix: "
         + (", ".join(f"{o} {n:,}" for o, n in sorted(counts.origins.items())) or "none")
         + ".",
         *_review_lines(counts, facts),
         f"- Balance: {_balance_text(spec)}; seed {spec.seed}.",
         split_text,
-        f"- Filters: origins {', '.join(spec.origins)}; at least {spec.min_reviews} review(s).",
+        f"- Filters: origins {', '.join(spec.origins)}; at least {spec.min_reviews} review(s)"
+        f"{_quality_filters(spec)}.",
         f"- Removed: {removed['exact_duplicates']:,} exact duplicates, {near}, "
         f"{removed['balanced_out']:,} left out by balancing, {removed['pii']:,} with personal "
         f"data; each is listed with its reason in `{DROPPED}`.",

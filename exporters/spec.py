@@ -46,6 +46,10 @@ class ExportSpec:
     # Export although selected rows' licences conflict with `licence`.
     force: bool = False
     languages: tuple[str, ...] = ("en",)
+    # Only categories whose alpha on verdicts is at least this (None: no agreement filter).
+    min_agreement: float | None = None
+    # Only examples whose reviewers' mean 1–5 rating is at least this (unrated ones left out).
+    min_rating: float | None = None
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -90,6 +94,10 @@ class ExportSpec:
             out.append("--licence must not be empty")
         if not self.languages:
             out.append("name at least one --language (e.g. en)")
+        if self.min_agreement is not None and not -1 <= self.min_agreement <= 1:
+            out.append("--min-agreement is a Krippendorff's alpha: from -1 to 1 (e.g. 0.667)")
+        if self.min_rating is not None and not 1 <= self.min_rating <= 5:
+            out.append("--min-rating must be from 1 to 5")
         t = self.near_dup_threshold
         if t is not None and not 0 < t <= 1:
             out.append("the near-duplicate threshold must be in (0, 1]")
@@ -115,4 +123,6 @@ class ExportSpec:
             "allow_empty": self.allow_empty,
             "force": self.force,
             "languages": list(self.languages),
+            "min_agreement": self.min_agreement,
+            "min_rating": self.min_rating,
         }

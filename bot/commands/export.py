@@ -87,6 +87,18 @@ def add_spec_options(p: argparse.ArgumentParser) -> None:
         default=("en",),
         help="comma-separated language codes for the card (default en)",
     )
+    p.add_argument(
+        "--min-agreement",
+        type=float,
+        default=None,
+        help="only categories whose reviewers' Krippendorff alpha on verdicts is >= A",
+    )
+    p.add_argument(
+        "--min-rating",
+        type=float,
+        default=None,
+        help="only examples whose mean 1-5 rating is >= R (unrated ones are left out)",
+    )
 
 
 def _salt(settings: Settings) -> str:
@@ -122,6 +134,8 @@ def spec_from_namespace(args: argparse.Namespace, settings: Settings) -> ExportS
         allow_empty=args.allow_empty,
         force=args.force,
         languages=args.language,
+        min_agreement=args.min_agreement,
+        min_rating=args.min_rating,
     )
 
 
