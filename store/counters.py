@@ -1,0 +1,252 @@
+"""Reading the counters the database's triggers keep (migration 0004), and a full recount.
+
+Counts per category/status/origin, per contributor, and per contributor and UTC day are
+maintained in the same transaction as each change, so reading them costs the same at 10k or
+1M examples. On PostgreSQL the triggers apply their deltas at commit; until then they sit in
+a transaction-local setting, which `staged` reads so a transaction sees its own changes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import case, func, select, text
+from sqlalchemy.orm import Session
+
+from store.enums import ExampleStatus
+from store.models import CategoryCount, ContributorCount, ContributorDay, Example, Review
+
+STAGED_SETTING = "crowdtune.counter_deltas"
+
+
+@dataclass(frozen=True)
+class Tally:
+    """One person's examples written (all statuses), approved and pending, and reviews given."""
+
+    written: int = 0
+    approved: int = 0
+    pending: int = 0
+    reviews: int = 0
+
+    @property
+    def score(self) -> int:
+        """The leaderboard's score: approved weigh most, reviews count as half the work."""
+        return 3 * self.approved + self.written + self.reviews
+
+    def plus(self, field_code: str, n: int) -> Tally:
+        """This tally with `n` added to one field ('w', 'a', 'p' or 'r')."""
+        return Tally(
+            self.written + n * (field_code == "w"),
+            self.approved + n * (field_code == "a"),
+            self.pending + n * (field_code == "p"),
+            self.reviews + n * (field_code == "r"),
+        )
+
+
+@dataclass
+class Snapshot:
+    """Every count, keyed as the counters are: used to compare counters with a recount."""
+
+    categories: dict[tuple[int, str, str], int] = field(default_factory=dict)
+    people: dict[int, Tally] = field(default_factory=dict)
+    days: dict[tuple[int, date], Tally] = field(default_factory=dict)
+
+
+def staged(session: Session) -> dict[str, int]:
+    """Deltas this PostgreSQL transaction made that its commit has not applied yet."""
+    if session.get_bind().dialect.name != "postgresql":
+        return {}
+    raw = session.scalar(text("SELECT current_setting(:name, true)"), {"name": STAGED_SETTING})
+    if not raw:
+        return {}
+    return {str(k): int(v) for k, v in json.loads(raw).items()}
+
+
+def category_status_counts(
+    session: Session, *, origin: str | None = None
+) -> dict[int, dict[str, int]]:
+    """Category id → status → number of examples (of one origin when given)."""
+    stmt = select(CategoryCount.category_id, CategoryCount.status, CategoryCount.n)
+    if origin is not None:
+        stmt = stmt.where(CategoryCount.origin == origin)
+    out: dict[int, dict[str, int]] = defaultdict(dict)
+    for cat_id, status, n in session.execute(stmt):
+        out[cat_id][status] = out[cat_id].get(status, 0) + int(n)
+    for key, n in staged(session).items():
+        part = key.split("|")
+        if part[0] == "c" and (origin is None or part[3] == origin):
+            by_status = out[int(part[1])]
+            by_status[part[2]] = by_status.get(part[2], 0) + n
+    return dict(out)
+
+
+def live_examples(session: Session) -> int:
+    """How many examples are not rejected (the near-duplicate index holds these)."""
+    total = 0
+    for by_status in category_status_counts(session).values():
+        total += sum(n for s, n in by_status.items() if s != ExampleStatus.REJECTED.value)
+    return total
+
+
+def _staged_people(session: Session) -> dict[int, list[tuple[str, int]]]:
+    out: dict[int, list[tuple[str, int]]] = defaultdict(list)
+    for key, n in staged(session).items():
+        part = key.split("|")
+        if part[0] == "p":
+            out[int(part[1])].append((part[2], n))
+    return out
+
+
+def _tally(row: ContributorCount | None) -> Tally:
+    if row is None:
+        return Tally()
+    return Tally(row.written, row.approved, row.pending, row.reviews)
+
+
+def contributor_tally(session: Session, contributor_id: int) -> Tally:
+    """One person's all-time counts."""
+    tally = _tally(session.get(ContributorCount, contributor_id))
+    for code, n in _staged_people(session).get(contributor_id, []):
+        tally = tally.plus(code, n)
+    return tally
+
+
+def top_contributors(session: Session, limit: int) -> list[tuple[int, Tally]]:
+    """The `limit` people with the highest score (> 0), ties by lower id: an index range."""
+    if limit <= 0:
+        return []
+    pending = _staged_people(session)
+    # Enough rows that the people whose staged changes move them cannot push anyone out.
+    k = limit + len(pending)
+    floor = session.scalar(
+        select(ContributorCount.score)
+        .where(ContributorCount.score > 0)
+        .order_by(ContributorCount.score.desc())
+        .offset(k - 1)
+        .limit(1)
+    )
+    stmt = select(ContributorCount).where(ContributorCount.score >= max(int(floor or 0), 1))
+    rows = {r.contributor_id: _tally(r) for r in session.scalars(stmt)}
+    for cid, deltas in pending.items():
+        if cid not in rows:
+            rows[cid] = contributor_tally(session, cid)  # staged deltas included
+            continue
+        for code, n in deltas:
+            rows[cid] = rows[cid].plus(code, n)
+    ranked = sorted(
+        ((cid, t) for cid, t in rows.items() if t.score > 0), key=lambda r: (-r[1].score, r[0])
+    )
+    return ranked[:limit]
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+def window_tallies(session: Session, since: datetime) -> dict[int, Tally]:
+    """Per person: examples written since `since` (and of those, approved) and reviews given.
+
+    Whole UTC days after `since` come from the day counters; the part of since's own day is
+    counted from the rows, through the created_at indexes (at most one day of activity).
+    """
+    since = since.astimezone(UTC)
+    first_day = since.date()
+    next_day = _day_start(first_day + timedelta(days=1))
+    out: dict[int, Tally] = defaultdict(Tally)
+    days = select(
+        ContributorDay.contributor_id,
+        func.sum(ContributorDay.written),
+        func.sum(ContributorDay.approved),
+        func.sum(ContributorDay.reviews),
+    ).where(ContributorDay.day > first_day)
+    for cid, w, a, r in session.execute(days.group_by(ContributorDay.contributor_id)):
+        out[cid] = Tally(int(w or 0), int(a or 0), 0, int(r or 0))
+    partial = (Example.created_at >= since) & (Example.created_at < next_day)
+    written = select(
+        Example.author_id,
+        func.count(),
+        func.sum(case((Example.status == ExampleStatus.APPROVED, 1), else_=0)),
+    ).where(partial, Example.author_id.is_not(None))
+    for cid, w, a in session.execute(written.group_by(Example.author_id)):
+        out[cid] = out[cid].plus("w", int(w)).plus("a", int(a or 0))
+    reviews = select(Review.reviewer_id, func.count()).where(
+        Review.created_at >= since, Review.created_at < next_day
+    )
+    for cid, r in session.execute(reviews.group_by(Review.reviewer_id)):
+        out[cid] = out[cid].plus("r", int(r))
+    for key, n in staged(session).items():
+        part = key.split("|")
+        if part[0] == "d" and date.fromisoformat(part[2]) > first_day:
+            out[int(part[1])] = out[int(part[1])].plus(part[3], n)
+    return {cid: t for cid, t in out.items() if t.written or t.reviews}
+
+
+def read_all(session: Session) -> Snapshot:
+    """Every counter as stored (with this transaction's staged deltas)."""
+    snap = Snapshot()
+    for row in session.scalars(select(CategoryCount)):
+        if row.n:
+            snap.categories[(row.category_id, row.status, row.origin)] = row.n
+    for person in session.scalars(select(ContributorCount)):
+        snap.people[person.contributor_id] = _tally(person)
+    for day in session.scalars(select(ContributorDay)):
+        snap.days[(day.contributor_id, day.day)] = Tally(day.written, day.approved, 0, day.reviews)
+    for key, n in staged(session).items():
+        part = key.split("|")
+        if part[0] == "c":
+            ckey = (int(part[1]), part[2], part[3])
+            snap.categories[ckey] = snap.categories.get(ckey, 0) + n
+        elif part[0] == "p":
+            pid = int(part[1])
+            snap.people[pid] = snap.people.get(pid, Tally()).plus(part[2], n)
+        else:
+            dkey = (int(part[1]), date.fromisoformat(part[2]))
+            snap.days[dkey] = snap.days.get(dkey, Tally()).plus(part[3], n)
+    snap.categories = {k: v for k, v in snap.categories.items() if v}
+    snap.people = {k: v for k, v in snap.people.items() if v != Tally()}
+    snap.days = {k: v for k, v in snap.days.items() if v != Tally()}
+    return snap
+
+
+def recount(session: Session) -> Snapshot:
+    """The same counts computed from the examples and reviews themselves (a full scan)."""
+    snap = Snapshot()
+    examples = select(
+        Example.category_id, Example.status, Example.origin, Example.author_id, Example.created_at
+    )
+    for cat_id, status, origin, author_id, created in session.execute(examples):
+        ckey = (cat_id, ExampleStatus(status).value, str(origin.value))
+        snap.categories[ckey] = snap.categories.get(ckey, 0) + 1
+        if author_id is None:
+            continue
+        codes = ["w"] + (["a"] if status == ExampleStatus.APPROVED else [])
+        person = snap.people.get(author_id, Tally())
+        dkey = (author_id, created.astimezone(UTC).date())
+        day = snap.days.get(dkey, Tally())
+        for code in codes:
+            person, day = person.plus(code, 1), day.plus(code, 1)
+        if status == ExampleStatus.PENDING:
+            person = person.plus("p", 1)
+        snap.people[author_id], snap.days[dkey] = person, day
+    for reviewer_id, created in session.execute(select(Review.reviewer_id, Review.created_at)):
+        snap.people[reviewer_id] = snap.people.get(reviewer_id, Tally()).plus("r", 1)
+        dkey = (reviewer_id, created.astimezone(UTC).date())
+        snap.days[dkey] = snap.days.get(dkey, Tally()).plus("r", 1)
+    return snap
+
+
+__all__ = [
+    "Snapshot",
+    "Tally",
+    "category_status_counts",
+    "contributor_tally",
+    "live_examples",
+    "read_all",
+    "recount",
+    "staged",
+    "top_contributors",
+    "window_tallies",
+]
