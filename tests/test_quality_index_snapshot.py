@@ -11,9 +11,14 @@ from rapidfuzz import process
 from rapidfuzz.distance import Indel
 from sqlalchemy import delete, insert, update
 
+from bot.cli import main
+from bot.config import load_settings
+from bot.runtime import Runtime
+from bot.scheduler.jobs import dedup_snapshot_job
 from store.enums import ExampleStatus, Origin
 from store.models import Category, Example
 from store.quality.dedup import DedupIndex, prompt_text, tokenize
+from store.types import utcnow
 from tests.dbs import TestDatabase
 from tests.factories import example, person
 
@@ -157,3 +162,36 @@ def test_opening_a_snapshot_of_another_version_is_refused(tmp_path: Path) -> Non
     (snap / "meta.json").write_text('{"version": 99}', encoding="utf-8")
     with pytest.raises(ValueError, match="version 99"):
         DedupIndex.open(snap)
+
+
+def test_db_upgrade_writes_the_snapshot_that_processes_map(
+    db: TestDatabase,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    texts = _seed(db)
+    snap = tmp_path / "index"
+    monkeypatch.setenv("DATABASE_URL", db.url)
+    monkeypatch.setenv("CROWDTUNE_DEDUP_SNAPSHOT", str(snap))
+    assert main(["db", "upgrade"]) == 0
+    assert f"snapshot: {len(texts)} examples" in capsys.readouterr().out
+    rt = Runtime(load_settings())
+    try:
+        gate = rt.quality_gate
+        assert gate.index._frozen.n == len(texts)  # mapped, not rebuilt
+        with db.session() as s:
+            example(s, person(s, "U3"), instruction="Name three rivers that cross Bavaria.")
+        with db.session() as s:
+            assert gate.sync(s) == 1
+        assert dedup_snapshot_job(utcnow(), write=rt.write_dedup_snapshot) == {
+            "examples": len(texts) + 1
+        }
+        assert DedupIndex.open(snap)._frozen.n == len(texts) + 1
+    finally:
+        rt.close()
+    monkeypatch.delenv("CROWDTUNE_DEDUP_SNAPSHOT")
+    rt = Runtime(load_settings())
+    result = dedup_snapshot_job(utcnow(), write=rt.write_dedup_snapshot)
+    assert "CROWDTUNE_DEDUP_SNAPSHOT" in str(result["skipped"])
+    rt.close()

@@ -33,6 +33,10 @@ def upgrade(rt: Runtime, args: argparse.Namespace) -> int:
     with session_scope(rt.sessions) as s:
         added = seed_default_categories(s)
     print(f"database is at {args.revision}; {added} default categories added")
+    if args.revision == "head":
+        held = rt.write_dedup_snapshot()
+        if held is not None:
+            print(f"near-duplicate index snapshot: {held} examples in {rt.settings.dedup_snapshot}")
     return 0
 
 

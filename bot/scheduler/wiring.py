@@ -19,7 +19,15 @@ from bot.runtime import Runtime
 from bot.scheduler.app import JobSpec
 from bot.scheduler.cron import CronError, cron_trigger, zone
 from bot.scheduler.digest import digest_job
-from bot.scheduler.jobs import ExportFn, expiry_job, export_job, gap_fill_job, nudge_job, skipped
+from bot.scheduler.jobs import (
+    ExportFn,
+    dedup_snapshot_job,
+    expiry_job,
+    export_job,
+    gap_fill_job,
+    nudge_job,
+    skipped,
+)
 from bot.scheduler.nudging import nudge_sender as send_nudges_at_local_time
 from bot.slack.client import build_client
 from store.errors import DomainError
@@ -73,6 +81,12 @@ def production_specs(settings: Settings, rt: Runtime) -> list[JobSpec]:
             cron_trigger(settings.export_cron, tz, setting="CROWDTUNE_EXPORT_CRON"),
             export_fn(settings, rt, client),
             timedelta(hours=6),
+        ),
+        JobSpec(
+            "dedup_snapshot",
+            cron_trigger(settings.dedup_snapshot_cron, tz, setting="CROWDTUNE_DEDUP_SNAPSHOT_CRON"),
+            partial(dedup_snapshot_job, write=rt.write_dedup_snapshot),
+            timedelta(minutes=30),
         ),
         JobSpec(
             "digest",
