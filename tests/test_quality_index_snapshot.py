@@ -18,6 +18,7 @@ from bot.scheduler.jobs import dedup_snapshot_job
 from store.enums import ExampleStatus, Origin
 from store.models import Category, Example
 from store.quality.dedup import DedupIndex, prompt_text, tokenize
+from store.quality.frozen import PartBuilder, new_text_file
 from store.types import utcnow
 from tests.dbs import TestDatabase
 from tests.factories import example, person
@@ -195,3 +196,14 @@ def test_db_upgrade_writes_the_snapshot_that_processes_map(
     result = dedup_snapshot_job(utcnow(), write=rt.write_dedup_snapshot)
     assert "CROWDTUNE_DEDUP_SNAPSHOT" in str(result["skipped"])
     rt.close()
+
+
+def test_codes_widen_when_the_vocabulary_outgrows_two_bytes() -> None:
+    builder = PartBuilder(new_text_file())
+    seqs = ["\x01\x02", "\ud7ff\x05", "\U00010000\x03", "\x07\x03"]
+    for i, seq in enumerate(seqs):
+        builder.add(i, seq, f"text {i}", 0)
+    part = builder.freeze(0x10001)
+    assert part.codes.dtype.itemsize == 4
+    assert [part.seq(i) for i in range(4)] == seqs
+    assert part.posting(3).tolist() == [2, 3] and part.text_of(2) == "text 2"

@@ -22,8 +22,10 @@ from typing import IO, Any
 import numpy as np
 import numpy.typing as npt
 
-# Slots per pass when building postings: bounds the temporary arrays (~16 bytes per token).
-_CHUNK = 32_768
+# Slots per pass when building postings: bounds the temporary arrays (~80 bytes per token).
+_CHUNK = 8_192
+# Token codes below the UTF-16 surrogates fit in two bytes (a vocabulary under 55,296 words).
+_NARROW = 0xD7FF
 SNAPSHOT_VERSION = 1
 _ARRAYS = ("ids", "lengths", "cats", "seq_off", "codes", "post_off", "post", "text_off")
 
@@ -38,7 +40,7 @@ class FrozenPart:
     lengths: IntArray  # int32, tokens per slot
     cats: IntArray  # uint16, slot -> category number
     seq_off: IntArray  # int64, n + 1 offsets into codes
-    codes: IntArray  # uint32, every slot's token codes, one after another
+    codes: IntArray  # uint16 (small vocabularies) or uint32: every slot's codes in a row
     post_off: IntArray  # int64, V + 1 offsets into post, by code
     post: IntArray  # int32, per code the slots holding it, increasing
     text_off: IntArray  # int64, n + 1 offsets into the text file
@@ -81,7 +83,9 @@ class FrozenPart:
     def seq(self, slot: int) -> str:
         """A slot's token codes as a string, one character per token (what rapidfuzz scores)."""
         part = self.codes[self.seq_off[slot] : self.seq_off[slot + 1]]
-        return part.astype("<u4", copy=False).tobytes().decode("utf-32-le")
+        if part.dtype.itemsize == 2:
+            return part.tobytes().decode("utf-16-le")
+        return part.tobytes().decode("utf-32-le")
 
     def text_of(self, slot: int) -> str:
         """A slot's original text."""
@@ -92,7 +96,7 @@ class PartBuilder:
     """Collects slots one by one (codes, ids, texts), then freezes them into a FrozenPart."""
 
     def __init__(self, text_file: IO[bytes]) -> None:
-        self._codes = array("I")
+        self._codes = array("H")
         self._lengths = array("i")
         self._ids = array("q")
         self._cats = array("H")
@@ -102,7 +106,13 @@ class PartBuilder:
 
     def add(self, example_id: int, seq: str, text: str, cat: int) -> None:
         """One slot: its token codes as a string, its text and its category number."""
-        self._codes.frombytes(seq.encode("utf-32-le"))
+        if self._codes.typecode == "H":
+            if not seq or max(seq) <= chr(_NARROW):
+                self._codes.frombytes(seq.encode("utf-16-le"))
+            else:  # the vocabulary outgrew two bytes: widen once
+                self._codes = array("I", self._codes)
+        if self._codes.typecode == "I":
+            self._codes.frombytes(seq.encode("utf-32-le"))
         self._lengths.append(len(seq))
         self._ids.append(example_id)
         self._cats.append(cat)
@@ -115,7 +125,9 @@ class PartBuilder:
         """The slots as flat arrays with postings (code -> increasing slots), built in chunks."""
         self._text_file.flush()
         lengths = np.frombuffer(self._lengths, dtype=np.int32)
-        codes = np.frombuffer(self._codes, dtype=np.uint32)
+        codes = np.frombuffer(
+            self._codes, dtype=np.uint16 if self._codes.typecode == "H" else np.uint32
+        )
         seq_off = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(lengths, out=seq_off[1:])
         width = max(vocab_size, int(codes.max()) + 1 if len(codes) else 1)
