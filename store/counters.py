@@ -3,23 +3,23 @@
 Counts per category/status/origin, per contributor, and per contributor and UTC day are
 maintained in the same transaction as each change, so reading them costs the same at 10k or
 1M examples. On PostgreSQL the triggers apply their deltas at commit; until then they sit in
-a transaction-local setting, which `staged` reads so a transaction sees its own changes.
+a session temp table, which `staged` reads so a transaction sees its own changes.
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import case, func, select, text
+from sqlalchemy import case, func, literal, select, text
 from sqlalchemy.orm import Session
 
 from store.enums import ExampleStatus
 from store.models import CategoryCount, ContributorCount, ContributorDay, Example, Review
 
-STAGED_SETTING = "crowdtune.counter_deltas"
+STAGED_SETTING = "crowdtune.counters_staged"
 
 
 @dataclass(frozen=True)
@@ -55,27 +55,40 @@ class Snapshot:
     days: dict[tuple[int, date], Tally] = field(default_factory=dict)
 
 
-def staged(session: Session) -> dict[str, int]:
-    """Deltas this PostgreSQL transaction made that its commit has not applied yet."""
+def _flag(session: Session) -> Any:
+    """A column saying whether this transaction has staged deltas (PostgreSQL), else NULL:
+    read along with the counters, so a transaction with nothing staged pays no extra query."""
+    if session.get_bind().dialect.name != "postgresql":
+        return literal(None).label("staged")
+    return func.current_setting(STAGED_SETTING, True).label("staged")
+
+
+def staged(session: Session, *, flag: object = ...) -> dict[str, int]:
+    """Deltas this PostgreSQL transaction made that its commit has not applied yet (`flag` is
+    the value of the `_flag` column when a query already read it)."""
     if session.get_bind().dialect.name != "postgresql":
         return {}
-    raw = session.scalar(text("SELECT current_setting(:name, true)"), {"name": STAGED_SETTING})
-    if not raw:
+    if flag is ...:
+        flag = session.scalar(select(_flag(session)))
+    if not flag:
         return {}
-    return {str(k): int(v) for k, v in json.loads(raw).items()}
+    rows = session.execute(text("SELECT k, sum(n) FROM pg_temp.counter_deltas GROUP BY k"))
+    return {str(k): int(n) for k, n in rows if n}
 
 
 def category_status_counts(
     session: Session, *, origin: str | None = None
 ) -> dict[int, dict[str, int]]:
     """Category id → status → number of examples (of one origin when given)."""
-    stmt = select(CategoryCount.category_id, CategoryCount.status, CategoryCount.n)
+    stmt = select(CategoryCount.category_id, CategoryCount.status, CategoryCount.n, _flag(session))
     if origin is not None:
         stmt = stmt.where(CategoryCount.origin == origin)
     out: dict[int, dict[str, int]] = defaultdict(dict)
-    for cat_id, status, n in session.execute(stmt):
+    flag: object = ...  # unknown until a row says: with no rows, staged() asks itself
+    for cat_id, status, n, row_flag in session.execute(stmt):
         out[cat_id][status] = out[cat_id].get(status, 0) + int(n)
-    for key, n in staged(session).items():
+        flag = row_flag
+    for key, n in staged(session, flag=flag).items():
         part = key.split("|")
         if part[0] == "c" and (origin is None or part[3] == origin):
             by_status = out[int(part[1])]
@@ -83,53 +96,89 @@ def category_status_counts(
     return dict(out)
 
 
+def live_subquery(session: Session) -> Any:
+    """One row: `n`, how many examples are not rejected, and `staged`, the flag to pass to
+    `live_total` (a subquery, so a caller can read it in the same round trip as other rows)."""
+    return (
+        select(func.coalesce(func.sum(CategoryCount.n), 0).label("n"), _flag(session))
+        .where(CategoryCount.status != ExampleStatus.REJECTED.value)
+        .subquery("live")
+    )
+
+
+def live_total(session: Session, n: int, flag: object) -> int:
+    """`live_subquery`'s count with this transaction's staged deltas added."""
+    for key, delta in staged(session, flag=flag).items():
+        part = key.split("|")
+        if part[0] == "c" and part[2] != ExampleStatus.REJECTED.value:
+            n += delta
+    return int(n)
+
+
 def live_examples(session: Session) -> int:
     """How many examples are not rejected (the near-duplicate index holds these)."""
-    total = 0
-    for by_status in category_status_counts(session).values():
-        total += sum(n for s, n in by_status.items() if s != ExampleStatus.REJECTED.value)
-    return total
+    live = live_subquery(session)
+    n, flag = session.execute(select(live.c.n, live.c.staged)).one()
+    return live_total(session, int(n), flag)
 
 
-def _staged_people(session: Session) -> dict[int, list[tuple[str, int]]]:
+def _staged_people(session: Session, flag: object = ...) -> dict[int, list[tuple[str, int]]]:
     out: dict[int, list[tuple[str, int]]] = defaultdict(list)
-    for key, n in staged(session).items():
+    for key, n in staged(session, flag=flag).items():
         part = key.split("|")
         if part[0] == "p":
             out[int(part[1])].append((part[2], n))
     return out
 
 
-def _tally(row: ContributorCount | None) -> Tally:
-    if row is None:
-        return Tally()
-    return Tally(row.written, row.approved, row.pending, row.reviews)
+_PERSON = (
+    ContributorCount.written,
+    ContributorCount.approved,
+    ContributorCount.pending,
+    ContributorCount.reviews,
+)
 
 
 def contributor_tally(session: Session, contributor_id: int) -> Tally:
-    """One person's all-time counts."""
-    tally = _tally(session.get(ContributorCount, contributor_id))
-    for code, n in _staged_people(session).get(contributor_id, []):
+    """One person's all-time counts (read as columns: the row changes under the session)."""
+    row = session.execute(
+        select(*_PERSON, _flag(session)).where(ContributorCount.contributor_id == contributor_id)
+    ).first()
+    tally = Tally(*(int(v) for v in row[:4])) if row is not None else Tally()
+    for code, n in _staged_people(session, row[4] if row is not None else ...).get(
+        contributor_id, []
+    ):
         tally = tally.plus(code, n)
     return tally
 
 
 def top_contributors(session: Session, limit: int) -> list[tuple[int, Tally]]:
-    """The `limit` people with the highest score (> 0), ties by lower id: an index range."""
+    """The `limit` people with the highest score (> 0), ties by lower id: one index range."""
     if limit <= 0:
         return []
-    pending = _staged_people(session)
-    # Enough rows that the people whose staged changes move them cannot push anyone out.
-    k = limit + len(pending)
-    floor = session.scalar(
-        select(ContributorCount.score)
-        .where(ContributorCount.score > 0)
-        .order_by(ContributorCount.score.desc())
-        .offset(k - 1)
-        .limit(1)
-    )
-    stmt = select(ContributorCount).where(ContributorCount.score >= max(int(floor or 0), 1))
-    rows = {r.contributor_id: _tally(r) for r in session.scalars(stmt)}
+
+    def read(k: int) -> tuple[dict[int, Tally], object]:
+        floor = (
+            select(ContributorCount.score)
+            .where(ContributorCount.score > 0)
+            .order_by(ContributorCount.score.desc())
+            .offset(k - 1)
+            .limit(1)
+            .scalar_subquery()
+        )
+        stmt = select(ContributorCount.contributor_id, *_PERSON, _flag(session)).where(
+            ContributorCount.score >= func.coalesce(floor, 1)
+        )
+        found: dict[int, Tally] = {}
+        flag: object = ...
+        for cid, w, a, p, r, row_flag in session.execute(stmt):
+            found[cid], flag = Tally(w, a, p, r), row_flag
+        return found, flag
+
+    rows, flag = read(limit)
+    pending = _staged_people(session, flag)
+    if pending:  # enough rows that the people whose staged changes move cannot push anyone out
+        rows, _ = read(limit + len(pending))
     for cid, deltas in pending.items():
         if cid not in rows:
             rows[cid] = contributor_tally(session, cid)  # staged deltas included
@@ -156,14 +205,16 @@ def window_tallies(session: Session, since: datetime) -> dict[int, Tally]:
     first_day = since.date()
     next_day = _day_start(first_day + timedelta(days=1))
     out: dict[int, Tally] = defaultdict(Tally)
+    # Rows, not GROUP BY: grouping by person makes SQLite walk the primary key (every day of
+    # every person) instead of the day index's range; the window holds few rows anyway.
     days = select(
         ContributorDay.contributor_id,
-        func.sum(ContributorDay.written),
-        func.sum(ContributorDay.approved),
-        func.sum(ContributorDay.reviews),
+        ContributorDay.written,
+        ContributorDay.approved,
+        ContributorDay.reviews,
     ).where(ContributorDay.day > first_day)
-    for cid, w, a, r in session.execute(days.group_by(ContributorDay.contributor_id)):
-        out[cid] = Tally(int(w or 0), int(a or 0), 0, int(r or 0))
+    for cid, w, a, r in session.execute(days):
+        out[cid] = Tally(out[cid].written + w, out[cid].approved + a, 0, out[cid].reviews + r)
     partial = (Example.created_at >= since) & (Example.created_at < next_day)
     written = select(
         Example.author_id,
@@ -187,13 +238,23 @@ def window_tallies(session: Session, since: datetime) -> dict[int, Tally]:
 def read_all(session: Session) -> Snapshot:
     """Every counter as stored (with this transaction's staged deltas)."""
     snap = Snapshot()
-    for row in session.scalars(select(CategoryCount)):
-        if row.n:
-            snap.categories[(row.category_id, row.status, row.origin)] = row.n
-    for person in session.scalars(select(ContributorCount)):
-        snap.people[person.contributor_id] = _tally(person)
-    for day in session.scalars(select(ContributorDay)):
-        snap.days[(day.contributor_id, day.day)] = Tally(day.written, day.approved, 0, day.reviews)
+    cats = select(
+        CategoryCount.category_id, CategoryCount.status, CategoryCount.origin, CategoryCount.n
+    )
+    for cat_id, status, origin, n in session.execute(cats):
+        if n:
+            snap.categories[(cat_id, status, origin)] = n
+    for cid, w, a, p, r in session.execute(select(ContributorCount.contributor_id, *_PERSON)):
+        snap.people[cid] = Tally(w, a, p, r)
+    days = select(
+        ContributorDay.contributor_id,
+        ContributorDay.day,
+        ContributorDay.written,
+        ContributorDay.approved,
+        ContributorDay.reviews,
+    )
+    for cid, day, w, a, r in session.execute(days):
+        snap.days[(cid, day)] = Tally(w, a, 0, r)
     for key, n in staged(session).items():
         part = key.split("|")
         if part[0] == "c":
@@ -244,6 +305,8 @@ __all__ = [
     "category_status_counts",
     "contributor_tally",
     "live_examples",
+    "live_subquery",
+    "live_total",
     "read_all",
     "recount",
     "staged",

@@ -6,11 +6,12 @@ bulk inserts, foreign-key cascades and raw SQL alike.
 
 - SQLite runs one writer at a time, so its row triggers update the counters directly.
 - PostgreSQL runs writers concurrently. Statement triggers (with transition tables, so a bulk
-  insert costs one aggregate) add their deltas to a transaction-local setting; a deferred
-  constraint trigger applies them at commit, once, in key order. Counter rows are therefore
-  locked only while committing and always in the same order: no deadlocks between writers,
-  and a rolled-back savepoint takes its deltas with it (settings follow subtransactions).
-  store.counters adds the staged deltas when reading, so a transaction sees its own changes.
+  insert costs one aggregate) add their deltas to a session temp table, `counter_deltas`,
+  and raise a transaction-local flag; a deferred constraint trigger applies them at commit,
+  once, in key order. Counter rows are therefore locked only while committing and always in
+  the same order: no deadlocks between writers, and a rolled-back savepoint takes its deltas
+  with it (temp rows and settings both follow subtransactions). store.counters adds the
+  staged deltas when reading, so a transaction sees its own changes.
 
 A later revision that rebuilds `examples` or `reviews` on SQLite (batch mode "move and copy")
 drops these triggers: it must create them again (tests/test_counters.py would fail).
@@ -169,21 +170,18 @@ $$
     r"""
 CREATE FUNCTION counters_stage(keys text[], deltas integer[]) RETURNS void
 LANGUAGE plpgsql AS $$
-DECLARE
-    merged jsonb;
 BEGIN
     IF keys IS NULL OR cardinality(keys) = 0 THEN
         RETURN;
     END IF;
-    SELECT coalesce(jsonb_object_agg(k, n), '{}'::jsonb) INTO merged FROM (
-        SELECT k, sum(n) AS n FROM (
-            SELECT key AS k, value::integer AS n FROM jsonb_each_text(coalesce(
-                nullif(current_setting('crowdtune.counter_deltas', true), ''), '{}')::jsonb)
-            UNION ALL
-            SELECT * FROM unnest(keys, deltas)
-        ) AS all_deltas GROUP BY k HAVING sum(n) <> 0
-    ) AS summed;
-    PERFORM set_config('crowdtune.counter_deltas', merged::text, true);
+    IF coalesce(current_setting('crowdtune.counters_staged', true), '') = '' THEN
+        IF to_regclass('pg_temp.counter_deltas') IS NULL THEN
+            CREATE TEMP TABLE counter_deltas (k text NOT NULL, n integer NOT NULL)
+                ON COMMIT DELETE ROWS;
+        END IF;
+        PERFORM set_config('crowdtune.counters_staged', '1', true);
+    END IF;
+    INSERT INTO pg_temp.counter_deltas (k, n) SELECT * FROM unnest(keys, deltas);
 END
 $$
 """,
@@ -250,18 +248,16 @@ $$
     r"""
 CREATE FUNCTION counters_apply() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    raw text;
     r record;
     part text[];
     f text;
 BEGIN
-    raw := current_setting('crowdtune.counter_deltas', true);
-    IF raw IS NULL OR raw = '' OR raw = '{}' THEN
+    IF coalesce(current_setting('crowdtune.counters_staged', true), '') = '' THEN
         RETURN NULL;
     END IF;
-    PERFORM set_config('crowdtune.counter_deltas', '', true);
-    FOR r IN SELECT key, value::integer AS n FROM jsonb_each_text(raw::jsonb)
-             ORDER BY key COLLATE "C" LOOP
+    PERFORM set_config('crowdtune.counters_staged', '', true);
+    FOR r IN SELECT k AS key, sum(n)::integer AS n FROM pg_temp.counter_deltas
+             GROUP BY k HAVING sum(n) <> 0 ORDER BY k COLLATE "C" LOOP
         part := string_to_array(r.key, '|');
         IF part[1] = 'c' THEN
             INSERT INTO category_counts (category_id, status, origin, n)
@@ -297,6 +293,7 @@ BEGIN
                 reviews = contributor_days.reviews + excluded.reviews;
         END IF;
     END LOOP;
+    DELETE FROM pg_temp.counter_deltas;
     RETURN NULL;
 END
 $$

@@ -32,7 +32,7 @@ from rapidfuzz.distance import Indel
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from store.counters import live_examples
+from store.counters import live_subquery, live_total
 from store.enums import ExampleStatus
 from store.models import Category, Example
 from store.quality import frozen
@@ -451,14 +451,18 @@ class DedupIndex:
     def _catch_up(self, session: Session) -> int:
         assert self._synced_at is not None
         since = self._synced_at - SYNC_MARGIN if self._synced_at > _EPOCH else self._synced_at
-        recent = select(Example.id, Example.updated_at).where(
-            or_(Example.id > self._max_id, Example.updated_at >= since)
+        # One round trip: the live count, joined with the recent rows (none, usually).
+        live = live_subquery(session)
+        recent = select(live.c.n, live.c.staged, Example.id, Example.updated_at).select_from(
+            live.outerjoin(Example, or_(Example.id > self._max_id, Example.updated_at >= since))
         )
-        stale = [i for i, updated in session.execute(recent) if self._seen.get(i) != updated]
+        rows = session.execute(recent).all()  # at least one: the live count
+        count, flag = int(rows[0][0]), rows[0][1]
+        stale = [i for _, _, i, u in rows if i is not None and self._seen.get(i) != u]
         changed = self._load(session, stale) if stale else 0
         if len(self._seen) > 64:
             self._seen = {i: u for i, u in self._seen.items() if u >= since}
-        if live_examples(session) == len(self):
+        if live_total(session, count, flag) == len(self):
             return changed
         return changed + self._reconcile(session)
 
