@@ -77,8 +77,10 @@ def complete_open(
     *,
     now: datetime,
     example_id: int | None = None,
+    status: AssignmentStatus = AssignmentStatus.DONE,
 ) -> int:
-    """Mark this person's open assignments of `kind` (for `example_id` if given) done."""
+    """Close this person's open assignments of `kind` (for `example_id` if given) as `status`
+    (done, or skipped)."""
     stmt = select(Assignment).where(
         Assignment.contributor_id == contributor.id,
         Assignment.kind == kind,
@@ -88,7 +90,7 @@ def complete_open(
         stmt = stmt.where(Assignment.example_id == example_id)
     rows = list(session.scalars(stmt))
     for row in rows:
-        row.status = AssignmentStatus.DONE
+        row.status = status
         row.answered_at = now
     session.flush()
     return len(rows)

@@ -9,25 +9,24 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from slack_bolt import Ack, BoltContext
-from slack_bolt.context.respond import Respond
+from slack_bolt import BoltContext
 from slack_sdk import WebClient
+from slack_sdk.webhook import WebhookClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.slack.errors import friendly
+from bot.slack.client import webhook_retry_handlers
 from store.contributors import get_or_create_contributor, is_admin
 from store.db import session_scope
 from store.examples import QualityGate
 from store.models import Contributor
+from store.report import Report
 from store.reviews import Quorum
 from store.stats import largest_gap_category
 
 # Runs an export with the given `crowdtune export` options and returns a one-line summary.
 ExportRunner = Callable[[str], str]
-
-
-# The context key of what an ack function leaves for its lazy follow-up.
-AFTER_ACK_KEY = "crowdtune_after_ack"
+# Builds the quality report from the database (`crowdtune report`'s figures).
+ReportRunner = Callable[[], Report]
 
 # How long a suggested category may be reused before the gaps are counted again.
 SUGGESTION_TTL_SECONDS = 30.0
@@ -67,6 +66,7 @@ class Deps:
     export_args: str
     exporter: ExportRunner
     suggestion: SuggestedCategory = field(default_factory=SuggestedCategory)
+    reporter: ReportRunner | None = None
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -90,54 +90,37 @@ def acting_person(session: Session, context: BoltContext, body: dict[str, Any]) 
     return get_or_create_contributor(session, team, user_id, display_name=name)
 
 
+class ResponseUrlRefused(Exception):
+    """Slack did not take a message sent to a response_url (after the retries)."""
+
+
+def post_to_response_url(
+    url: str, *, text: str, blocks: list[dict[str, Any]] | None, replace: bool
+) -> None:
+    """Send an ephemeral message to a response_url, retrying 5xx and lost connections;
+    raises ResponseUrlRefused when Slack still does not take it."""
+    webhook = WebhookClient(url, timeout=10, retry_handlers=webhook_retry_handlers())
+    resp = webhook.send(
+        text=text, blocks=blocks, replace_original=replace, response_type="ephemeral"
+    )
+    if resp.status_code != 200:
+        raise ResponseUrlRefused(f"{resp.status_code} {resp.body[:200]}")
+
+
 def show(
     client: WebClient,
     body: dict[str, Any],
-    respond: Respond | None,
     *,
     text: str,
     blocks: list[dict[str, Any]] | None = None,
     replace: bool = True,
+    url: str | None = None,
 ) -> None:
-    """Put a message in front of the acting person: replace the clicked message, else DM."""
-    if respond is not None and respond.response_url:
-        respond(
-            text=text,
-            blocks=blocks,
-            replace_original=replace,
-            response_type="ephemeral",
-        )
+    """Put a message in front of the acting person: replace the clicked message (its
+    response_url, or `url`), else DM."""
+    url = url or body.get("response_url")
+    if url:
+        post_to_response_url(url, text=text, blocks=blocks, replace=replace)
         return
     user = (body.get("user") or {}).get("id") or body.get("user_id")
     client.chat_postMessage(channel=str(user), text=text, blocks=blocks)
-
-
-def ack_now(ack: Ack) -> None:
-    """The ack function of lazy listeners: answer Slack at once; the work runs after."""
-    ack()
-
-
-def lazily(register: Callable[..., Any]) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """Decorator: ack immediately in the request thread, then run the listener in Bolt's pool.
-
-    The ack never waits for a free worker thread or for the database, so it stays fast
-    under load; errors in the work become a friendly reply (`friendly`).
-    """
-
-    def decorate(fn: Callable[..., None]) -> Callable[..., None]:
-        register(ack=ack_now, lazy=[friendly(fn)])
-        return fn
-
-    return decorate
-
-
-def after_ack(context: BoltContext) -> dict[str, Any] | None:
-    """What a view-submission ack function left for its lazy follow-up (see `leave_for_later`)."""
-    value = context.get(AFTER_ACK_KEY)
-    return value if isinstance(value, dict) else None
-
-
-def leave_for_later(context: BoltContext, **data: Any) -> None:
-    """Plain data for the lazy follow-up (Bolt copies the context to the lazy listener;
-    `bot.slack.work` forwards it to the work process)."""
-    context[AFTER_ACK_KEY] = data

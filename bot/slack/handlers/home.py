@@ -6,11 +6,11 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from slack_bolt import Ack, App, BoltContext
-from slack_bolt.context.respond import Respond
+from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
-from bot.slack.handlers.common import Deps, acting_person, lazily, show
+from bot.slack.handlers.common import Deps, acting_person, show
+from bot.slack.handlers.listeners import Later, listen
 from bot.slack.handlers.review import next_message
 from bot.slack.handlers.write import open_write_modal
 from bot.slack.views.home import home_view
@@ -25,7 +25,6 @@ SNOOZE_DAYS = 7
 def register(app: App, deps: Deps) -> None:
     """Home tab event and shortcut buttons."""
 
-    @lazily(app.event("app_home_opened"))
     def home_opened(
         body: dict[str, Any],
         event: dict[str, Any],
@@ -44,34 +43,31 @@ def register(app: App, deps: Deps) -> None:
             view = home_view(personal_counts(s, me), category_counts(s), leaderboard(s, limit=5))
         client.views_publish(user_id=event["user"], view=view)
 
-    @lazily(app.action("open_write"))
-    def open_write(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient
-    ) -> None:
-        ack()
+    # Nothing the person changes: the event is acked at once and the Home tab built after.
+    listen(app.event("app_home_opened"), home_opened)
+
+    def open_write(body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
         open_write_modal(deps, client, body["trigger_id"], action.get("value") or None)
 
-    @lazily(app.action("open_review"))
+    listen(app.action("open_write"), open_write)
+
     def open_review(
-        ack: Ack,
-        body: dict[str, Any],
-        action: dict[str, Any],
-        client: WebClient,
-        respond: Respond,
-        context: BoltContext,
+        body: dict[str, Any], action: dict[str, Any], client: WebClient, context: BoltContext
     ) -> None:
-        ack()
         with deps.session() as s:
             me = acting_person(s, context, body)
             text, blocks = next_message(s, me, drafts_first=action.get("value") == "draft")
         # From the Home tab there is no message to replace: the example comes by DM.
-        show(client, body, respond, text=text, blocks=blocks, replace=False)
+        show(client, body, text=text, blocks=blocks, replace=False)
 
-    @lazily(app.action("snooze"))
-    def snooze_button(
-        ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext
-    ) -> None:
-        ack()
+    listen(app.action("open_review"), open_review)
+
+    def snooze_reminders(body: dict[str, Any], context: BoltContext) -> Later:
         with deps.session() as s:
             snooze(s, acting_person(s, context, body), utcnow() + timedelta(days=SNOOZE_DAYS))
-        show(client, body, respond, text=f"Okay, no reminders for {SNOOZE_DAYS} days. :zzz:")
+        return {}
+
+    def snoozed(body: dict[str, Any], client: WebClient) -> None:
+        show(client, body, text=f"Okay, no reminders for {SNOOZE_DAYS} days. :zzz:")
+
+    listen(app.action("snooze"), snoozed, commit=snooze_reminders)
