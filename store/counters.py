@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, literal, select, text
+from sqlalchemy import Integer, bindparam, case, func, literal, select, text
 from sqlalchemy.orm import Session
 
 from store.enums import ExampleStatus
@@ -55,37 +55,65 @@ class Snapshot:
     days: dict[tuple[int, date], Tally] = field(default_factory=dict)
 
 
-def _flag(session: Session) -> Any:
+def _flag_column(pg: bool) -> Any:
     """A column saying whether this transaction has staged deltas (PostgreSQL), else NULL:
     read along with the counters, so a transaction with nothing staged pays no extra query."""
-    if session.get_bind().dialect.name != "postgresql":
+    if not pg:
         return literal(None).label("staged")
     return func.current_setting(STAGED_SETTING, True).label("staged")
 
 
+def is_pg(session: Session) -> bool:
+    """True on PostgreSQL (whose counters are applied at commit), False on SQLite."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+# Statements built once (they are constants): building and cache-keying a select costs more
+# Python than running one of these indexed reads. Keyed by is_pg.
+_FLAG = {pg: select(_flag_column(pg)) for pg in (False, True)}
+_STAGED_ROWS = text("SELECT k, sum(n) FROM pg_temp.counter_deltas GROUP BY k")
+_CATEGORY_ROWS = {
+    pg: select(CategoryCount.category_id, CategoryCount.status, CategoryCount.n, _flag_column(pg))
+    for pg in (False, True)
+}
+_CATEGORY_ROWS_OF_ORIGIN = {
+    pg: stmt.where(CategoryCount.origin == bindparam("origin"))
+    for pg, stmt in _CATEGORY_ROWS.items()
+}
+LIVE_SUBQUERIES = {
+    pg: select(func.coalesce(func.sum(CategoryCount.n), 0).label("n"), _flag_column(pg))
+    .where(CategoryCount.status != ExampleStatus.REJECTED.value)
+    .subquery("live")
+    for pg in (False, True)
+}
+_LIVE_ROW = {pg: select(live.c.n, live.c.staged) for pg, live in LIVE_SUBQUERIES.items()}
+
+
 def staged(session: Session, *, flag: object = ...) -> dict[str, int]:
     """Deltas this PostgreSQL transaction made that its commit has not applied yet (`flag` is
-    the value of the `_flag` column when a query already read it)."""
-    if session.get_bind().dialect.name != "postgresql":
+    the value of the `_flag_column` when a query already read it)."""
+    if not is_pg(session):
         return {}
     if flag is ...:
-        flag = session.scalar(select(_flag(session)))
+        flag = session.scalar(_FLAG[True])
     if not flag:
         return {}
-    rows = session.execute(text("SELECT k, sum(n) FROM pg_temp.counter_deltas GROUP BY k"))
-    return {str(k): int(n) for k, n in rows if n}
+    return {str(k): int(n) for k, n in session.execute(_STAGED_ROWS) if n}
 
 
 def category_status_counts(
     session: Session, *, origin: str | None = None
 ) -> dict[int, dict[str, int]]:
     """Category id → status → number of examples (of one origin when given)."""
-    stmt = select(CategoryCount.category_id, CategoryCount.status, CategoryCount.n, _flag(session))
-    if origin is not None:
-        stmt = stmt.where(CategoryCount.origin == origin)
+    pg = is_pg(session)
+    rows = (
+        session.execute(_CATEGORY_ROWS[pg])
+        if origin is None
+        else session.execute(_CATEGORY_ROWS_OF_ORIGIN[pg], {"origin": origin})
+    )
     out: dict[int, dict[str, int]] = defaultdict(dict)
     flag: object = ...  # unknown until a row says: with no rows, staged() asks itself
-    for cat_id, status, n, row_flag in session.execute(stmt):
+    for cat_id, status, n, row_flag in rows:
         out[cat_id][status] = out[cat_id].get(status, 0) + int(n)
         flag = row_flag
     for key, n in staged(session, flag=flag).items():
@@ -99,11 +127,7 @@ def category_status_counts(
 def live_subquery(session: Session) -> Any:
     """One row: `n`, how many examples are not rejected, and `staged`, the flag to pass to
     `live_total` (a subquery, so a caller can read it in the same round trip as other rows)."""
-    return (
-        select(func.coalesce(func.sum(CategoryCount.n), 0).label("n"), _flag(session))
-        .where(CategoryCount.status != ExampleStatus.REJECTED.value)
-        .subquery("live")
-    )
+    return LIVE_SUBQUERIES[is_pg(session)]
 
 
 def live_total(session: Session, n: int, flag: object) -> int:
@@ -117,8 +141,7 @@ def live_total(session: Session, n: int, flag: object) -> int:
 
 def live_examples(session: Session) -> int:
     """How many examples are not rejected (the near-duplicate index holds these)."""
-    live = live_subquery(session)
-    n, flag = session.execute(select(live.c.n, live.c.staged)).one()
+    n, flag = session.execute(_LIVE_ROW[is_pg(session)]).one()
     return live_total(session, int(n), flag)
 
 
@@ -139,11 +162,31 @@ _PERSON = (
 )
 
 
+_PERSON_ROW = {
+    pg: select(*_PERSON, _flag_column(pg)).where(
+        ContributorCount.contributor_id == bindparam("cid")
+    )
+    for pg in (False, True)
+}
+_TOP_FLOOR = (
+    select(ContributorCount.score)
+    .where(ContributorCount.score > 0)
+    .order_by(ContributorCount.score.desc())
+    .offset(bindparam("skip", type_=Integer))
+    .limit(1)
+    .scalar_subquery()
+)
+_TOP_ROWS = {
+    pg: select(ContributorCount.contributor_id, *_PERSON, _flag_column(pg)).where(
+        ContributorCount.score >= func.coalesce(_TOP_FLOOR, 1)
+    )
+    for pg in (False, True)
+}
+
+
 def contributor_tally(session: Session, contributor_id: int) -> Tally:
     """One person's all-time counts (read as columns: the row changes under the session)."""
-    row = session.execute(
-        select(*_PERSON, _flag(session)).where(ContributorCount.contributor_id == contributor_id)
-    ).first()
+    row = session.execute(_PERSON_ROW[is_pg(session)], {"cid": contributor_id}).first()
     tally = Tally(*(int(v) for v in row[:4])) if row is not None else Tally()
     for code, n in _staged_people(session, row[4] if row is not None else ...).get(
         contributor_id, []
@@ -158,23 +201,13 @@ def top_contributors(session: Session, limit: int) -> list[tuple[int, Tally]]:
         return []
 
     def read(k: int) -> tuple[dict[int, Tally], object]:
-        floor = (
-            select(ContributorCount.score)
-            .where(ContributorCount.score > 0)
-            .order_by(ContributorCount.score.desc())
-            .offset(k - 1)
-            .limit(1)
-            .scalar_subquery()
-        )
-        stmt = select(ContributorCount.contributor_id, *_PERSON, _flag(session)).where(
-            ContributorCount.score >= func.coalesce(floor, 1)
-        )
         found: dict[int, Tally] = {}
         flag: object = ...
-        for cid, w, a, p, r, row_flag in session.execute(stmt):
+        for cid, w, a, p, r, row_flag in session.execute(_TOP_ROWS[pg], {"skip": k - 1}):
             found[cid], flag = Tally(w, a, p, r), row_flag
         return found, flag
 
+    pg = is_pg(session)
     rows, flag = read(limit)
     pending = _staged_people(session, flag)
     if pending:  # enough rows that the people whose staged changes move cannot push anyone out
@@ -300,10 +333,12 @@ def recount(session: Session) -> Snapshot:
 
 
 __all__ = [
+    "LIVE_SUBQUERIES",
     "Snapshot",
     "Tally",
     "category_status_counts",
     "contributor_tally",
+    "is_pg",
     "live_examples",
     "live_subquery",
     "live_total",

@@ -29,10 +29,10 @@ import numpy as np
 import numpy.typing as npt
 from rapidfuzz import process
 from rapidfuzz.distance import Indel
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
-from store.counters import live_subquery, live_total
+from store.counters import LIVE_SUBQUERIES, is_pg, live_total
 from store.enums import ExampleStatus
 from store.models import Category, Example
 from store.quality import frozen
@@ -68,6 +68,18 @@ _STREAM_CHUNK = 5_000
 # The prefix filter merges its postings by sorting them when they hold fewer slots than this
 # share of the index; otherwise one bincount over all slots is cheaper.
 _SORT_SHARE = 8
+
+
+def _recent_rows(live: Any) -> Any:
+    """The live count (one row even when nothing is recent), joined with the rows whose id is
+    newer or whose updated_at is recent: both through indexes."""
+    recent = or_(Example.id > bindparam("max_id"), Example.updated_at >= bindparam("since"))
+    return select(live.c.n, live.c.staged, Example.id, Example.updated_at).select_from(
+        live.outerjoin(Example, recent)
+    )
+
+
+_RECENT = {pg: _recent_rows(live) for pg, live in LIVE_SUBQUERIES.items()}
 
 
 def tokenize(text: str) -> list[str]:
@@ -452,11 +464,8 @@ class DedupIndex:
         assert self._synced_at is not None
         since = self._synced_at - SYNC_MARGIN if self._synced_at > _EPOCH else self._synced_at
         # One round trip: the live count, joined with the recent rows (none, usually).
-        live = live_subquery(session)
-        recent = select(live.c.n, live.c.staged, Example.id, Example.updated_at).select_from(
-            live.outerjoin(Example, or_(Example.id > self._max_id, Example.updated_at >= since))
-        )
-        rows = session.execute(recent).all()  # at least one: the live count
+        recent = _RECENT[is_pg(session)]
+        rows = session.execute(recent, {"max_id": self._max_id, "since": since}).all()
         count, flag = int(rows[0][0]), rows[0][1]
         stale = [i for _, _, i, u in rows if i is not None and self._seen.get(i) != u]
         changed = self._load(session, stale) if stale else 0
