@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,6 +21,8 @@ from store.db import (
 from store.quality.dedup import DedupIndex
 from store.quality.gate import CorpusQualityGate
 from store.reviews import Quorum
+
+log = logging.getLogger("crowdtune")
 
 
 @dataclass
@@ -64,12 +68,34 @@ class Runtime:
 
     @cached_property
     def quality_gate(self) -> CorpusQualityGate:
-        """Corpus checks (near-duplicates, PII, hygiene); its index fills on first use."""
+        """Corpus checks (near-duplicates, PII, hygiene); its index is mapped from the snapshot
+        when there is one, else built on first use, and caught up before each check."""
         return CorpusQualityGate(
-            DedupIndex(),
+            self._dedup_index(),
             warn_threshold=self.settings.dedup_warn_threshold,
             block_threshold=self.settings.dedup_block_threshold,
         )
+
+    def _dedup_index(self) -> DedupIndex:
+        path = self.settings.dedup_snapshot
+        if path and Path(path).exists():
+            try:
+                return DedupIndex.open(Path(path))
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning(
+                    "near-duplicate snapshot %s not used (%s); building from the database",
+                    path,
+                    exc,
+                )
+        return DedupIndex()
+
+    def write_dedup_snapshot(self) -> int | None:
+        """Rewrite the near-duplicate index snapshot (None when no snapshot is configured)."""
+        path = self.settings.dedup_snapshot
+        if not path:
+            return None
+        with session_scope(self.sessions) as s:
+            return DedupIndex.write_snapshot(s, Path(path))
 
     def warm_up(self) -> None:
         """Build the near-duplicate index now, so the first writer does not wait for it."""
