@@ -31,7 +31,7 @@ from bot.slack.views.write import (
 from store.assignments import complete_open
 from store.enums import AssignmentKind, AssignmentStatus, ExampleStatus, Verdict
 from store.errors import DomainError, ValidationFailed
-from store.examples import PairText, get_example, next_for_review
+from store.examples import PairText, example_to_act_on, next_for_review
 from store.models import Contributor, Example
 from store.reviews import ReviewOutcome, record_review, verify_draft
 from store.types import utcnow
@@ -119,7 +119,7 @@ def register(app: App, deps: Deps) -> None:
 
     def review_or_verify(verdict: Verdict, draft: bool) -> Commit:
         def decide(body: dict[str, Any], action: dict[str, Any], context: BoltContext) -> Later:
-            example_id, skipped = read_button_value(action["value"])
+            example_id, skipped = read_button_value(action.get("value"))
             with deps.session() as s:
                 me = acting_person(s, context, body)
                 rating = None if draft else read_rating(body.get("state"))
@@ -131,7 +131,7 @@ def register(app: App, deps: Deps) -> None:
         return decide
 
     def skip(body: dict[str, Any], action: dict[str, Any], context: BoltContext) -> Later:
-        example_id, skipped = read_button_value(action["value"])
+        example_id, skipped = read_button_value(action.get("value"))
         draft = action["action_id"] == "verify_skip"
         with deps.session() as s:
             me = acting_person(s, context, body)
@@ -162,10 +162,15 @@ def register(app: App, deps: Deps) -> None:
     app.action(RATE_ACTION)(ack_only)
 
     def edit(mode: str) -> FollowUp:
-        def open_edit(body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
-            example_id, _ = read_button_value(action["value"])
+        def open_edit(
+            body: dict[str, Any], action: dict[str, Any], client: WebClient, context: BoltContext
+        ) -> None:
+            example_id, _ = read_button_value(action.get("value"))
             with deps.session() as s:
-                example = get_example(s, example_id)
+                # Checked before any text is shown: a forged button must not reveal others'
+                # rejected examples, or let anyone edit their own.
+                me = acting_person(s, context, body)
+                example = example_to_act_on(s, example_id, me, verify=mode == "verify")
                 too_long = max(
                     len(example.instruction), len(example.context), len(example.response)
                 )
@@ -196,7 +201,7 @@ def register(app: App, deps: Deps) -> None:
 
     def reject(mode: str) -> FollowUp:
         def open_reject(body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
-            example_id, _ = read_button_value(action["value"])
+            example_id, _ = read_button_value(action.get("value"))
             meta = ModalMeta(mode=mode, example_id=example_id, reply_url=body.get("response_url"))
             client.views_open(trigger_id=body["trigger_id"], view=reject_modal(meta))
 
