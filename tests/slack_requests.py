@@ -20,6 +20,8 @@ from typing import Any
 from urllib.parse import urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from sqlalchemy import Engine
+
 from bot.config import Settings
 from bot.runtime import Runtime
 from bot.serve import finish_follow_ups
@@ -195,9 +197,10 @@ class SlackApp:
     settings: Settings
     exporter: ExportRunner | None = None
     sleeps: list[float] = field(default_factory=list)
+    engine: Engine | None = None  # instead of the test database's own (e.g. shorter lock waits)
 
     def __post_init__(self) -> None:
-        self.runtime = Runtime(self.settings, _engine=self.db.engine)
+        self.runtime = Runtime(self.settings, _engine=self.engine or self.db.engine)
         # The retry handler records the Retry-After waits instead of sleeping through them.
         client = build_client(self.settings, sleep=self.sleeps.append)
         self.app = build_app(self.runtime, client=client, exporter=self.exporter)
