@@ -15,6 +15,8 @@ from bot.commands import (
     generate,
     importing,
     nudge,
+    report,
+    sandbox,
     scheduler,
     serve,
     stats,
@@ -34,7 +36,9 @@ COMMAND_MODULES = (
     generate,
     transform,
     export,
+    report,
     scheduler,
+    sandbox,
 )
 
 

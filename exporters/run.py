@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from exporters.atomic import atomic_folder, remove_leftovers, sweep_leftovers, target_lock
 from exporters.balance import allocate, choose
 from exporters.card import SPLITS, ExportCounts, describe_files, write_card, write_manifest
+from exporters.card_origins import origin_table
 from exporters.formats import WRITERS, OutRow, Writer
 from exporters.pseudonym import pseudonym
 from exporters.quality import Collaborators, dedup_text, default_collaborators
@@ -43,6 +44,7 @@ from store.export_runs import (
     recent_out_dirs,
 )
 from store.models import Export
+from store.report import categories_meeting, origin_mix
 from store.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -194,9 +196,18 @@ class _Run:
         self.counts = ExportCounts()
         self.cats = category_table(session)
         self.flt = ExportFilter(
-            origins=tuple(Origin(o) for o in spec.origins), min_reviews=spec.min_reviews
+            origins=tuple(Origin(o) for o in spec.origins),
+            min_reviews=spec.min_reviews,
+            category_ids=self._agreeing_categories(),
+            min_rating=spec.min_rating,
         )
         self._pseudonyms: dict[tuple[str, str], str | None] = {}
+
+    def _agreeing_categories(self) -> tuple[int, ...] | None:
+        if self.spec.min_agreement is None:
+            return None
+        meeting = categories_meeting(self.s, self.spec.min_agreement)
+        return tuple(cid for cid, (slug, _) in self.cats.items() if slug in meeting)
 
     def slug(self, category_id: int) -> str:
         return self.cats[category_id][0]
@@ -357,7 +368,8 @@ def _run_locked(
             )
             rows = run.write(sel, marks, tmp)
             data_files = sorted(rows)
-            write_card(tmp, out_dir.name, spec, run.counts, data_files)
+            mix = origin_table(origin_mix(s, sel.ids))
+            write_card(tmp, out_dir.name, spec, run.counts, data_files, origin_lines=mix)
             files = describe_files(tmp, rows)
             extra = {
                 "name": out_dir.name,

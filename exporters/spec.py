@@ -37,6 +37,10 @@ class ExportSpec:
     # ROUGE-L F1 at or above which a later example in the same category is dropped; None: off.
     near_dup_threshold: float | None = DEFAULT_NEAR_DUP_THRESHOLD
     licence: str = "proprietary"
+    # Only categories whose alpha on verdicts is at least this (None: no agreement filter).
+    min_agreement: float | None = None
+    # Only examples whose reviewers' mean 1–5 rating is at least this (unrated ones left out).
+    min_rating: float | None = None
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -73,6 +77,10 @@ class ExportSpec:
             out.append("name at least one origin")
         if self.min_reviews < 0:
             out.append("--min-reviews must be 0 or more")
+        if self.min_agreement is not None and not -1 <= self.min_agreement <= 1:
+            out.append("--min-agreement is a Krippendorff's alpha: from -1 to 1 (e.g. 0.667)")
+        if self.min_rating is not None and not 1 <= self.min_rating <= 5:
+            out.append("--min-rating must be from 1 to 5")
         t = self.near_dup_threshold
         if t is not None and not 0 < t <= 1:
             out.append("the near-duplicate threshold must be in (0, 1]")
@@ -93,4 +101,6 @@ class ExportSpec:
             "strip_citations": self.strip_citations,
             "near_dup_threshold": self.near_dup_threshold,
             "licence": self.licence,
+            "min_agreement": self.min_agreement,
+            "min_rating": self.min_rating,
         }

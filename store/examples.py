@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import exists, func, select
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 from store.enums import ExampleStatus, Origin
 from store.errors import Conflict, NeedsConfirmation, NotFound, PermissionDenied, ValidationFailed
 from store.models import Category, Contributor, Example, ExampleRevision, Review
+from store.types import utcnow
 from store.validation import content_hash, validate_pair
 
 
@@ -62,8 +64,9 @@ def submit_example(
     strict: bool = True,
     gate: QualityGate | None = None,
     confirmed: bool = False,
+    started_at: datetime | None = None,
 ) -> Example:
-    """Validate and store a new example.
+    """Validate and store a new example; `started_at` is when the person began writing it.
 
     Raises ValidationFailed naming each bad field, or NeedsConfirmation when the quality gate
     has warnings (near-duplicate, personal data) that the person has not confirmed yet.
@@ -94,12 +97,22 @@ def submit_example(
         origin=origin,
         status=status,
         flags=flags,
+        write_started_at=started_before(started_at, utcnow()),
     )
     session.add(example)
     session.flush()
     if gate is not None:
         gate.added(example)
     return example
+
+
+def started_before(started_at: datetime | None, now: datetime) -> datetime | None:
+    """A task's start time if it is a plausible one (not after `now`), else None.
+
+    The time comes back from Slack in a modal's metadata or a button's value; a clock skew
+    between processes must not make a negative duration.
+    """
+    return started_at if started_at is not None and started_at <= now else None
 
 
 def get_example(session: Session, example_id: int, *, for_update: bool = False) -> Example:

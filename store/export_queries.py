@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session, aliased
 
 from store.enums import ExampleStatus, Origin
-from store.models import Category, Contributor, Example
+from store.models import Category, Contributor, Example, Review
 
 KEY_BATCH = 20_000
 ROW_BATCH = 1_000
@@ -21,6 +21,8 @@ class ExportFilter:
 
     origins: tuple[Origin, ...] = tuple(Origin)
     min_reviews: int = 0
+    category_ids: tuple[int, ...] | None = None  # None: every category
+    min_rating: float | None = None  # mean of the reviewers' 1–5 ratings
 
 
 @dataclass(frozen=True)
@@ -38,11 +40,22 @@ class ExportRow:
 
 
 def _eligible(example: type[Example], flt: ExportFilter) -> ColumnElement[bool]:
-    return and_(
+    terms = [
         example.status == ExampleStatus.APPROVED,
         example.origin.in_(flt.origins),
         example.review_count >= flt.min_reviews,
-    )
+    ]
+    if flt.category_ids is not None:
+        terms.append(example.category_id.in_(flt.category_ids))
+    if flt.min_rating is not None:
+        rated = (
+            select(Review.example_id)
+            .where(Review.rating.is_not(None))
+            .group_by(Review.example_id)
+            .having(func.avg(Review.rating) >= flt.min_rating)
+        )
+        terms.append(example.id.in_(rated))
+    return and_(*terms)
 
 
 def duplicate_ids(session: Session, flt: ExportFilter) -> set[int]:

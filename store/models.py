@@ -150,6 +150,8 @@ class Example(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # When the writer's modal opened (created_at is its submission): person-minutes per example.
+    write_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     category: Mapped[Category] = relationship(lazy="joined", innerjoin=True)
     author: Mapped[Contributor | None] = relationship(foreign_keys=[author_id])
@@ -196,6 +198,8 @@ class Review(Base):
     verdict: Mapped[Verdict] = mapped_column(_enum(Verdict))
     reason: Mapped[str | None] = mapped_column(Text, default=None)
     rating: Mapped[int | None] = mapped_column(Integer, default=None)
+    # When the example was put in front of the reviewer (created_at is the verdict).
+    shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -10,7 +11,14 @@ from sqlalchemy.orm import Session
 
 from store.enums import ExampleStatus, Verdict
 from store.errors import Conflict, ValidationFailed
-from store.examples import PairText, QualityGate, check_may_review, get_example, revise_example
+from store.examples import (
+    PairText,
+    QualityGate,
+    check_may_review,
+    get_example,
+    revise_example,
+    started_before,
+)
 from store.models import Contributor, Example, Review
 from store.types import utcnow
 from store.validation import check_short_text
@@ -99,8 +107,11 @@ def record_review(
     rating: int | None = None,
     edited: PairText | None = None,
     gate: QualityGate | None = None,
+    shown_at: datetime | None = None,
 ) -> ReviewOutcome:
     """Record one person's verdict on a pending example and apply the quorum rule.
+
+    `shown_at` is when the example was put in front of the reviewer (for time to decide).
 
     Raises PermissionDenied for one's own example, Conflict for a second review by the same
     person or an example already decided, ValidationFailed for a bad rating or edit.
@@ -122,6 +133,7 @@ def record_review(
         verdict=verdict,
         reason=reason.strip() if reason else None,
         rating=rating,
+        shown_at=started_before(shown_at, utcnow()),
     )
     _insert_review(session, review)
     if verdict == Verdict.EDIT and edited is not None:
@@ -141,6 +153,7 @@ def verify_draft(
     reason: str | None = None,
     edited: PairText | None = None,
     gate: QualityGate | None = None,
+    shown_at: datetime | None = None,
 ) -> ReviewOutcome:
     """A person checks an LLM draft: approve/edit sends it to review, reject discards it.
 
@@ -161,6 +174,7 @@ def verify_draft(
         reviewer_id=verifier.id,
         verdict=verdict,
         reason=reason.strip() if reason else None,
+        shown_at=started_before(shown_at, utcnow()),
     )
     _insert_review(session, review)
     example.review_count += 1

@@ -64,6 +64,18 @@ def add_spec_options(p: argparse.ArgumentParser) -> None:
         help="ROUGE-L F1 for near-duplicates (default: CROWDTUNE_DEDUP_BLOCK); 0 turns it off",
     )
     p.add_argument("--licence", default="proprietary", help="licence named in the dataset card")
+    p.add_argument(
+        "--min-agreement",
+        type=float,
+        default=None,
+        help="only categories whose reviewers' Krippendorff alpha on verdicts is >= A",
+    )
+    p.add_argument(
+        "--min-rating",
+        type=float,
+        default=None,
+        help="only examples whose mean 1-5 rating is >= R (unrated ones are left out)",
+    )
 
 
 def _salt(settings: Settings) -> str:
@@ -94,6 +106,8 @@ def spec_from_namespace(args: argparse.Namespace, settings: Settings) -> ExportS
         strip_citations=not args.keep_citations,
         near_dup_threshold=near if near > 0 else None,
         licence=args.licence,
+        min_agreement=args.min_agreement,
+        min_rating=args.min_rating,
     )
 
 

@@ -8,6 +8,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.commands.export import slack_exporter
+from bot.commands.report import slack_reporter
 from bot.runtime import Runtime
 from bot.slack.client import build_client
 from bot.slack.errors import register_error_handler
@@ -58,6 +59,7 @@ def build_app(
         admins=settings.admins,
         export_args=settings.export_args,
         exporter=exporter or slack_exporter(rt),
+        reporter=slack_reporter(rt),
     )
     for module in (commands, write, review, home):
         module.register(app, deps)

@@ -10,6 +10,7 @@ from typing import Any
 from slack_bolt import App, BoltContext
 from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.slack.escape import escape_mrkdwn
 from bot.slack.fields import BadPayload
@@ -17,7 +18,9 @@ from bot.slack.handlers.common import Deps, acting_person
 from bot.slack.handlers.listeners import Later, listen
 from bot.slack.handlers.review import next_message
 from bot.slack.handlers.write import open_write_modal
+from bot.slack.views.report import report_text
 from bot.slack.views.text import leaderboard_text, stats_text, targets_text
+from exporters.report_charts import agreement_chart
 from store.categories import set_target
 from store.contributors import set_opt_out
 from store.errors import PermissionDenied, ValidationFailed
@@ -26,6 +29,7 @@ from store.stats import category_counts, leaderboard
 COMMAND = "/crowdtune"
 # Longer than any real subcommand with its options.
 MAX_COMMAND_CHARS = 2000
+REPORT_CHART = "crowdtune-agreement.png"
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,28 @@ def _export(req: Request) -> None:
     _reply(req, escape_mrkdwn(req.deps.exporter(options)))
 
 
+def _report(req: Request) -> None:
+    if req.deps.reporter is None:
+        _reply(req, "The report is not available in this app.")
+        return
+    report = req.deps.reporter()
+    text = report_text(report)
+    channel = req.body.get("channel_id")
+    try:
+        req.client.files_upload_v2(
+            channel=channel,
+            file=agreement_chart(report),
+            filename=REPORT_CHART,
+            title="crowdtune reviewer agreement",
+            initial_comment=text,
+        )
+    except SlackApiError as exc:
+        # The bot may not be in this channel (or it is a DM it cannot post to): the admin
+        # still gets the summary, with why the chart did not go up.
+        error = escape_mrkdwn(str(exc.response.get("error")))
+        _reply(req, f"{text}\n\n_(Could not post the chart here: {error}. Invite me first.)_")
+
+
 def _help(req: Request) -> None:
     with req.deps.session() as s:
         admin = req.deps.is_admin(acting_person(s, req.context, req.body))
@@ -156,6 +182,9 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     ),
     "export": Subcommand(
         "export [options]", "export the dataset now (admins)", _export, admin=True
+    ),
+    "report": Subcommand(
+        "report", "post reviewer agreement and sourcing figures here (admins)", _report, admin=True
     ),
 }
 

@@ -20,11 +20,14 @@ from store.contributors import get_or_create_contributor, is_admin
 from store.db import session_scope
 from store.examples import QualityGate
 from store.models import Contributor
+from store.report import Report
 from store.reviews import Quorum
 from store.stats import largest_gap_category
 
 # Runs an export with the given `crowdtune export` options and returns a one-line summary.
 ExportRunner = Callable[[str], str]
+# Builds the quality report from the database (`crowdtune report`'s figures).
+ReportRunner = Callable[[], Report]
 
 # How long a suggested category may be reused before the gaps are counted again.
 SUGGESTION_TTL_SECONDS = 30.0
@@ -64,6 +67,7 @@ class Deps:
     export_args: str
     exporter: ExportRunner
     suggestion: SuggestedCategory = field(default_factory=SuggestedCategory)
+    reporter: ReportRunner | None = None
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
@@ -18,12 +19,14 @@ from bot.slack.views.review import (
     read_button_value,
     read_rating,
     read_reason,
+    read_shown,
     reject_modal,
 )
 from bot.slack.views.write import (
     EDIT_CALLBACK,
     INPUT_MAX,
     ModalMeta,
+    epoch_to_utc,
     field_errors,
     read_text,
     write_modal,
@@ -84,6 +87,7 @@ def _decide(
     reason: str | None = None,
     rating: int | None = None,
     edited: PairText | None = None,
+    shown_at: datetime | None = None,
 ) -> ReviewOutcome:
     """Verify a draft or review an example, and close the person's assignment for it."""
     if draft:
@@ -96,6 +100,7 @@ def _decide(
             reason=reason,
             edited=edited,
             gate=deps.gate,
+            shown_at=shown_at,
         )
     else:
         outcome = record_review(
@@ -108,6 +113,7 @@ def _decide(
             rating=rating,
             edited=edited,
             gate=deps.gate,
+            shown_at=shown_at,
         )
     kind = AssignmentKind.VERIFY if draft else AssignmentKind.REVIEW
     complete_open(s, me, kind, now=utcnow(), example_id=example_id)
@@ -123,7 +129,10 @@ def register(app: App, deps: Deps) -> None:
             with deps.session() as s:
                 me = acting_person(s, context, body)
                 rating = None if draft else read_rating(body.get("state"))
-                outcome = _decide(s, deps, me, example_id, verdict, draft=draft, rating=rating)
+                shown_at = epoch_to_utc(read_shown(action.get("value")))
+                outcome = _decide(
+                    s, deps, me, example_id, verdict, draft=draft, rating=rating, shown_at=shown_at
+                )
                 note = _outcome_note(outcome, "Verified" if draft else "Approved")
             return {"note": note, "skipped": skipped}
 
@@ -182,6 +191,7 @@ def register(app: App, deps: Deps) -> None:
                         example_id=example.id,
                         category=example.category.slug,
                         reply_url=body.get("response_url"),
+                        started=read_shown(action.get("value")),
                     ),
                     text=read_text_of(example),
                 )
@@ -202,7 +212,12 @@ def register(app: App, deps: Deps) -> None:
     def reject(mode: str) -> FollowUp:
         def open_reject(body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
             example_id, _ = read_button_value(action.get("value"))
-            meta = ModalMeta(mode=mode, example_id=example_id, reply_url=body.get("response_url"))
+            meta = ModalMeta(
+                mode=mode,
+                example_id=example_id,
+                reply_url=body.get("response_url"),
+                started=read_shown(action.get("value")),
+            )
             client.views_open(trigger_id=body["trigger_id"], view=reject_modal(meta))
 
         return open_reject
@@ -233,6 +248,7 @@ def register(app: App, deps: Deps) -> None:
                         draft=meta.mode == "verify",
                         edited=edited,
                         reason=reason,
+                        shown_at=meta.started_at,
                     )
                     verb = (
                         f"Edit saved as revision {outcome.example.revision}"

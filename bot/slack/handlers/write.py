@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
@@ -52,7 +53,8 @@ def open_write_modal(deps: Deps, client: WebClient, trigger_id: str, slug: str |
     """Open the write modal (trigger_id lives 3 s: one quick query, then views.open)."""
     with deps.session() as s:
         selected = _chosen_category(s, slug, deps.suggestion)
-        view = write_modal(list_categories(s, active_only=True), selected)
+        meta = ModalMeta(category=selected.slug, started=time.time())
+        view = write_modal(list_categories(s, active_only=True), selected, meta=meta)
     client.views_open(trigger_id=trigger_id, view=view)
 
 
@@ -64,12 +66,13 @@ def register(app: App, deps: Deps) -> None:
         if not isinstance(view.get("id"), str):
             raise BadPayload("a category change outside a modal")
         slug = read_category(view)
+        started = ModalMeta.loads(view.get("private_metadata")).started
         with deps.session() as s:
             selected = _chosen_category(s, slug, deps.suggestion)
             new = write_modal(
                 list_categories(s, active_only=True),
                 selected,
-                meta=ModalMeta(category=selected.slug),
+                meta=ModalMeta(category=selected.slug, started=started),
                 text=read_text(view),
             )
         client.views_update(view_id=view["id"], hash=view.get("hash"), view=new)
@@ -84,7 +87,8 @@ def register(app: App, deps: Deps) -> None:
         logger: logging.Logger,
     ) -> Later | None:
         text = read_text(view)
-        slug = read_category(view) or ModalMeta.loads(view.get("private_metadata")).category
+        meta = ModalMeta.loads(view.get("private_metadata"))
+        slug = read_category(view) or meta.category
         try:
             with deps.session() as s:
                 # One modal is one example: a second delivery of this submission (a double
@@ -101,6 +105,7 @@ def register(app: App, deps: Deps) -> None:
                     author=me,
                     gate=deps.gate,
                     confirmed=read_confirmed(view),
+                    started_at=meta.started_at,
                 )
                 complete_open(s, me, AssignmentKind.WRITE, now=utcnow())
                 written = count_by_author(s, me)
@@ -114,6 +119,7 @@ def register(app: App, deps: Deps) -> None:
                 again = write_modal(
                     list_categories(s, active_only=True),
                     category,
+                    meta=ModalMeta(category=category.slug, started=meta.started),
                     text=text,
                     warnings=exc.warnings,
                 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from bot.slack.escape import escape_mrkdwn, quote_block
@@ -16,6 +17,7 @@ REJECT_CALLBACK = "reject_submit"
 RATE_ACTION = "review_rate"
 MAX_SKIPS_KEPT = 30  # button values are ≤ 2000 characters
 SECTION_BUDGET = 2900
+MAX_EPOCH = 32_503_680_000  # the year 3000: beyond it a "shown at" time is junk
 INJECTION_WARNING = (
     ":warning: *Flagged:* this draft contains text aimed at the model or at readers "
     "(instructions to ignore rules, or mentions/links); such markup is shown escaped. "
@@ -30,9 +32,12 @@ def _section(text: str, block_id: str | None = None) -> dict[str, Any]:
     return block
 
 
-def button_value(example_id: int, skipped: list[int]) -> str:
-    """The example id and the ids skipped so far, as a button value."""
-    return json.dumps({"id": example_id, "skip": skipped[-MAX_SKIPS_KEPT:]})
+def button_value(example_id: int, skipped: list[int], shown: float | None = None) -> str:
+    """The example id, the ids skipped so far and when it was shown, as a button value."""
+    data: dict[str, Any] = {"id": example_id, "skip": skipped[-MAX_SKIPS_KEPT:]}
+    if shown is not None:
+        data["t"] = round(shown, 3)
+    return json.dumps(data)
 
 
 def read_button_value(raw: Any) -> tuple[int, list[int]]:
@@ -44,6 +49,15 @@ def read_button_value(raw: Any) -> tuple[int, list[int]]:
     return identifier(data.get("id"), "button value id"), [
         identifier(i, "skipped id") for i in skipped
     ]
+
+
+def read_shown(raw: Any) -> float | None:
+    """When the example in this button's message was shown (epoch seconds), if recorded; a
+    value that is no plausible time is ignored (timing is a measurement, not input)."""
+    shown = json_object(raw, "button value").get("t")
+    if isinstance(shown, bool) or not isinstance(shown, int | float):
+        return None
+    return float(shown) if 0 < shown < MAX_EPOCH else None
 
 
 def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
@@ -58,10 +72,15 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
     return b
 
 
-def example_blocks(example: Example, *, skipped: list[int] | None = None) -> list[dict[str, Any]]:
-    """One example to review (pending) or verify (AI draft), with its buttons."""
+def example_blocks(
+    example: Example, *, skipped: list[int] | None = None, shown: float | None = None
+) -> list[dict[str, Any]]:
+    """One example to review (pending) or verify (AI draft), with its buttons.
+
+    `shown` (epoch seconds) rides in the button value, so the verdict knows how long it took.
+    """
     skipped = list(skipped or [])
-    value = button_value(example.id, skipped)
+    value = button_value(example.id, skipped, time.time() if shown is None else shown)
     draft = example.status == ExampleStatus.DRAFT
     cat = escape_mrkdwn(example.category.name)
     if draft:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.slack.escape import clip, escape_mrkdwn
@@ -19,6 +20,14 @@ INPUT_MAX = 3000  # Slack's plain_text_input limit
 FIELD_BLOCKS = ("instruction", "context", "response")
 
 
+def epoch_to_utc(seconds: float | None) -> datetime | None:
+    """Epoch seconds (from a modal's metadata or a button's value) as aware UTC, or None."""
+    # Anything but a plausible time (a forged 1e30, NaN) is no time at all.
+    if not isinstance(seconds, int | float) or not 0 < seconds < 32_503_680_000:
+        return None
+    return datetime.fromtimestamp(seconds, UTC)
+
+
 @dataclass(frozen=True)
 class ModalMeta:
     """What the modal is for, kept in private_metadata (ids only, never text)."""
@@ -27,6 +36,13 @@ class ModalMeta:
     example_id: int | None = None
     category: str | None = None
     reply_url: str | None = None
+    # Epoch seconds when the task was put in front of the person (modal opened, item shown).
+    started: float | None = None
+
+    @property
+    def started_at(self) -> datetime | None:
+        """`started` as an aware UTC datetime."""
+        return epoch_to_utc(self.started)
 
     def dumps(self) -> str:
         """JSON for private_metadata (≤ 3000 chars: ids and a response_url only)."""
@@ -41,11 +57,16 @@ class ModalMeta:
         if mode not in ("write", "review", "verify"):
             raise BadPayload(f"mode {mode[:20]!r} is unknown")
         example_id = data.get("example_id")
+        started = data.get("started")
         return cls(
             mode=mode,
             example_id=None if example_id is None else identifier(example_id, "example_id"),
             category=text(data.get("category"), "category") or None,
             reply_url=text(data.get("reply_url"), "reply_url") or None,
+            # A started time that is not a number is ignored: timing is a measurement, not input.
+            started=started
+            if isinstance(started, int | float) and not isinstance(started, bool)
+            else None,
         )
 
 
