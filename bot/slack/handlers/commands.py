@@ -13,6 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.slack.escape import escape_mrkdwn
+from bot.slack.fields import BadPayload
 from bot.slack.handlers.common import Deps, acting_person, reading_as
 from bot.slack.handlers.listeners import Later, listen
 from bot.slack.handlers.review import next_message
@@ -27,6 +28,8 @@ from store.models import Contributor
 from store.stats import category_counts, leaderboard
 
 COMMAND = "/crowdtune"
+# Longer than any real subcommand with its options.
+MAX_COMMAND_CHARS = 2000
 REPORT_CHART = "crowdtune-agreement.png"
 
 
@@ -198,10 +201,18 @@ def help_text(*, admin: bool) -> str:
 
 
 def _words(body: dict[str, Any]) -> list[str]:
+    text = body.get("text") or ""
+    if not isinstance(text, str):
+        raise BadPayload("the command text is not a string")
+    # Refused before splitting: shlex on a megabyte of text takes seconds of CPU.
+    if len(text) > MAX_COMMAND_CHARS:
+        raise ValidationFailed(
+            {"text": f"That command is too long: at most {MAX_COMMAND_CHARS:,} characters."}
+        )
     try:
-        return shlex.split(body.get("text") or "")
+        return shlex.split(text)
     except ValueError:
-        return (body.get("text") or "").split()
+        return text.split()
 
 
 def register(app: App, deps: Deps) -> None:

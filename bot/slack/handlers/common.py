@@ -15,6 +15,7 @@ from slack_sdk.webhook import WebhookClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.slack.client import webhook_retry_handlers
+from bot.slack.fields import BadPayload
 from store.contributors import find_contributor, get_or_create_contributor, is_admin
 from store.db import session_scope
 from store.errors import NotFound
@@ -98,13 +99,16 @@ class Deps:
 
 
 def _identity(context: BoltContext, body: dict[str, Any]) -> tuple[str, str, str | None]:
-    user = body.get("user") or {}
+    raw = body.get("user")
+    user = raw if isinstance(raw, dict) else {}
     name = body.get("user_name") or user.get("username") or user.get("name")
     team = context.team_id or user.get("team_id") or body.get("team_id") or ""
     user_id = context.user_id or user.get("id") or body.get("user_id")
-    if not user_id:
-        raise ValueError("request names no user")
-    return team, str(user_id), name
+    if not isinstance(user_id, str) or not user_id or len(user_id) > 32:
+        raise BadPayload("the request names no user")
+    if not isinstance(team, str) or len(team) > 32:
+        raise BadPayload("the request's team is not an id")
+    return team, user_id, name if isinstance(name, str) else None
 
 
 def acting_person(session: Session, context: BoltContext, body: dict[str, Any]) -> Contributor:

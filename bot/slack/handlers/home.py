@@ -9,6 +9,7 @@ from typing import Any
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
+from bot.slack.fields import BadPayload, text
 from bot.slack.handlers.common import Deps, acting_person, reading_as, show
 from bot.slack.handlers.listeners import Later, listen
 from bot.slack.handlers.review import next_message
@@ -35,14 +36,17 @@ def register(app: App, deps: Deps) -> None:
     ) -> None:
         if event.get("tab") not in (None, "home"):
             return
+        user = text(event.get("user"), "event.user")
+        if not user:
+            raise BadPayload("app_home_opened names no user")
         with deps.session() as s:
             # Slack redelivers unacknowledged events (X-Slack-Retry-Num): handle each once.
             if not claim_delivery(s, f"event:{body.get('event_id') or event.get('event_ts')}"):
                 logger.info("event %s already handled", body.get("event_id"))
                 return
-            me = acting_person(s, context, {"user": {"id": event["user"]}})
+            me = acting_person(s, context, {"user": {"id": user}})
             view = home_view(personal_counts(s, me), category_counts(s), leaderboard(s, limit=5))
-        client.views_publish(user_id=event["user"], view=view)
+        client.views_publish(user_id=user, view=view)
 
     # Nothing the person changes: the event is acked at once and the Home tab built after.
     listen(app.event("app_home_opened"), home_opened)

@@ -9,7 +9,7 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session
 
-from bot.slack.handlers.common import Deps, acting_person, show
+from bot.slack.handlers.common import Deps, acting_person, reading_as, show
 from bot.slack.handlers.listeners import Commit, FollowUp, Later, ack_only, listen
 from bot.slack.views.review import (
     RATE_ACTION,
@@ -34,7 +34,7 @@ from bot.slack.views.write import (
 from store.assignments import complete_open
 from store.enums import AssignmentKind, AssignmentStatus, ExampleStatus, Verdict
 from store.errors import DomainError, ValidationFailed
-from store.examples import PairText, get_example, next_for_review
+from store.examples import PairText, example_to_act_on, next_for_review
 from store.models import Contributor, Example
 from store.reviews import ReviewOutcome, record_review, verify_draft
 from store.types import utcnow
@@ -125,11 +125,11 @@ def register(app: App, deps: Deps) -> None:
 
     def review_or_verify(verdict: Verdict, draft: bool) -> Commit:
         def decide(body: dict[str, Any], action: dict[str, Any], context: BoltContext) -> Later:
-            example_id, skipped = read_button_value(action["value"])
+            example_id, skipped = read_button_value(action.get("value"))
             with deps.session() as s:
                 me = acting_person(s, context, body)
                 rating = None if draft else read_rating(body.get("state"))
-                shown_at = epoch_to_utc(read_shown(action["value"]))
+                shown_at = epoch_to_utc(read_shown(action.get("value")))
                 outcome = _decide(
                     s, deps, me, example_id, verdict, draft=draft, rating=rating, shown_at=shown_at
                 )
@@ -140,7 +140,7 @@ def register(app: App, deps: Deps) -> None:
         return decide
 
     def skip(body: dict[str, Any], action: dict[str, Any], context: BoltContext) -> Later:
-        example_id, skipped = read_button_value(action["value"])
+        example_id, skipped = read_button_value(action.get("value"))
         draft = action["action_id"] == "verify_skip"
         with deps.session() as s:
             me = acting_person(s, context, body)
@@ -171,10 +171,16 @@ def register(app: App, deps: Deps) -> None:
     app.action(RATE_ACTION)(ack_only)
 
     def edit(mode: str) -> FollowUp:
-        def open_edit(body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
-            example_id, _ = read_button_value(action["value"])
+        def open_edit(
+            body: dict[str, Any], action: dict[str, Any], client: WebClient, context: BoltContext
+        ) -> None:
+            example_id, _ = read_button_value(action.get("value"))
+            me_id = reading_as(deps, context, body)
             with deps.reading() as s:
-                example = get_example(s, example_id)
+                # Checked before any text is shown: a forged button must not reveal others'
+                # rejected examples, or let anyone edit their own.
+                me = s.get_one(Contributor, me_id)
+                example = example_to_act_on(s, example_id, me, verify=mode == "verify")
                 too_long = max(
                     len(example.instruction), len(example.context), len(example.response)
                 )
@@ -186,7 +192,7 @@ def register(app: App, deps: Deps) -> None:
                         example_id=example.id,
                         category=example.category.slug,
                         reply_url=body.get("response_url"),
-                        started=read_shown(action["value"]),
+                        started=read_shown(action.get("value")),
                     ),
                     text=read_text_of(example),
                 )
@@ -206,12 +212,12 @@ def register(app: App, deps: Deps) -> None:
 
     def reject(mode: str) -> FollowUp:
         def open_reject(body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
-            example_id, _ = read_button_value(action["value"])
+            example_id, _ = read_button_value(action.get("value"))
             meta = ModalMeta(
                 mode=mode,
                 example_id=example_id,
                 reply_url=body.get("response_url"),
-                started=read_shown(action["value"]),
+                started=read_shown(action.get("value")),
             )
             client.views_open(trigger_id=body["trigger_id"], view=reject_modal(meta))
 

@@ -11,6 +11,7 @@ from slack_sdk import WebClient
 from sqlalchemy.orm import Session
 
 from bot.slack.escape import escape_mrkdwn
+from bot.slack.fields import BadPayload, obj
 from bot.slack.handlers.common import Deps, SuggestedCategory, acting_person
 from bot.slack.handlers.listeners import Later, listen
 from bot.slack.views.write import (
@@ -61,7 +62,9 @@ def register(app: App, deps: Deps) -> None:
     """Listeners of the write modal."""
 
     def switch_category(body: dict[str, Any], client: WebClient) -> None:
-        view = body["view"]
+        view = obj(body.get("view"), "view")
+        if not isinstance(view.get("id"), str):
+            raise BadPayload("a category change outside a modal")
         slug = read_category(view)
         started = ModalMeta.loads(view.get("private_metadata")).started
         with deps.reading() as s:
