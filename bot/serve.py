@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gunicorn.app.base import BaseApplication
 from slack_bolt import App
@@ -20,6 +20,9 @@ from bot.runtime import Runtime
 from bot.slack.app import build_app
 from bot.slack.client import build_client
 from bot.slack.wsgi import EVENTS_PATH, build_wsgi, database_check
+
+if TYPE_CHECKING:
+    from wsgiref.types import WSGIApplication
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +90,18 @@ def finish_follow_ups(app: App) -> None:
     app.listener_runner.listener_executor.shutdown(wait=True)
 
 
+def http_app(rt: Runtime) -> tuple[App, WSGIApplication]:
+    """The Bolt app and the WSGI application HTTP mode serves (`crowdtune sandbox` too)."""
+    app = build_app(rt)
+    secret = rt.settings.slack_signing_secret
+    wsgi = build_wsgi(
+        app,
+        database_check(rt.engine),
+        signing_secret=secret.get_secret_value() if secret else None,
+    )
+    return app, wsgi
+
+
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
     """gunicorn serving Bolt's WSGI adapter; each worker builds its own app and engine."""
 
@@ -117,13 +132,8 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         # Built in the worker, after the fork; it answers people, so it waits little for locks.
         rt = Runtime(self.rt.settings, interactive=True)
         _warm_up(rt)
-        self.app = build_app(rt)
-        secret = rt.settings.slack_signing_secret
-        return build_wsgi(
-            self.app,
-            database_check(rt.engine),
-            signing_secret=secret.get_secret_value() if secret else None,
-        )
+        self.app, wsgi = http_app(rt)
+        return wsgi
 
     def _worker_exit(self, _server: Any, _worker: Any) -> None:
         # A worker stopping gracefully sends the messages of the requests it acked first
