@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.slack_double import SlackDouble
+from bot.slack.standin.web_api import SlackDouble
 from tests.slack_fixtures import double, slack
 from tests.slack_requests import SlackApp
 from tests.test_report_sourcing import _fixture

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.slack.standin.web_api import SlackDouble
 from store.enums import ExampleStatus, Origin
 from store.models import Example, Review
 from tests.factories import example, person
-from tests.slack_double import SlackDouble
 from tests.slack_fixtures import blocks_of, button_value, double, slack
 from tests.slack_requests import SlackApp, fill, opened_view
 
