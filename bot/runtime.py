@@ -9,7 +9,13 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
-from store.db import make_engine, make_session_factory, session_scope
+from store.db import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    SQLITE_INTERACTIVE_BUSY_TIMEOUT_MS,
+    make_engine,
+    make_session_factory,
+    session_scope,
+)
 from store.quality.dedup import DedupIndex
 from store.quality.gate import CorpusQualityGate
 from store.reviews import Quorum
@@ -21,11 +27,14 @@ class Runtime:
 
     settings: Settings
     _engine: Engine | None = field(default=None, repr=False)
+    # A process answering people (the Slack app) waits less for SQLite's lock than a job.
+    interactive: bool = False
 
     @cached_property
     def engine(self) -> Engine:
         """The database engine for DATABASE_URL."""
-        return self._engine or make_engine(self.settings.database_url)
+        busy = SQLITE_INTERACTIVE_BUSY_TIMEOUT_MS if self.interactive else SQLITE_BUSY_TIMEOUT_MS
+        return self._engine or make_engine(self.settings.database_url, busy_timeout_ms=busy)
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:

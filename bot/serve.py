@@ -12,6 +12,7 @@ from gunicorn.app.base import BaseApplication
 from slack_bolt import App
 from slack_sdk.errors import SlackApiError
 
+from bot.access_log import QuietAccessLog
 from bot.config import Settings
 from bot.runtime import Runtime
 from bot.slack.app import build_app
@@ -84,10 +85,16 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         self.cfg.set("worker_exit", self._worker_exit)
 
     def load(self) -> Any:
-        rt = Runtime(self.rt.settings)  # built in the worker, after the fork
+        # Built in the worker, after the fork; it answers people, so it waits little for locks.
+        rt = Runtime(self.rt.settings, interactive=True)
         _warm_up(rt)
         self.app = build_app(rt)
-        return build_wsgi(self.app, database_check(rt.engine))
+        secret = rt.settings.slack_signing_secret
+        return build_wsgi(
+            self.app,
+            database_check(rt.engine),
+            signing_secret=secret.get_secret_value() if secret else None,
+        )
 
     def _worker_exit(self, _server: Any, _worker: Any) -> None:
         # A worker stopping gracefully sends the messages of the requests it acked first
@@ -135,6 +142,7 @@ def serve(rt: Runtime, *, workers: int = 2, threads: int = 8) -> None:
     rt.close()  # no connections cross the fork into gunicorn's workers
     if settings.slack_app_token is not None:
         log.info("connected as %s; Socket Mode", who)
+        rt = Runtime(settings, interactive=True)  # people wait on it: short lock waits
         _warm_up(rt)
         _socket_mode(rt, settings.slack_app_token.get_secret_value())
         return
@@ -146,5 +154,7 @@ def serve(rt: Runtime, *, workers: int = 2, threads: int = 8) -> None:
         "threads": threads,
         "timeout": 30,
         "accesslog": "-",
+        # Forged requests (401) are counted in one line a minute, not logged one by one.
+        "logger_class": QuietAccessLog,
     }
     _Gunicorn(rt, options).run()

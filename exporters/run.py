@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from array import array
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from exporters.atomic import atomic_folder
+from exporters.atomic import atomic_folder, remove_leftovers, sweep_leftovers, target_lock
 from exporters.balance import allocate, choose
 from exporters.card import SPLITS, ExportCounts, describe_files, write_card, write_manifest
 from exporters.card_origins import origin_table
@@ -34,6 +36,12 @@ from store.export_queries import (
     duplicate_ids,
     iter_keys,
     iter_rows,
+)
+from store.export_runs import (
+    export_heartbeat,
+    fail_running_exports_to,
+    fail_stale_exports,
+    recent_out_dirs,
 )
 from store.models import Export
 from store.report import categories_meeting, origin_mix
@@ -73,6 +81,67 @@ class _Selection:
         for p, c in enumerate(self.cats):
             groups[c].append(p)
         return groups
+
+
+# A running export says it is alive this often; a `running` row silent for STALE_AFTER was
+# interrupted (SIGKILL, power loss): the same idea as job_runs' heartbeat.
+HEARTBEAT_SECONDS = 20.0
+STALE_AFTER = timedelta(minutes=2)
+
+
+@contextmanager
+def _heartbeat(
+    factory: sessionmaker[Session], export_id: int, every: float = HEARTBEAT_SECONDS
+) -> Iterator[None]:
+    """Move the Export row's heartbeat every `every` seconds while the body runs."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            try:
+                with session_scope(factory) as s:
+                    export_heartbeat(s, export_id, now=utcnow())
+            except Exception as exc:  # a missed beat is not worth stopping the export
+                log.warning("export %s: heartbeat not recorded: %s", export_id, exc)
+
+    thread = threading.Thread(target=beat, name=f"export-{export_id}-heartbeat", daemon=True)
+    with session_scope(factory) as s:
+        export_heartbeat(s, export_id, now=utcnow())
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _clean_up_interrupted(factory: sessionmaker[Session], out_dir: Path) -> None:
+    """Before an export into `out_dir` (its lock held): leftovers of killed runs go."""
+    for path in remove_leftovers(out_dir):
+        log.warning("removed %s, left by an interrupted export", path)
+    with session_scope(factory) as s:
+        now = utcnow()
+        for row in fail_running_exports_to(s, str(out_dir), now=now) + fail_stale_exports(
+            s, STALE_AFTER, now=now
+        ):
+            log.warning("export %s marked failed: %s", row.id, row.error)
+
+
+def sweep_interrupted_exports(
+    factory: sessionmaker[Session], stale_after: timedelta = STALE_AFTER
+) -> dict[str, int]:
+    """The scheduler's sweep: stale `running` exports become failed, and leftover temporary
+    folders beside recent export folders nobody is writing are removed."""
+    now = utcnow()
+    with session_scope(factory) as s:
+        failed = fail_stale_exports(s, stale_after, now=now)
+        folders = recent_out_dirs(s, since=now - timedelta(days=7))
+    for row in failed:
+        log.warning("export %s marked failed: %s", row.id, row.error)
+    removed = [p for folder in folders for p in sweep_leftovers(Path(folder))]
+    for path in removed:
+        log.warning("removed %s, left by an interrupted export", path)
+    return {"failed": len(failed), "removed": len(removed)}
 
 
 def _advance(ids: array[int], p: int, example_id: int) -> int:
@@ -261,14 +330,30 @@ def run_export(
     Reads one consistent snapshot in a single transaction; on any failure the Export row is
     marked failed with the error and nothing is left at `out_dir`.
     """
-    started = clock()
     out_dir = Path(out_dir).absolute()
+    # One export per folder at a time: a second one fails at once, saying so.
+    with target_lock(out_dir):
+        _clean_up_interrupted(session_factory, out_dir)
+        return _run_locked(session_factory, out_dir, spec, overwrite, collaborators, writers, clock)
+
+
+def _run_locked(
+    session_factory: sessionmaker[Session],
+    out_dir: Path,
+    spec: ExportSpec,
+    overwrite: bool,
+    collaborators: Collaborators | None,
+    writers: Mapping[str, type[Writer]],
+    clock: Callable[[], float],
+) -> ExportResult:
+    started = clock()
     co = collaborators if collaborators is not None else default_collaborators()
     if out_dir.exists() and not overwrite:
         raise Conflict(f"{out_dir} already exists; choose another --out or pass --overwrite")
     export_id = _start(session_factory, out_dir, spec)
     try:
         with (
+            _heartbeat(session_factory, export_id),
             atomic_folder(out_dir, overwrite=overwrite) as tmp,
             session_scope(session_factory) as s,
         ):

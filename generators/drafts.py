@@ -32,6 +32,7 @@ from store.examples import PairText, exists_hash, submit_example
 from store.llm_usage import record_usage, remaining_budget
 from store.models import Category, Example
 from store.quality.dedup import prompt_text
+from store.quality.injection import PROMPT_INJECTION, defang_markup, find_injection
 from store.stats import gaps
 from store.validation import content_hash, validate_pair
 
@@ -260,7 +261,9 @@ class _Keeper:
         with session_scope(self.sessions) as s:
             category = s.get(Category, req.category_id)
             assert category is not None
-            for cand in candidates:
+            for raw in candidates:
+                text, flags = _defanged(raw)
+                cand = Candidate(text.instruction, text.context, text.response)
                 reason = self._rejection(s, category, cand)
                 if reason:
                     rep.dropped[reason] += 1
@@ -268,10 +271,11 @@ class _Keeper:
                 ex = submit_example(
                     s,
                     category=category,
-                    text=PairText(cand.instruction, cand.context, cand.response),
+                    text=text,
                     author=None,
                     origin=Origin.LLM,
                     status=ExampleStatus.DRAFT,
+                    flags=flags,
                 )
                 ex.llm_model = self.model
                 ex.prompt_version = PROMPT_VERSION
@@ -309,6 +313,15 @@ class _Keeper:
         ):
             return "personal_data"
         return None
+
+
+def _defanged(cand: Candidate) -> tuple[PairText, list[str]]:
+    """A draft's text with chat markup escaped, flagged when it speaks to a model or readers,
+    so verifiers see the warning and nothing the model wrote can ping a channel."""
+    texts = (cand.instruction, cand.context, cand.response)
+    found = any(find_injection(t) for t in texts)
+    clean = PairText(*(defang_markup(t) for t in texts))
+    return clean, [PROMPT_INJECTION] if found else []
 
 
 async def agenerate_drafts(

@@ -195,6 +195,29 @@ def check_may_review(example: Example, reviewer: Contributor) -> None:
         raise Conflict(f"This example was already {example.status.value}.", code="already_decided")
 
 
+def example_to_act_on(
+    session: Session, example_id: int, person: Contributor, *, verify: bool
+) -> Example:
+    """The example `person` was asked to review (`verify`: an AI draft to verify), checked
+    before any of its text is shown: it exists, they did not write it, it is still waiting
+    (pending, or draft when verifying) and they have not given their verdict on it yet."""
+    example = get_example(session, example_id)
+    check_may_review(example, person)
+    wanted = ExampleStatus.DRAFT if verify else ExampleStatus.PENDING
+    if example.status != wanted:
+        if example.status == ExampleStatus.DRAFT:
+            raise Conflict("This is an AI draft: verify it first.", code="needs_verification")
+        raise Conflict(
+            f"This example is {example.status.value.replace('_', ' ')}, not waiting for "
+            + ("verification." if verify else "review."),
+            code="not_waiting",
+        )
+    mine = exists().where(Review.example_id == example.id, Review.reviewer_id == person.id)
+    if session.scalar(select(mine)):
+        raise Conflict("You already reviewed this example.", code="already_reviewed")
+    return example
+
+
 def count_by_author(session: Session, author: Contributor) -> int:
     """How many examples this person has written."""
     return int(

@@ -73,6 +73,9 @@ class Category(Base):
     target: Mapped[int] = mapped_column(Integer, default=0)
     min_instruction_chars: Mapped[int] = mapped_column(Integer, default=10)
     min_response_chars: Mapped[int] = mapped_column(Integer, default=2)
+    # Longest instruction, context or response a person may submit: Slack's text input holds
+    # 3,000 characters, and a longer text could not be edited there again.
+    max_field_chars: Mapped[int] = mapped_column(Integer, default=3000, server_default="3000")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -250,6 +253,8 @@ class Export(Base):
     files: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Moved while the export runs; a `running` row whose heartbeat stopped was interrupted.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 

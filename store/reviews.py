@@ -21,6 +21,7 @@ from store.examples import (
 )
 from store.models import Contributor, Example, Review
 from store.types import utcnow
+from store.validation import check_short_text
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,12 @@ def _check_rating(rating: int | None) -> None:
         raise ValidationFailed({"rating": "A rating is a whole number from 1 to 5."})
 
 
+def _check_reason(reason: str | None) -> None:
+    errors = check_short_text("reason", reason or "")
+    if errors:
+        raise ValidationFailed(errors)
+
+
 def _insert_review(session: Session, review: Review) -> None:
     try:
         with session.begin_nested():
@@ -110,6 +117,7 @@ def record_review(
     person or an example already decided, ValidationFailed for a bad rating or edit.
     """
     _check_rating(rating)
+    _check_reason(reason)
     if verdict == Verdict.REJECT and not (reason and reason.strip()):
         raise ValidationFailed({"reason": "Say briefly why, so the writer can learn from it."})
     if verdict == Verdict.EDIT and edited is None:
@@ -152,6 +160,7 @@ def verify_draft(
     The verifier's verdict is recorded as their review, so it counts toward the quorum and
     they are not asked to review the same example again.
     """
+    _check_reason(reason)
     if verdict == Verdict.REJECT and not (reason and reason.strip()):
         raise ValidationFailed({"reason": "Say briefly what is wrong with the draft."})
     if verdict == Verdict.EDIT and edited is None:

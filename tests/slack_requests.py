@@ -201,7 +201,12 @@ class SlackApp:
         # The retry handler records the Retry-After waits instead of sleeping through them.
         client = build_client(self.settings, sleep=self.sleeps.append)
         self.app = build_app(self.runtime, client=client, exporter=self.exporter)
-        wsgi = build_wsgi(self.app, database_check(self.db.engine))
+        secret = self.settings.slack_signing_secret
+        wsgi = build_wsgi(
+            self.app,
+            database_check(self.db.engine),
+            signing_secret=secret.get_secret_value() if secret else None,
+        )
         self.server = make_server(
             "127.0.0.1", 0, wsgi, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
         )

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 from datetime import timedelta
+from functools import partial
 
 from bot.runtime import Runtime
 from bot.scheduler.app import (
@@ -18,6 +19,7 @@ from bot.scheduler.app import (
 from bot.scheduler.claims import ClaimedRunner
 from bot.scheduler.cron import CronError, zone
 from bot.scheduler.wiring import production_specs
+from exporters.run import sweep_interrupted_exports
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -65,7 +67,12 @@ def run(rt: Runtime, args: argparse.Namespace) -> int:
         stale_after=timedelta(seconds=args.stale_after),
         heartbeat_every=args.heartbeat,
     )
-    sched = build_scheduler(runner, specs, tz=tz, sweep_every=args.sweep)
+    # Exports killed midway (their Export row left `running`, a temporary folder beside
+    # their target) are cleaned up by the same periodic sweep.
+    exports_sweep = partial(
+        sweep_interrupted_exports, rt.sessions, timedelta(seconds=args.stale_after)
+    )
+    sched = build_scheduler(runner, specs, tz=tz, sweep_every=args.sweep, sweeps=[exports_sweep])
     if args.list:
         for row in describe(sched):
             print(json.dumps(row))

@@ -13,7 +13,7 @@ import os
 import signal
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from types import FrameType
@@ -59,8 +59,10 @@ def build_scheduler(
     tz: ZoneInfo,
     sweep_every: float,
     threads: int = 8,
+    sweeps: Sequence[Callable[[], object]] = (),
 ) -> BlockingScheduler:
-    """A BlockingScheduler with each spec as a claimed, coalescing job, plus the stale sweep."""
+    """A BlockingScheduler with each spec as a claimed, coalescing job, plus the stale sweep
+    (and `sweeps`, run as often: e.g. interrupted exports)."""
     sched = BlockingScheduler(
         timezone=tz,
         executors={
@@ -89,7 +91,28 @@ def build_scheduler(
         coalesce=True,
         max_instances=1,
     )
+    for i, sweep in enumerate(sweeps):
+        sched.add_job(
+            _logged(sweep),
+            IntervalTrigger(seconds=sweep_every, timezone=tz),
+            id=f"_sweep_{i}",
+            name=getattr(sweep, "__name__", f"sweep {i}"),
+            executor=PLAIN_EXECUTOR,
+            coalesce=True,
+            max_instances=1,
+        )
     return sched
+
+
+def _logged(sweep: Callable[[], object]) -> Callable[[], None]:
+    # A sweep that fails (database away) says so in one line and runs again next time.
+    def run() -> None:
+        try:
+            sweep()
+        except Exception as exc:
+            log.warning("sweep failed: %s: %s", type(exc).__name__, exc)
+
+    return run
 
 
 def schedule_catch_up(

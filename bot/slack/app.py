@@ -41,6 +41,9 @@ def build_app(
         request_verification_enabled=verify_signatures,
         # The token is checked once at startup (serve), not on every process start.
         token_verification_enabled=False,
+        # Requests nothing handles go to our error handler: one log line, not Bolt's
+        # multi-line suggestion per request.
+        raise_error_for_unhandled_request=True,
         # Each listener commits the person's change, then acks, in the request thread; its Web
         # API calls follow in Bolt's lazy listeners (handlers.listeners): nothing a person did
         # is only in memory once Slack has its ack.

@@ -21,6 +21,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.slack.errors import OOPS, answer_in_modal, friendly_message, tell_quietly
+from bot.slack.fields import BadPayload
 from bot.slack.handlers.common import ResponseUrlRefused
 from store.errors import DomainError
 
@@ -79,7 +80,11 @@ def committed(fn: Commit) -> Callable[..., None]:
         try:
             later = fn(**{name: given[name] for name in wanted})
         except Exception as exc:
-            if not isinstance(exc, DomainError):
+            if isinstance(exc, BadPayload):
+                logger.warning(
+                    "%s refused a malformed request from %s: %s", fn.__name__, _who(body), exc.what
+                )
+            elif not isinstance(exc, DomainError):
                 logger.exception("%s failed for %s; nothing was stored", fn.__name__, _who(body))
             text = friendly_message(exc)
             if answer_in_modal(ack, body, text):
@@ -138,6 +143,10 @@ def follow_up(fn: FollowUp) -> Callable[..., None]:
         try:
             fn(**{name: given[name] for name in wanted})
         except DomainError as exc:
+            if isinstance(exc, BadPayload):
+                logger.warning(
+                    "%s refused a malformed request from %s: %s", fn.__name__, _who(body), exc.what
+                )
             tell_quietly(client, body, friendly_message(exc), respond, logger)
         except (SlackApiError, ResponseUrlRefused, OSError) as exc:
             # Slack refused or was unreachable after slack_sdk's retries: another message
@@ -167,25 +176,29 @@ def listen(register: Register, then: FollowUp, *, commit: Commit | None = None) 
     register(ack=committed(commit) if commit else ack_only, lazy=[follow_up(then)])
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    # Log helpers read what may be a forged payload: anything but an object counts as none.
+    return value if isinstance(value, dict) else {}
+
+
 def _who(body: dict[str, Any]) -> str:
-    user = body.get("user") or {}
-    event = body.get("event") or {}
-    who = user.get("id") or body.get("user_id") or event.get("user") or "?"
-    team = (body.get("team") or {}).get("id") or body.get("team_id") or user.get("team_id")
-    return f"{team}/{who}" if team else str(who)
+    user, event, team_obj = _dict(body.get("user")), _dict(body.get("event")), body.get("team")
+    who = user.get("id") or body.get("user_id") or event.get("user") or body.get("user") or "?"
+    team = _dict(team_obj).get("id") or body.get("team_id") or user.get("team_id")
+    return f"{str(team)[:20]}/{str(who)[:20]}" if team else str(who)[:20]
 
 
 def _what(body: dict[str, Any]) -> str:
     """The action, command, view or event a request carries, for the log."""
     actions = body.get("actions") or []
-    if actions:
-        return f"action {actions[0].get('action_id')} ({actions[0].get('value', '')})"
+    if isinstance(actions, list) and actions and isinstance(actions[0], dict):
+        return f"action {actions[0].get('action_id')} ({str(actions[0].get('value', ''))[:100]})"
     if body.get("command"):
-        return f"command {body['command']} {body.get('text', '')}".rstrip()
+        return f"command {body['command']} {str(body.get('text', ''))[:100]}".rstrip()
     if body.get("view"):
-        return f"view {body['view'].get('callback_id')}"
+        return f"view {_dict(body['view']).get('callback_id')}"
     if body.get("event"):
-        return f"event {body['event'].get('type')}"
+        return f"event {_dict(body['event']).get('type')}"
     return "request"
 
 

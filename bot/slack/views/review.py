@@ -7,14 +7,21 @@ import time
 from typing import Any
 
 from bot.slack.escape import escape_mrkdwn, quote_block
-from bot.slack.views.write import ModalMeta
+from bot.slack.fields import BadPayload, identifier, json_object, path, text
+from bot.slack.views.write import ModalMeta, epoch_seconds
 from store.enums import ExampleStatus
 from store.models import Example
+from store.quality.injection import PROMPT_INJECTION
 
 REJECT_CALLBACK = "reject_submit"
 RATE_ACTION = "review_rate"
 MAX_SKIPS_KEPT = 30  # button values are ≤ 2000 characters
 SECTION_BUDGET = 2900
+INJECTION_WARNING = (
+    ":warning: *Flagged:* this draft contains text aimed at the model or at readers "
+    "(instructions to ignore rules, or mentions/links); such markup is shown escaped. "
+    "Reject it unless it is really part of the task."
+)
 
 
 def _section(text: str, block_id: str | None = None) -> dict[str, Any]:
@@ -32,16 +39,20 @@ def button_value(example_id: int, skipped: list[int], shown: float | None = None
     return json.dumps(data)
 
 
-def read_button_value(raw: str) -> tuple[int, list[int]]:
-    """(example id, skipped ids) from a button value."""
-    data = json.loads(raw)
-    return int(data["id"]), [int(i) for i in data.get("skip", [])]
+def read_button_value(raw: Any) -> tuple[int, list[int]]:
+    """(example id, skipped ids) from a button value; BadPayload when it is not ours."""
+    data = json_object(raw, "button value")
+    skipped = data.get("skip") or []
+    if not isinstance(skipped, list) or len(skipped) > MAX_SKIPS_KEPT:
+        raise BadPayload("button value skip is not a short list")
+    return identifier(data.get("id"), "button value id"), [
+        identifier(i, "skipped id") for i in skipped
+    ]
 
 
-def read_shown(raw: str) -> float | None:
+def read_shown(raw: Any) -> float | None:
     """When the example in this button's message was shown (epoch seconds), if recorded."""
-    shown = json.loads(raw).get("t")
-    return float(shown) if isinstance(shown, int | float) else None
+    return epoch_seconds(json_object(raw, "button value").get("t"), "button value t")
 
 
 def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
@@ -73,6 +84,8 @@ def example_blocks(
             f":robot_face: *AI draft to verify* · {cat}\n"
             f"Written by {model}, not by a person. Is it correct and helpful?"
         )
+        if PROMPT_INJECTION in (example.flags or []):
+            head += f"\n{INJECTION_WARNING}"
     else:
         head = f":mag: *Review* · {cat} · reviewed {example.review_count} time(s) so far"
     blocks = [
@@ -123,11 +136,15 @@ def example_blocks(
     return blocks
 
 
-def read_rating(state: dict[str, Any] | None) -> int | None:
-    """The optional 1–5 rating chosen in the message, if any."""
-    values = (state or {}).get("values", {})
-    option = values.get("rating", {}).get(RATE_ACTION, {}).get("selected_option") or {}
-    return int(option["value"]) if option.get("value") else None
+def read_rating(state: Any) -> int | None:
+    """The optional 1–5 rating chosen in the message, if any (BadPayload when not 1–5)."""
+    chosen = path(state, "values", "rating", RATE_ACTION)
+    value = text(path(chosen, "selected_option").get("value"), "rating")
+    if not value:
+        return None
+    if value not in {"1", "2", "3", "4", "5"}:
+        raise BadPayload(f"rating {value[:20]!r} is not 1-5")
+    return int(value)
 
 
 def nothing_to_review_blocks(note: str = "") -> list[dict[str, Any]]:
@@ -168,9 +185,6 @@ def reject_modal(meta: ModalMeta) -> dict[str, Any]:
     }
 
 
-def read_reason(view: dict[str, Any]) -> str:
+def read_reason(view: Any) -> str:
     """The rejection reason typed in the modal."""
-    return str(
-        view.get("state", {}).get("values", {}).get("reason", {}).get("reason", {}).get("value")
-        or ""
-    )
+    return text(path(view, "state", "values", "reason", "reason").get("value"), "reason")

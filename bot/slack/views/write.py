@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.slack.escape import clip, escape_mrkdwn
+from bot.slack.fields import BadPayload, identifier, json_object, path, text
 from store.examples import PairText
 from store.models import Category
 
@@ -17,6 +18,15 @@ EDIT_CALLBACK = "edit_submit"
 CATEGORY_ACTION = "write_category"
 INPUT_MAX = 3000  # Slack's plain_text_input limit
 FIELD_BLOCKS = ("instruction", "context", "response")
+
+
+def epoch_seconds(value: Any, what: str) -> float | None:
+    """A time we wrote as epoch seconds into metadata or a button value (missing: None)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise BadPayload(f"{what} {str(value)[:40]!r} is not a time")
+    return float(value)
 
 
 def epoch_to_utc(seconds: float | None) -> datetime | None:
@@ -47,15 +57,20 @@ class ModalMeta:
         return json.dumps({k: v for k, v in self.__dict__.items() if v is not None})
 
     @classmethod
-    def loads(cls, raw: str | None) -> ModalMeta:
-        """Read private_metadata back; an empty one is a plain write."""
-        data = json.loads(raw) if raw else {}
+    def loads(cls, raw: Any) -> ModalMeta:
+        """Read private_metadata back (an empty one is a plain write); BadPayload when it is
+        not what `dumps` wrote."""
+        data = json_object(raw, "private_metadata")
+        mode = text(data.get("mode"), "mode", default="write")
+        if mode not in ("write", "review", "verify"):
+            raise BadPayload(f"mode {mode[:20]!r} is unknown")
+        example_id = data.get("example_id")
         return cls(
-            **{
-                k: data[k]
-                for k in ("mode", "example_id", "category", "reply_url", "started")
-                if k in data
-            }
+            mode=mode,
+            example_id=None if example_id is None else identifier(example_id, "example_id"),
+            category=text(data.get("category"), "category") or None,
+            reply_url=text(data.get("reply_url"), "reply_url") or None,
+            started=epoch_seconds(data.get("started"), "started"),
         )
 
 
@@ -199,29 +214,31 @@ def write_modal(
     }
 
 
-def _value(values: dict[str, Any], block: str) -> Any:
-    return values.get(block, {}).get(block if block != "category" else CATEGORY_ACTION, {})
+def _value(values: dict[str, Any], block: str) -> dict[str, Any]:
+    action = block if block != "category" else CATEGORY_ACTION
+    return path(values, block, action)
 
 
-def read_text(view: dict[str, Any]) -> PairText:
+def read_text(view: Any) -> PairText:
     """The three texts as typed (missing optional fields are empty)."""
-    values = view.get("state", {}).get("values", {})
-    parts = [(_value(values, b).get("value") or "") for b in FIELD_BLOCKS]
+    values = path(view, "state", "values")
+    parts = [text(_value(values, b).get("value"), b) for b in FIELD_BLOCKS]
     return PairText(*parts)
 
 
-def read_category(view: dict[str, Any]) -> str | None:
+def read_category(view: Any) -> str | None:
     """The selected category slug, if the modal has a category select."""
-    values = view.get("state", {}).get("values", {})
-    option = _value(values, "category").get("selected_option") or {}
-    slug = option.get("value")
-    return str(slug) if slug else None
+    values = path(view, "state", "values")
+    option = path(_value(values, "category"), "selected_option")
+    return text(option.get("value"), "category") or None
 
 
-def read_confirmed(view: dict[str, Any]) -> bool:
+def read_confirmed(view: Any) -> bool:
     """True when the person ticked the confirmation box."""
-    values = view.get("state", {}).get("values", {})
-    return bool(values.get("confirm", {}).get("confirm", {}).get("selected_options"))
+    chosen = path(view, "state", "values", "confirm", "confirm").get("selected_options")
+    if chosen is not None and not isinstance(chosen, list):
+        raise BadPayload("selected_options is not a list")
+    return bool(chosen)
 
 
 def field_errors(errors: dict[str, str], view: dict[str, Any]) -> dict[str, str]:
