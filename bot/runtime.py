@@ -72,8 +72,12 @@ class Runtime:
         )
 
     def warm_up(self) -> None:
-        """Build the near-duplicate index now, so the first writer does not wait for it."""
-        with session_scope(self.sessions) as s:
+        """Build the near-duplicate index now, so the first writer does not wait for it.
+
+        It only reads, for seconds on a large corpus: on SQLite a read transaction, so the
+        other workers warming up and the writers are not held (a write lock would make them
+        give up after the interactive busy timeout)."""
+        with session_scope(self.read_sessions) as s:
             self.quality_gate.sync(s)
 
     def close(self) -> None:
