@@ -4,6 +4,9 @@ Corpus: N examples with T0 prompts and completions from ../shared/datasets as te
 the four origins, each reviewed twice (verdicts and ratings drawn at random, times recorded),
 bulk-inserted into a fresh SQLite file or PostgreSQL database. Baseline: the per-origin and
 status counts `crowdtune stats` runs (one grouped query), the least any report must read.
+Columns: reading the reviews once, alpha per category, reviewer records, building the
+near-duplicate index, the per-origin figures (diversity on --sample examples per origin), and
+rendering the HTML page with its five charts.
 
 Run: .venv/bin/python bench/report_bench.py [--sizes 10000,50000] [--db sqlite,postgresql]
 """
@@ -32,6 +35,7 @@ from store.enums import ExampleStatus, Origin, Verdict
 from store.models import Example, Review
 from store.quality.dedup import DedupIndex
 from store.report import agreement_by_category, origin_rows, reviewer_rows
+from store.report.agreement import review_facts
 from store.report.build import Report
 from store.report.sourcing import TokenPrices
 from store.validation import content_hash
@@ -125,8 +129,9 @@ def run(kind: str, n: int, sample: int) -> dict[str, float]:
                 Example.origin, Example.status
             )
             out["baseline"], _ = timed(lambda: s.execute(q).all())
-            out["agreement"], agreement = timed(lambda: agreement_by_category(s))
-            out["reviewers"], reviewers = timed(lambda: reviewer_rows(s))
+            out["reviews"], facts = timed(lambda: review_facts(s))
+            out["agreement"], agreement = timed(lambda: agreement_by_category(s, facts=facts))
+            out["reviewers"], reviewers = timed(lambda: reviewer_rows(s, facts=facts))
             out["index"], index = timed(lambda: DedupIndex.from_session(s))
             out["origins"], origins = timed(
                 lambda: origin_rows(s, index=index, sample=sample, prices=TokenPrices(0.15, 0.6))
@@ -142,7 +147,7 @@ def main() -> int:
     p.add_argument("--db", default="sqlite,postgresql")
     p.add_argument("--sample", type=int, default=300)
     args = p.parse_args()
-    parts = ("agreement", "reviewers", "index", "origins", "html")
+    parts = ("reviews", "agreement", "reviewers", "index", "origins", "html")
     print(
         f"{'db':<12}{'examples':>10}{'reviews':>9}{'base s':>8}"
         + "".join(f"{x + ' s':>12}" for x in parts)
