@@ -37,10 +37,11 @@ SLACK_VARS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")
 
 
 @pytest.fixture
-def no_slack_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def no_slack_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db: TestDatabase) -> None:
     for name in SLACK_VARS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # no .env from the working folder
+    monkeypatch.setenv("DATABASE_URL", db.url)  # serve checks the database is migrated first
 
 
 @pytest.mark.usefixtures("no_slack_env")
