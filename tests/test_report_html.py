@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from playwright.sync_api import Request, Route, sync_playwright
+from playwright.sync_api import Request, Route
 
 from exporters.report_charts import CHARTS
 from exporters.report_html import write_html
 from store.enums import Verdict
 from store.report import TokenPrices, build_report
 from store.reviews import Quorum, record_review
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import chromium
 from tests.dbs import TestDatabase
 from tests.factories import example, person
 from tests.report_demo import fill_demo
@@ -29,32 +29,28 @@ def _open(path: Path) -> tuple[dict[str, object], list[str], list[str]]:
             blocked.append(route.request.url)
             route.abort()
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.route("**/*", guard)
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.route("**/*", guard)
 
-            def record(request: Request) -> None:
-                seen.append(request.url)
+        def record(request: Request) -> None:
+            seen.append(request.url)
 
-            page.on("request", record)
-            page.goto(path.as_uri(), wait_until="load")
-            shown = page.evaluate(
-                """() => ({
-                    title: document.title,
-                    headings: [...document.querySelectorAll('h2')].map(h => h.textContent),
-                    charts: [...document.querySelectorAll('img[data-chart]')].map(i => ({
-                        name: i.dataset.chart, width: i.naturalWidth, height: i.naturalHeight,
-                        complete: i.complete, data: i.src.startsWith('data:image/png;base64,'),
-                        visible: i.getBoundingClientRect().width > 100,
-                    })),
-                    flags: [...document.querySelectorAll('.flag')].map(f => f.textContent),
-                    text: document.body.innerText,
-                })"""
-            )
-        finally:
-            browser.close()
+        page.on("request", record)
+        page.goto(path.as_uri(), wait_until="load")
+        shown = page.evaluate(
+            """() => ({
+                title: document.title,
+                headings: [...document.querySelectorAll('h2')].map(h => h.textContent),
+                charts: [...document.querySelectorAll('img[data-chart]')].map(i => ({
+                    name: i.dataset.chart, width: i.naturalWidth, height: i.naturalHeight,
+                    complete: i.complete, data: i.src.startsWith('data:image/png;base64,'),
+                    visible: i.getBoundingClientRect().width > 100,
+                })),
+                flags: [...document.querySelectorAll('.flag')].map(f => f.textContent),
+                text: document.body.innerText,
+            })"""
+        )
     return shown, seen, blocked
 
 

@@ -20,18 +20,10 @@ INPUT_MAX = 3000  # Slack's plain_text_input limit
 FIELD_BLOCKS = ("instruction", "context", "response")
 
 
-def epoch_seconds(value: Any, what: str) -> float | None:
-    """A time we wrote as epoch seconds into metadata or a button value (missing: None)."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise BadPayload(f"{what} {str(value)[:40]!r} is not a time")
-    return float(value)
-
-
 def epoch_to_utc(seconds: float | None) -> datetime | None:
     """Epoch seconds (from a modal's metadata or a button's value) as aware UTC, or None."""
-    if not isinstance(seconds, int | float) or seconds <= 0:
+    # Anything but a plausible time (a forged 1e30, NaN) is no time at all.
+    if not isinstance(seconds, int | float) or not 0 < seconds < 32_503_680_000:
         return None
     return datetime.fromtimestamp(seconds, UTC)
 
@@ -65,12 +57,16 @@ class ModalMeta:
         if mode not in ("write", "review", "verify"):
             raise BadPayload(f"mode {mode[:20]!r} is unknown")
         example_id = data.get("example_id")
+        started = data.get("started")
         return cls(
             mode=mode,
             example_id=None if example_id is None else identifier(example_id, "example_id"),
             category=text(data.get("category"), "category") or None,
             reply_url=text(data.get("reply_url"), "reply_url") or None,
-            started=epoch_seconds(data.get("started"), "started"),
+            # A started time that is not a number is ignored: timing is a measurement, not input.
+            started=started
+            if isinstance(started, int | float) and not isinstance(started, bool)
+            else None,
         )
 
 
