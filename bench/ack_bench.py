@@ -45,6 +45,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -107,29 +108,33 @@ def server(cmd: list[str], env: dict[str, str], workers: int, threads: int) -> I
     proc = subprocess.Popen(
         args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
+    log: deque[str] = deque(maxlen=50)
     try:
         booted = 0
         assert proc.stderr is not None
         for line in proc.stderr:
+            log.append(line)
             booted += "Booting worker" in line
             if booted == workers:
                 break
         else:
-            raise RuntimeError(f"{cmd} did not start (exit {proc.wait()})")
+            raise RuntimeError(f"{cmd} did not start (exit {proc.wait()}): {''.join(log)}")
         # Keep reading its log so the pipe never fills and blocks the server.
-        threading.Thread(target=proc.stderr.read, daemon=True).start()
-        _wait_ready(f"http://127.0.0.1:{port}")
+        threading.Thread(target=lambda: log.extend(proc.stderr or ()), daemon=True).start()
+        _wait_ready(f"http://127.0.0.1:{port}", proc, log)
         yield f"http://127.0.0.1:{port}/slack/events"
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=120)
 
 
-def _wait_ready(url: str) -> None:
+def _wait_ready(url: str, proc: subprocess.Popen[str], log: deque[str]) -> None:
     """gunicorn logs a worker before it has loaded the app (and built its index): wait until
     an unsigned request is refused (401), i.e. a worker answers."""
     deadline = time.monotonic() + 900
     while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited ({proc.returncode}): {''.join(log)}")
         req = urllib.request.Request(url + "/slack/events", data=b"x", method="POST")  # noqa: S310
         try:
             urllib.request.urlopen(req, timeout=300)  # noqa: S310 (local server)
@@ -603,9 +608,19 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     runs: list[Run] = []
-    for size in [int(x) for x in args.examples.split(",") if x]:
-        for kind in [k.strip() for k in args.databases.split(",") if k.strip()]:
-            runs.extend(bench_store(kind, size, args))
+    stores = [
+        (kind.strip(), int(size))
+        for size in args.examples.split(",")
+        if size
+        for kind in args.databases.split(",")
+        if kind.strip()
+    ]
+    for i, (kind, size) in enumerate(stores):
+        runs.extend(bench_store(kind, size, args))
+        if i < len(stores) - 1:  # the figures so far, in case a long run is cut short
+            print(f"--- after {kind} {size:,} ({i + 1} of {len(stores)} stores) ---")
+            report(runs, args)
+            print(flush=True)
     report(runs, args)
     return 0
 

@@ -100,16 +100,11 @@ class Runtime:
     def warm_up(self) -> None:
         """Build the near-duplicate index now, so the first writer does not wait for it.
 
-        A read in a DEFERRED transaction on an engine of its own: with SQLite, workers warming
-        up side by side must not queue on each other's write lock (an interactive engine waits
-        only 2 s for it, and a long index build holds a transaction that long)."""
-        engine = self._engine or make_engine(self.settings.database_url, sqlite_begin="DEFERRED")
-        try:
-            with session_scope(make_session_factory(engine)) as s:
-                self.quality_gate.sync(s)
-        finally:
-            if engine is not self._engine:
-                engine.dispose()
+        It only reads, for seconds on a large corpus: on SQLite a read transaction, so the
+        other workers warming up and the writers are not held (a write lock would make them
+        give up after the interactive busy timeout)."""
+        with session_scope(self.read_sessions) as s:
+            self.quality_gate.sync(s)
 
     def close(self) -> None:
         """Release database connections."""

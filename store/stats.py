@@ -9,7 +9,6 @@ from rapidfuzz.distance import Levenshtein
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store.categories import list_categories
 from store.counters import (
     category_status_counts,
     contributor_tally,
@@ -47,15 +46,24 @@ class CategoryCounts:
         return max(0, self.target - self.approved - self.pending)
 
 
+# Columns, not ORM objects, in list_categories' order: built once, it is the cheap part.
+_CATEGORIES = select(
+    Category.id,
+    Category.slug,
+    Category.name,
+    Category.target,
+    Category.active,
+    Category.needs_context,
+).order_by(Category.sort_order, Category.id)
+
+
 def category_counts(session: Session, *, origin: Origin | None = None) -> list[CategoryCounts]:
     """Counts per category and status for every category, in display order (from counters)."""
     raw = category_status_counts(session, origin=origin.value if origin is not None else None)
     out = []
-    for cat in list_categories(session):
-        by_status = {s.value: raw.get(cat.id, {}).get(s.value, 0) for s in ExampleStatus}
-        out.append(
-            CategoryCounts(cat.slug, cat.name, cat.target, cat.active, cat.needs_context, by_status)
-        )
+    for cat_id, slug, name, target, active, needs_context in session.execute(_CATEGORIES):
+        by_status = {s.value: raw.get(cat_id, {}).get(s.value, 0) for s in ExampleStatus}
+        out.append(CategoryCounts(slug, name, target, active, needs_context, by_status))
     return out
 
 
