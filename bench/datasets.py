@@ -27,9 +27,10 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import random
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -241,6 +242,58 @@ def write_stand_ins(out_dir: Path, root: Path = SHARED_DATASETS) -> StandIns:
         ),
         t0_alpaca_all=write_json_array(t0_alpaca(rows), out_dir / "t0-all-alpaca.json"),
     )
+
+
+CONTEXT_CATEGORIES = ("closed_qa", "information_extraction", "summarization")
+OTHER_CATEGORIES = ("open_qa", "brainstorming", "classification", "creative_writing", "general_qa")
+
+
+@dataclass(frozen=True)
+class SyntheticRow:
+    """One example of a large synthetic corpus in Dolly's shape."""
+
+    category: str
+    instruction: str
+    context: str
+    response: str
+
+
+def synthetic_corpus(n: int, seed: int = 1, root: Path = SHARED_DATASETS) -> Iterator[SyntheticRow]:
+    """`n` distinct Dolly-shaped examples remixed from the real T0 and Self-Instruct text.
+
+    Each instruction is a real one (T0's instruction part, or a Self-Instruct task) with about
+    a third of its words replaced by words drawn from the corpus's own word frequencies (cut
+    to 30 words, Dolly's instructions are short), so texts are distinct while the token
+    statistics stay those of real prompts. Three of eight categories carry a context: a
+    30-90 word window of a real T0 passage (Dolly's contexts are Wikipedia paragraphs).
+    """
+    rng = random.Random(seed)
+    rows = t0_rows(root)
+    instructions: list[list[str]] = []
+    passages: list[list[str]] = []
+    for row in rows:
+        instruction, context = split_prompt(row.prompt)
+        if instruction.strip():
+            instructions.append(instruction.split()[:30])
+        if len(context) >= MIN_CONTEXT_CHARS:
+            passages.append(context.split())
+    instructions.extend(r["instruction"].split() for r in self_instruct_dolly(root))
+    words = [w for ins in instructions for w in ins]
+    responses = [r.completion[:300] for r in rows]
+    for _ in range(n):
+        base = rng.choice(instructions)
+        mixed = [rng.choice(words) if rng.random() < 0.33 else w for w in base]
+        instruction = " ".join(mixed)
+        context = ""
+        if rng.random() < 3 / 8:
+            category = rng.choice(CONTEXT_CATEGORIES)
+            passage = rng.choice(passages)
+            size = rng.randint(30, 90)
+            start = rng.randrange(max(1, len(passage) - size))
+            context = " ".join(passage[start : start + size])
+        else:
+            category = rng.choice(OTHER_CATEGORIES)
+        yield SyntheticRow(category, instruction, context, rng.choice(responses))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

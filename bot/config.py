@@ -81,6 +81,19 @@ class Settings(BaseSettings):
         validation_alias=_env("CROWDTUNE_DEDUP_BLOCK"),
         description="ROUGE-L F1 above which a submission is refused as a duplicate.",
     )
+    dedup_snapshot: str | None = Field(
+        None,
+        validation_alias=_env("CROWDTUNE_DEDUP_SNAPSHOT"),
+        description=(
+            "Folder of the near-duplicate index snapshot: `db upgrade` and the worker write "
+            "it, every process maps it at start and catches up. Unset: built from the database."
+        ),
+    )
+    dedup_snapshot_cron: str = Field(
+        "40 * * * *",
+        validation_alias=_env("CROWDTUNE_DEDUP_SNAPSHOT_CRON"),
+        description="When the worker rewrites the near-duplicate index snapshot.",
+    )
 
     # --- LLM drafts ---
     openai_base_url: str | None = Field(

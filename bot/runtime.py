@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,6 +21,8 @@ from store.db import (
 from store.quality.dedup import DedupIndex
 from store.quality.gate import CorpusQualityGate
 from store.reviews import Quorum
+
+log = logging.getLogger("crowdtune")
 
 
 @dataclass
@@ -41,6 +45,22 @@ class Runtime:
         """The session factory every listener, job and command uses."""
         return make_session_factory(self.engine)
 
+    @cached_property
+    def read_engine(self) -> Engine:
+        """On SQLite, an engine whose transactions begin DEFERRED: with WAL, reads run beside
+        the one writer instead of queueing for the file. Elsewhere the engine itself."""
+        if self.engine.dialect.name != "sqlite":
+            return self.engine
+        url = self.engine.url.render_as_string(hide_password=False)
+        return make_engine(url, sqlite_begin="DEFERRED")
+
+    @cached_property
+    def read_sessions(self) -> sessionmaker[Session]:
+        """Sessions for transactions that only read (the replies after acks)."""
+        if self.read_engine is self.engine:
+            return self.sessions
+        return make_session_factory(self.read_engine)
+
     @property
     def quorum(self) -> Quorum:
         """The review quorum from settings."""
@@ -48,19 +68,49 @@ class Runtime:
 
     @cached_property
     def quality_gate(self) -> CorpusQualityGate:
-        """Corpus checks (near-duplicates, PII, hygiene); its index fills on first use."""
+        """Corpus checks (near-duplicates, PII, hygiene); its index is mapped from the snapshot
+        when there is one, else built on first use, and caught up before each check."""
         return CorpusQualityGate(
-            DedupIndex(),
+            self._dedup_index(),
             warn_threshold=self.settings.dedup_warn_threshold,
             block_threshold=self.settings.dedup_block_threshold,
         )
 
-    def warm_up(self) -> None:
-        """Build the near-duplicate index now, so the first writer does not wait for it."""
+    def _dedup_index(self) -> DedupIndex:
+        path = self.settings.dedup_snapshot
+        if path and Path(path).exists():
+            try:
+                return DedupIndex.open(Path(path))
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning(
+                    "near-duplicate snapshot %s not used (%s); building from the database",
+                    path,
+                    exc,
+                )
+        return DedupIndex()
+
+    def write_dedup_snapshot(self) -> int | None:
+        """Rewrite the near-duplicate index snapshot (None when no snapshot is configured)."""
+        path = self.settings.dedup_snapshot
+        if not path:
+            return None
         with session_scope(self.sessions) as s:
+            return DedupIndex.write_snapshot(s, Path(path))
+
+    def warm_up(self) -> None:
+        """Build the near-duplicate index now, so the first writer does not wait for it.
+
+        It only reads, for seconds on a large corpus: on SQLite a read transaction, so the
+        other workers warming up and the writers are not held (a write lock would make them
+        give up after the interactive busy timeout)."""
+        with session_scope(self.read_sessions) as s:
             self.quality_gate.sync(s)
 
     def close(self) -> None:
         """Release database connections."""
+        if "read_engine" in self.__dict__:
+            self.read_engine.dispose()
+            del self.__dict__["read_engine"]
+            self.__dict__.pop("read_sessions", None)
         if "engine" in self.__dict__:
             self.engine.dispose()

@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from store.counters import contributor_tally
 from store.enums import ExampleStatus, Origin
 from store.errors import Conflict, NeedsConfirmation, NotFound, PermissionDenied, ValidationFailed
 from store.models import Category, Contributor, Example, ExampleRevision, Review
@@ -219,13 +220,8 @@ def example_to_act_on(
 
 
 def count_by_author(session: Session, author: Contributor) -> int:
-    """How many examples this person has written."""
-    return int(
-        session.scalar(
-            select(func.count()).select_from(Example).where(Example.author_id == author.id)
-        )
-        or 0
-    )
+    """How many examples this person has written (from the counters)."""
+    return contributor_tally(session, author.id).written
 
 
 def exists_hash(session: Session, digest: str) -> bool:

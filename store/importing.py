@@ -161,6 +161,9 @@ def example_row(
     source: str,
     source_ref: str,
     now: datetime,
+    *,
+    source_name: str | None = None,
+    licence: str | None = None,
 ) -> dict[str, Any]:
     """The column values of one bulk-inserted example (imports and transforms share it)."""
     ins, ctx, resp = instruction.strip(), context.strip(), response.strip()
@@ -175,6 +178,8 @@ def example_row(
         "content_hash": content_hash(ins, ctx, resp),
         "source": source,
         "source_ref": source_ref,
+        "source_name": source_name,
+        "licence": licence,
         "flags": [],
         "revision": 1,
         "review_count": 0,
@@ -366,8 +371,13 @@ def import_file(
     progress: ProgressFn | None = None,
     near_duplicates: str = "report",
     near_threshold: float = 0.7,
+    source_name: str | None = None,
+    licence: str | None = None,
 ) -> ImportReport:
-    """Import a whole file in the caller's transaction, or raise ImportFailed and write nothing."""
+    """Import a whole file in the caller's transaction, or raise ImportFailed and write nothing.
+
+    `source_name` and `licence` (the dataset's name and licence) are stored on every row.
+    """
     path = Path(path)
     check_readable(path)
     if path.stat().st_size == 0:
@@ -407,7 +417,17 @@ def import_file(
             continue
         rows.append(
             example_row(
-                cat, rec.instruction, rec.context, rec.response, status, origin, source, ref, now
+                cat,
+                rec.instruction,
+                rec.context,
+                rec.response,
+                status,
+                origin,
+                source,
+                ref,
+                now,
+                source_name=source_name,
+                licence=licence,
             )
         )
         report.by_category[cat.slug] = report.by_category.get(cat.slug, 0) + 1

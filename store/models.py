@@ -130,6 +130,10 @@ class Example(Base):
     # Provenance of imports and transforms: e.g. ("databricks-dolly-15k.jsonl", "line 17").
     source: Mapped[str | None] = mapped_column(String(255), default=None)
     source_ref: Mapped[str | None] = mapped_column(String(255), default=None)
+    # What an import or transform says of the rows: the dataset's name and its licence
+    # (e.g. "databricks-dolly-15k", "CC BY-SA 3.0"); exports list them and check conflicts.
+    source_name: Mapped[str | None] = mapped_column(String(255), default=None)
+    licence: Mapped[str | None] = mapped_column(String(128), default=None)
     # Provenance of LLM drafts: the original draft text is kept to measure human edits.
     llm_model: Mapped[str | None] = mapped_column(String(128), default=None)
     prompt_version: Mapped[str | None] = mapped_column(String(32), default=None)
@@ -147,8 +151,12 @@ class Example(Base):
     revision: Mapped[int] = mapped_column(Integer, default=1)
     # Denormalised so "least-reviewed first" needs no aggregate over all reviews.
     review_count: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Indexed: the leaderboard's partial day reads by created_at, the index catch-up by
+    # updated_at; both read only the recent rows.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow, index=True
+    )
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     # When the writer's modal opened (created_at is its submission): person-minutes per example.
     write_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
@@ -200,7 +208,7 @@ class Review(Base):
     rating: Mapped[int | None] = mapped_column(Integer, default=None)
     # When the example was put in front of the reviewer (created_at is the verdict).
     shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
     __table_args__ = (
         UniqueConstraint("example_id", "reviewer_id"),
@@ -310,3 +318,51 @@ class AppSetting(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# Counters kept by database triggers (migration 0008) in the same transaction as the change,
+# so every writer (the ORM, bulk imports, cascades, raw SQL) keeps them right. Store code only
+# reads them (store.counters); nothing writes them but the triggers and a recount.
+
+
+class CategoryCount(Base):
+    """How many examples of one category have one status and origin."""
+
+    __tablename__ = "category_counts"
+
+    category_id: Mapped[int] = mapped_column(
+        ForeignKey("categories.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    origin: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ContributorCount(Base):
+    """One person's examples written (all, approved, pending) and reviews given, all time."""
+
+    __tablename__ = "contributor_counts"
+
+    contributor_id: Mapped[int] = mapped_column(
+        ForeignKey("contributors.id", ondelete="CASCADE"), primary_key=True
+    )
+    written: Mapped[int] = mapped_column(Integer, default=0)
+    approved: Mapped[int] = mapped_column(Integer, default=0)
+    pending: Mapped[int] = mapped_column(Integer, default=0)
+    reviews: Mapped[int] = mapped_column(Integer, default=0)
+    # The leaderboard's score (3 x approved + written + reviews), indexed for its top k.
+    score: Mapped[int] = mapped_column(Integer, default=0, index=True)
+
+
+class ContributorDay(Base):
+    """One person's examples written that UTC day (and of those, approved) and reviews given."""
+
+    __tablename__ = "contributor_days"
+
+    contributor_id: Mapped[int] = mapped_column(
+        ForeignKey("contributors.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
+    written: Mapped[int] = mapped_column(Integer, default=0)
+    approved: Mapped[int] = mapped_column(Integer, default=0)
+    reviews: Mapped[int] = mapped_column(Integer, default=0)

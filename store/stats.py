@@ -6,12 +6,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from rapidfuzz.distance import Levenshtein
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store.categories import list_categories
+from store.counters import (
+    category_status_counts,
+    contributor_tally,
+    top_contributors,
+    window_tallies,
+)
 from store.enums import ExampleStatus, Origin
-from store.models import Category, Contributor, Example, Review
+from store.models import Category, Contributor, Example
 
 
 @dataclass
@@ -41,22 +46,24 @@ class CategoryCounts:
         return max(0, self.target - self.approved - self.pending)
 
 
+# Columns, not ORM objects, in list_categories' order: built once, it is the cheap part.
+_CATEGORIES = select(
+    Category.id,
+    Category.slug,
+    Category.name,
+    Category.target,
+    Category.active,
+    Category.needs_context,
+).order_by(Category.sort_order, Category.id)
+
+
 def category_counts(session: Session, *, origin: Origin | None = None) -> list[CategoryCounts]:
-    """Counts per category and status for every category, in display order."""
-    stmt = select(Example.category_id, Example.status, func.count()).group_by(
-        Example.category_id, Example.status
-    )
-    if origin is not None:
-        stmt = stmt.where(Example.origin == origin)
-    raw: dict[int, dict[str, int]] = {}
-    for cat_id, status, n in session.execute(stmt):
-        raw.setdefault(cat_id, {})[ExampleStatus(status).value] = int(n)
+    """Counts per category and status for every category, in display order (from counters)."""
+    raw = category_status_counts(session, origin=origin.value if origin is not None else None)
     out = []
-    for cat in list_categories(session):
-        by_status = {s.value: raw.get(cat.id, {}).get(s.value, 0) for s in ExampleStatus}
-        out.append(
-            CategoryCounts(cat.slug, cat.name, cat.target, cat.active, cat.needs_context, by_status)
-        )
+    for cat_id, slug, name, target, active, needs_context in session.execute(_CATEGORIES):
+        by_status = {s.value: raw.get(cat_id, {}).get(s.value, 0) for s in ExampleStatus}
+        out.append(CategoryCounts(slug, name, target, active, needs_context, by_status))
     return out
 
 
@@ -105,39 +112,34 @@ class LeaderRow:
 def leaderboard(
     session: Session, *, limit: int = 10, since: datetime | None = None
 ) -> list[LeaderRow]:
-    """Top contributors by score (approved ×3 + written + reviews), optionally since a time."""
-    written_q = select(Example.author_id.label("cid"), func.count().label("n")).where(
-        Example.author_id.is_not(None)
-    )
-    approved_q = select(Example.author_id.label("cid"), func.count().label("n")).where(
-        Example.author_id.is_not(None), Example.status == ExampleStatus.APPROVED
-    )
-    reviews_q = select(Review.reviewer_id.label("cid"), func.count().label("n"))
-    if since is not None:
-        written_q = written_q.where(Example.created_at >= since)
-        approved_q = approved_q.where(Example.created_at >= since)
-        reviews_q = reviews_q.where(Review.created_at >= since)
-    written = dict(session.execute(written_q.group_by(Example.author_id)).all())
-    approved = dict(session.execute(approved_q.group_by(Example.author_id)).all())
-    reviews = dict(session.execute(reviews_q.group_by(Review.reviewer_id)).all())
-    ids = set(written) | set(reviews)
-    if not ids:
+    """Top contributors by score (approved ×3 + written + reviews), optionally since a time.
+
+    All time: the top of the score index. Since a time: the day counters plus the rows of
+    since's own day, so the cost follows the people active in the window, not the corpus.
+    """
+    if limit <= 0:
         return []
+    if since is None:
+        ranked = top_contributors(session, limit)
+    else:
+        window = window_tallies(session, since)
+        ranked = sorted(window.items(), key=lambda r: (-r[1].score, r[0]))[:limit]
+    if not ranked:
+        return []
+    ids = [cid for cid, _ in ranked]
     people = {c.id: c for c in session.scalars(select(Contributor).where(Contributor.id.in_(ids)))}
-    rows = [
+    return [
         LeaderRow(
             cid,
             people[cid].slack_user_id,
             people[cid].display_name,
-            int(written.get(cid, 0)),
-            int(approved.get(cid, 0)),
-            int(reviews.get(cid, 0)),
+            t.written,
+            t.approved,
+            t.reviews,
         )
-        for cid in ids
+        for cid, t in ranked
         if cid in people
     ]
-    rows.sort(key=lambda r: (-r.score, r.contributor_id))
-    return rows[:limit]
 
 
 @dataclass(frozen=True)
@@ -151,22 +153,10 @@ class PersonalCounts:
 
 
 def personal_counts(session: Session, contributor: Contributor) -> PersonalCounts:
-    """Examples written (by status) and reviews given by this person."""
-    by_status = dict(
-        session.execute(
-            select(Example.status, func.count())
-            .where(Example.author_id == contributor.id)
-            .group_by(Example.status)
-        ).all()
-    )
-    reviews = session.scalar(
-        select(func.count()).select_from(Review).where(Review.reviewer_id == contributor.id)
-    )
+    """Examples written (by status) and reviews given by this person (from counters)."""
+    t = contributor_tally(session, contributor.id)
     return PersonalCounts(
-        written=int(sum(by_status.values())),
-        approved=int(by_status.get(ExampleStatus.APPROVED, 0)),
-        pending=int(by_status.get(ExampleStatus.PENDING, 0)),
-        reviews=int(reviews or 0),
+        written=t.written, approved=t.approved, pending=t.pending, reviews=t.reviews
     )
 
 

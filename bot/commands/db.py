@@ -51,6 +51,10 @@ def upgrade(rt: Runtime, args: argparse.Namespace) -> int:
             "generated a pseudonym salt for exports and kept it in the database "
             "(CROWDTUNE_PSEUDONYM_SALT overrides it)"
         )
+    if args.revision == "head":
+        held = rt.write_dedup_snapshot()
+        if held is not None:
+            print(f"near-duplicate index snapshot: {held} examples in {rt.settings.dedup_snapshot}")
     return 0
 
 

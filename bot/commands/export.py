@@ -16,11 +16,12 @@ from bot.config import Settings
 from bot.progress import PhaseBars
 from bot.runtime import Runtime
 from bot.scheduler.jobs import export_folder_name
-from exporters.run import ExportResult, run_export
+from exporters.run import ExportPlan, ExportResult, plan_export, run_export
 from exporters.spec import BALANCES, FORMATS, ExportSpec, ExportSpecError
 from store.app_settings import Salt, pseudonym_salt
 from store.db import make_engine, make_session_factory, session_scope
 from store.enums import Origin
+from store.errors import DomainError
 from store.progress import ProgressFn
 
 # Smaller exports finish before a bar would be worth drawing.
@@ -72,7 +73,29 @@ def add_spec_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="ROUGE-L F1 for near-duplicates (default: CROWDTUNE_DEDUP_BLOCK); 0 turns it off",
     )
-    p.add_argument("--licence", default="proprietary", help="licence named in the dataset card")
+    p.add_argument(
+        "--licence",
+        default="proprietary",
+        help="licence of the export (a Hub id such as apache-2.0, cc-by-sa-3.0; or any name)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="export although selected rows' licences conflict with --licence",
+    )
+    p.add_argument("--system-prompt", help="a system message on every line of openai, sharegpt")
+    p.add_argument(
+        "--drop-pii", action="store_true", help="leave out rows with personal data (see dropped)"
+    )
+    p.add_argument(
+        "--allow-empty", action="store_true", help="write an export even when no row is selected"
+    )
+    p.add_argument(
+        "--language",
+        type=_csv,
+        default=("en",),
+        help="comma-separated language codes for the card (default en)",
+    )
     p.add_argument(
         "--min-agreement",
         type=float,
@@ -111,6 +134,11 @@ def spec_from_namespace(args: argparse.Namespace, settings: Settings, salt: str)
         strip_citations=not args.keep_citations,
         near_dup_threshold=near if near > 0 else None,
         licence=args.licence,
+        system_prompt=args.system_prompt,
+        drop_pii=args.drop_pii,
+        allow_empty=args.allow_empty,
+        force=args.force,
+        languages=args.language,
         min_agreement=args.min_agreement,
         min_rating=args.min_rating,
     )
@@ -127,10 +155,23 @@ def spec_from_args(argv: list[str] | str, settings: Settings, salt: str) -> Expo
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `export` command."""
     p = sub.add_parser("export", help="write a balanced, split dataset in training formats")
-    p.add_argument("--out", type=Path, required=True, help="folder to create (must not exist)")
+    p.add_argument("--out", type=Path, help="folder to create (must not exist)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print counts per category and split and what would be dropped; write nothing",
+    )
     add_spec_options(p)
     p.set_defaults(handler=run)
+
+
+def _split_table(by_split: dict[str, dict[str, int]]) -> list[str]:
+    lines = [f"{'category':<24}{'train':>9}{'test':>9}"]
+    for cat in sorted(set(by_split["train"]) | set(by_split["test"])):
+        tr, te = by_split["train"].get(cat, 0), by_split["test"].get(cat, 0)
+        lines.append(f"{cat:<24}{tr:>9,}{te:>9,}")
+    return lines
 
 
 def summary(result: ExportResult) -> str:
@@ -138,15 +179,41 @@ def summary(result: ExportResult) -> str:
     c = result.counts
     lines = [
         f"export {result.export_id}: {c.total:,} examples -> {result.out_dir}",
-        f"{'category':<24}{'train':>9}{'test':>9}",
-    ]
-    for cat in sorted(set(c.by_split["train"]) | set(c.by_split["test"])):
-        tr, te = c.by_split["train"].get(cat, 0), c.by_split["test"].get(cat, 0)
-        lines.append(f"{cat:<24}{tr:>9,}{te:>9,}")
-    lines.append(
+        *_split_table(c.by_split),
         f"removed: {c.exact_duplicates:,} exact duplicates, {c.near_duplicates:,} "
         f"near-duplicates, {c.balanced_out:,} by balancing"
-    )
+        + (f", {c.pii:,} with personal data" if c.pii else "")
+        + " (reasons in dropped.jsonl)",
+    ]
+    lines += [f"warning: {w}" for w in result.warnings]
+    return "\n".join(lines)
+
+
+DROP_KINDS = {
+    "origins": "origin not selected",
+    "min_reviews": "below min reviews",
+    "exact_duplicate": "exact duplicates",
+    "balance": "left out by balancing",
+    "pii": "personal data",
+    "near_duplicate": "near-duplicates",
+}
+
+
+def plan_summary(plan: ExportPlan) -> str:
+    """What a dry run found: counts per category and split, drops by reason, warnings."""
+    lines = [
+        f"dry run: {plan.counts.total:,} examples would be exported (nothing written)",
+        *_split_table(plan.counts.by_split),
+    ]
+    total = sum(plan.dropped.values())
+    lines.append(f"would drop {total:,} row(s)" + (":" if total else ""))
+    for kind, n in plan.dropped.items():
+        lines.append(f"  {DROP_KINDS.get(kind, kind)}: {n:,}")
+        for example_id, reason in plan.dropped_examples.get(kind, []):
+            lines.append(f"    id {example_id}: {reason}")
+        if n > len(plan.dropped_examples.get(kind, [])):
+            lines.append("    …")
+    lines += [f"warning: {w}" for w in plan.warnings]
     return "\n".join(lines)
 
 
@@ -163,8 +230,22 @@ def export_to(
     engine = make_engine(settings.database_url, sqlite_begin="DEFERRED")
     try:
         return run_export(
-            make_session_factory(engine), out, spec, overwrite=overwrite, progress=progress
+            make_session_factory(engine),
+            out,
+            spec,
+            overwrite=overwrite,
+            quorum=settings.quorum_approvals,
+            progress=progress,
         )
+    finally:
+        engine.dispose()
+
+
+def plan(settings: Settings, spec: ExportSpec) -> ExportPlan:
+    """A dry run of one export of DATABASE_URL: what it would contain and drop."""
+    engine = make_engine(settings.database_url, sqlite_begin="DEFERRED")
+    try:
+        return plan_export(make_session_factory(engine), spec)
     finally:
         engine.dispose()
 
@@ -177,7 +258,14 @@ def slack_exporter(rt: Runtime) -> Callable[[str], str]:
     """
 
     def run_from_slack(options: str) -> str:
-        spec = spec_from_args(options, rt.settings, resolve_salt(rt.settings, rt.sessions).value)
+        salt = resolve_salt(rt.settings, rt.sessions).value
+        words = shlex.split(options)
+        if "--dry-run" in words:
+            words.remove("--dry-run")
+            # `/crowdtune export --dry-run` alone previews the scheduled export's options.
+            words = words or shlex.split(rt.settings.export_args)
+            return plan_summary(plan(rt.settings, spec_from_args(words, rt.settings, salt)))
+        spec = spec_from_args(words, rt.settings, salt)
         folder = export_folder_name(datetime.now(UTC))
         result = export_to(rt.settings, Path(rt.settings.export_root) / folder, spec)
         return summary(result)
@@ -189,6 +277,11 @@ def run(rt: Runtime, args: argparse.Namespace) -> int:
     """Run the export and print counts per category and split, then the files."""
     salt = resolve_salt(rt.settings, rt.sessions)
     spec = spec_from_namespace(args, rt.settings, salt.value)
+    if args.dry_run:
+        print(plan_summary(plan(rt.settings, spec)))
+        return 0
+    if args.out is None:
+        raise DomainError("export needs --out DIR (the folder to create), or --dry-run")
     print(f"using the {salt.describe()}")
     started = time.monotonic()
     bars = PhaseBars(f"export {args.out.name}", min_total=EXPORT_PROGRESS_MIN_ROWS)

@@ -7,6 +7,7 @@ import contextlib
 import time
 from pathlib import Path
 
+from bot.commands.provenance import add_provenance_options
 from bot.progress import PhaseBars
 from bot.runtime import Runtime
 from store.db import session_scope
@@ -38,6 +39,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="records whose prompt scores ROUGE-L F1 >= CROWDTUNE_DEDUP_WARN against a stored "
         "example or an earlier record: report them (default), skip them, or do not check",
     )
+    add_provenance_options(p)
     p.set_defaults(handler=run)
 
 
@@ -56,6 +58,8 @@ def run(rt: Runtime, args: argparse.Namespace) -> int:
             progress=bars,
             near_duplicates=args.near_duplicates,
             near_threshold=rt.settings.dedup_warn_threshold,
+            source_name=args.source_name,
+            licence=args.licence,
         )
     elapsed = time.monotonic() - started
     print(

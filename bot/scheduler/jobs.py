@@ -49,6 +49,15 @@ def gap_fill_job(
     return dict(generate(now))
 
 
+def dedup_snapshot_job(now: datetime, *, write: Callable[[], int | None]) -> dict[str, Any]:
+    """Rewrite the near-duplicate index snapshot, so processes that start map it instead of
+    reading every example; skipped when CROWDTUNE_DEDUP_SNAPSHOT is unset."""
+    held = write()
+    if held is None:
+        return skipped("no snapshot folder configured (set CROWDTUNE_DEDUP_SNAPSHOT)", "dedup")
+    return {"examples": held}
+
+
 def nudge_job(now: datetime, *, send: Callable[[datetime], Mapping[str, Any]]) -> dict[str, Any]:
     """Nudge the people whose local time is now their nudge time (the sender decides who)."""
     return dict(send(now))

@@ -20,7 +20,15 @@ from bot.runtime import Runtime
 from bot.scheduler.app import JobSpec
 from bot.scheduler.cron import CronError, cron_trigger, zone
 from bot.scheduler.digest import digest_job
-from bot.scheduler.jobs import ExportFn, expiry_job, export_job, gap_fill_job, nudge_job, skipped
+from bot.scheduler.jobs import (
+    ExportFn,
+    dedup_snapshot_job,
+    expiry_job,
+    export_job,
+    gap_fill_job,
+    nudge_job,
+    skipped,
+)
 from bot.scheduler.nudging import nudge_sender as send_nudges_at_local_time
 from bot.slack.client import build_client
 from store.app_settings import NoSalt, check_salt
@@ -85,6 +93,12 @@ def production_specs(settings: Settings, rt: Runtime) -> list[JobSpec]:
             timedelta(hours=6),
             cron=settings.export_cron,
             setting="CROWDTUNE_EXPORT_CRON",
+        ),
+        JobSpec(
+            "dedup_snapshot",
+            cron_trigger(settings.dedup_snapshot_cron, tz, setting="CROWDTUNE_DEDUP_SNAPSHOT_CRON"),
+            partial(dedup_snapshot_job, write=rt.write_dedup_snapshot),
+            timedelta(minutes=30),
         ),
         JobSpec(
             "digest",

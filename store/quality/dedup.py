@@ -16,22 +16,27 @@ from __future__ import annotations
 import math
 import re
 import threading
+import uuid
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from rapidfuzz import process
 from rapidfuzz.distance import Indel
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
+from store.counters import LIVE_SUBQUERIES, is_pg, live_total
 from store.enums import ExampleStatus
 from store.models import Category, Example
+from store.quality import frozen
+from store.quality.frozen import FrozenPart, PartBuilder
 
 # Lowercase letters/digits runs: the same tokens rouge-score's default tokenizer keeps (it also
 # splits on "_" and drops punctuation), but Unicode-aware so non-English text still tokenizes.
@@ -55,8 +60,26 @@ _EPS = 1e-9
 # tokens; fewer for longer ones, as scoring costs ~ length/64 words per pair), scoring them
 # all is cheaper than more filtering.
 _VERIFY_AT = 200
-# Fewer new texts than this are added to the postings one by one; more, by one numpy sort.
-_SMALL_ADD = 64
+# A batch this large added to an index is frozen into flat arrays with everything already held
+# (smaller ones go to the per-token lists of recent additions).
+_BULK_ADD = 20_000
+# Rows read per round trip when loading the whole table.
+_STREAM_CHUNK = 5_000
+# The prefix filter merges its postings by sorting them when they hold fewer slots than this
+# share of the index; otherwise one bincount over all slots is cheaper.
+_SORT_SHARE = 8
+
+
+def _recent_rows(live: Any) -> Any:
+    """The live count (one row even when nothing is recent), joined with the rows whose id is
+    newer or whose updated_at is recent: both through indexes."""
+    recent = or_(Example.id > bindparam("max_id"), Example.updated_at >= bindparam("since"))
+    return select(live.c.n, live.c.staged, Example.id, Example.updated_at).select_from(
+        live.outerjoin(Example, recent)
+    )
+
+
+_RECENT = {pg: _recent_rows(live) for pg, live in LIVE_SUBQUERIES.items()}
 
 
 def tokenize(text: str) -> list[str]:
@@ -101,21 +124,34 @@ class NearMatch:
 
 
 class DedupIndex:
-    """In-memory ROUGE-L index of example texts, kept current from the database by `sync`."""
+    """ROUGE-L index of example texts, kept current from the database by `sync`.
+
+    Most slots live in a frozen part (flat arrays; memory-mapped when loaded from a
+    snapshot), the rest in small per-token lists of what was added since. Texts of the frozen
+    part stay in a file: only the matches shown to people read them.
+    """
 
     def __init__(self) -> None:
         self._codes: dict[str, str] = {}
-        self._ids: list[int] = []
-        self._seqs: list[str] = []
-        self._texts: list[str] = []
-        self._cats: list[str] = []
+        self._slugs: list[str] = []
+        self._slug_no: dict[str, int] = {}
+        self._frozen = FrozenPart.empty()
+        # Per slot, frozen and recent alike (array('i') so numpy reads them without copying).
         self._lengths = array("i")
         self._alive = array("b")
-        self._slot: dict[int, int] = {}
-        # token code -> slots whose text holds it; array('i') so numpy reads it without copying.
+        # Recent slots (numbered from the frozen part's end): sequences, texts, ids, postings.
+        self._seqs: list[str] = []
+        self._texts: list[str] = []
+        self._cats = array("H")
+        self._ids: list[int] = []
+        self._recent_slot: dict[int, int] = {}
         self._postings: dict[str, array[int]] = {}
+        # Frozen slots ordered by id, for id -> slot (None when slots are already in id order).
+        self._frozen_order: npt.NDArray[Any] | None = None
+        self._live = 0
         self._synced_at: datetime | None = None
-        # updated_at of every row read from the database, so a re-read row costs no text fetch.
+        # updated_at of rows seen within SYNC_MARGIN of the newest, so a re-read row whose
+        # timestamp has not moved costs no text fetch.
         self._seen: dict[int, datetime] = {}
         self._max_id = 0
         # Queries hold numpy views of the arrays above, and appending to an array('i') that is
@@ -123,10 +159,10 @@ class DedupIndex:
         self._lock = threading.RLock()
 
     def __len__(self) -> int:
-        return len(self._slot)
+        return self._live
 
     def __contains__(self, example_id: object) -> bool:
-        return example_id in self._slot
+        return isinstance(example_id, int) and self._slot_of(example_id) is not None
 
     # -- building ---------------------------------------------------------------------------
 
@@ -136,6 +172,75 @@ class DedupIndex:
         index = cls()
         index.sync(session)
         return index
+
+    @classmethod
+    def open(cls, directory: Path) -> DedupIndex:
+        """The index saved by `write_snapshot`, memory-mapped; `sync` then catches it up."""
+        part, meta = frozen.load(directory)
+        index = cls()
+        tokens = (directory / "vocab.txt").read_text(encoding="utf-8").split("\n")
+        index._codes = {t: chr(c) for t, c in zip(tokens, meta["vocab_codes"], strict=True)}
+        index._slugs = list(meta["slugs"])
+        index._slug_no = {s: i for i, s in enumerate(index._slugs)}
+        index._install(part)
+        index._synced_at = datetime.fromisoformat(meta["synced_at"])
+        index._max_id = int(meta["max_id"])
+        index._seen = {int(k): datetime.fromisoformat(v) for k, v in meta["seen"].items()}
+        return index
+
+    @classmethod
+    def write_snapshot(cls, session: Session, directory: Path) -> int:
+        """Build the index of every non-rejected example straight into a snapshot directory
+        (texts streamed to disk), and publish it atomically; returns how many it holds."""
+        directory = Path(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        built = directory.with_name(f"{directory.name}.{uuid.uuid4().hex[:12]}")
+        built.mkdir()
+        index = cls()
+        with frozen.new_text_file(built) as text_file:
+            index._load_all(session, text_file)
+            codes = sorted(index._codes.items(), key=lambda kv: ord(kv[1]))
+            (built / "vocab.txt").write_text("\n".join(t for t, _ in codes), encoding="utf-8")
+            assert index._synced_at is not None
+            meta = {
+                "vocab_codes": [ord(c) for _, c in codes],
+                "slugs": index._slugs,
+                "synced_at": index._synced_at.isoformat(),
+                "max_id": index._max_id,
+                "seen": {str(k): v.isoformat() for k, v in index._seen.items()},
+                "count": len(index),
+            }
+            frozen.save(index._frozen, built, meta)
+        frozen.publish(built, directory)
+        return len(index)
+
+    def _install(self, part: FrozenPart) -> None:
+        """Make `part` the frozen slots (the index must hold no recent slots)."""
+        self._frozen = part
+        self._lengths = array("i")
+        self._lengths.frombytes(np.ascontiguousarray(part.lengths, dtype=np.int32).tobytes())
+        self._alive = array("b", bytes([1])) * part.n
+        self._live = part.n
+        ids = np.asarray(part.ids)
+        in_order = bool(np.all(ids[1:] > ids[:-1])) if part.n > 1 else True
+        self._frozen_order = None if in_order else np.argsort(ids, kind="stable")
+        if not in_order:  # an id given twice: the last one counts
+            order = self._frozen_order
+            assert order is not None
+            sorted_ids = ids[order]
+            dup = np.flatnonzero(sorted_ids[1:] == sorted_ids[:-1])
+            for pos in dup.tolist():
+                self._alive[int(order[pos])] = 0
+                self._live -= 1
+        if part.n:
+            self._max_id = max(self._max_id, int(ids.max()))
+
+    def _slug(self, category_slug: str) -> int:
+        number = self._slug_no.get(category_slug)
+        if number is None:
+            number = self._slug_no[category_slug] = len(self._slugs)
+            self._slugs.append(category_slug)
+        return number
 
     def _encode(self, tokens: Sequence[str], *, grow: bool) -> str:
         """Tokens as one code point each; unseen tokens get new codes, or _UNKNOWN if not grow."""
@@ -155,19 +260,47 @@ class DedupIndex:
             out.append(code)
         return "".join(out)
 
+    def _seq_of(self, tokens: list[str]) -> str:
+        try:
+            return "".join([self._codes[t] for t in tokens])
+        except KeyError:
+            return self._encode(tokens, grow=True)
+
     def add(self, example_id: int, text: str, category_slug: str) -> None:
         """Index (or re-index) one example's text."""
         self.add_many([(example_id, text, category_slug)])
 
     def add_many(self, items: Iterable[tuple[int, str, str]]) -> int:
         """Index (or re-index) many `(example_id, text, category_slug)` at once; returns how many
-        entries changed. Postings are built in one vectorised pass, which is what makes
-        building from 50k+ examples take seconds rather than minutes."""
+        entries changed. A large batch is frozen into flat arrays in one pass."""
+        items = list(items)
         with self._lock:
-            first = len(self._ids)
-            changed = sum(self._append(i, tokenize(t), t, c) for i, t, c in items)
-            self._post(first)
-            return changed
+            if len(items) >= _BULK_ADD:
+                return self._bulk(items)
+            return sum(self._append(i, tokenize(t), t, c) for i, t, c in items)
+
+    def _bulk(self, items: list[tuple[int, str, str]]) -> int:
+        """Freeze what is held plus `items` into a new frozen part."""
+        text_file = frozen.new_text_file()
+        builder = PartBuilder(text_file)
+        for slot in np.flatnonzero(np.frombuffer(self._alive, dtype=np.int8)).tolist():
+            builder.add(
+                self._id_at(slot), self._seq_at(slot), self._text_at(slot), self._cat_at(slot)
+            )
+        for ex_id, text, slug in items:
+            builder.add(ex_id, self._seq_of(tokenize(text)), text, self._slug(slug))
+        self._reset_recent()
+        self._install(builder.freeze(self._vocab_width()))
+        return len(items)
+
+    def _vocab_width(self) -> int:
+        return max((ord(c) for c in self._codes.values()), default=0) + 1
+
+    def _reset_recent(self) -> None:
+        self._seqs, self._texts, self._ids = [], [], []
+        self._cats = array("H")
+        self._recent_slot = {}
+        self._postings = {}
 
     def _append(
         self,
@@ -177,83 +310,105 @@ class DedupIndex:
         category_slug: str,
         seq: str | None = None,
     ) -> bool:
-        """Add a slot for this example (postings are built by _post); False if text unchanged.
+        """Add a recent slot for this example; False if its text was already indexed.
 
         `seq` is `tokens` already encoded, when none of them is new."""
         if seq is None:
-            try:
-                seq = "".join([self._codes[t] for t in tokens])
-            except KeyError:
-                seq = self._encode(tokens, grow=True)
-        old = self._slot.get(example_id)
+            seq = self._seq_of(tokens)
+        cat = self._slug(category_slug)
+        old = self._slot_of(example_id)
         if old is not None:
-            if self._seqs[old] == seq:
-                self._texts[old], self._cats[old] = text, category_slug
+            if self._seq_at(old) == seq and self._cat_at(old) == cat:
+                if old >= self._frozen.n:
+                    self._texts[old - self._frozen.n] = text
                 return False
-            self._alive[old] = 0
-        self._slot[example_id] = len(self._ids)
+            self._kill(old)
+        slot = self._frozen.n + len(self._seqs)
+        self._recent_slot[example_id] = slot
         self._ids.append(example_id)
         self._seqs.append(seq)
         self._texts.append(text)
-        self._cats.append(category_slug)
+        self._cats.append(cat)
         self._lengths.append(len(seq))
         self._alive.append(1)
+        self._live += 1
         self._max_id = max(self._max_id, example_id)
-        return True
-
-    def _post(self, first: int) -> None:
-        """Add slots first.. to the postings (token code -> sorted slots holding it)."""
-        end = len(self._ids)
-        if end - first < _SMALL_ADD:
-            for slot in range(first, end):
-                for char in set(self._seqs[slot]):
-                    posting = self._postings.get(char)
-                    if posting is None:
-                        posting = self._postings[char] = array("i")
-                    posting.append(slot)
-            return
-        codes = np.frombuffer("".join(self._seqs[first:]).encode("utf-32-le"), dtype=np.uint32)
-        lengths = np.frombuffer(self._lengths, dtype=np.int32)[first:end]
-        slots = np.repeat(np.arange(first, end, dtype=np.int64), lengths)
-        # One sort of (code, slot) keys gives every code's distinct slots in increasing order.
-        keys = codes.astype(np.int64) * end + slots
-        keys.sort()  # (np.unique hashes first in numpy 2, several times slower here)
-        keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
-        key_codes = keys // end
-        key_slots = (keys % end).astype(np.int32).tobytes()
-        bounds = np.flatnonzero(np.diff(key_codes)) + 1
-        starts = [0, *bounds.tolist()]
-        stops = [*bounds.tolist(), len(keys)]
-        for code, lo, hi in zip(key_codes[starts].tolist(), starts, stops, strict=True):
-            char = chr(code)
+        for char in set(seq):
             posting = self._postings.get(char)
             if posting is None:
                 posting = self._postings[char] = array("i")
-            posting.frombytes(key_slots[lo * 4 : hi * 4])
+            posting.append(slot)
+        return True
+
+    # -- slots ------------------------------------------------------------------------------
+
+    def _slot_of(self, example_id: int) -> int | None:
+        """The live slot holding this example, if any."""
+        slot = self._recent_slot.get(example_id)
+        if slot is not None:
+            return slot
+        part = self._frozen
+        if not part.n:
+            return None
+        order = self._frozen_order
+        ids = part.ids if order is None else part.ids[order]
+        pos = int(np.searchsorted(ids, example_id))
+        if pos >= part.n or int(ids[pos]) != example_id:
+            return None
+        found = pos if order is None else int(order[pos])
+        if order is not None:  # the last of equal ids is the live one
+            while pos + 1 < part.n and int(ids[pos + 1]) == example_id:
+                pos += 1
+                found = int(order[pos])
+        return found if self._alive[found] else None
+
+    def _kill(self, slot: int) -> None:
+        if self._alive[slot]:
+            self._alive[slot] = 0
+            self._live -= 1
+
+    def _id_at(self, slot: int) -> int:
+        n = self._frozen.n
+        return int(self._frozen.ids[slot]) if slot < n else self._ids[slot - n]
+
+    def _seq_at(self, slot: int) -> str:
+        n = self._frozen.n
+        return self._frozen.seq(slot) if slot < n else self._seqs[slot - n]
+
+    def _text_at(self, slot: int) -> str:
+        n = self._frozen.n
+        return self._frozen.text_of(slot) if slot < n else self._texts[slot - n]
+
+    def _cat_at(self, slot: int) -> int:
+        n = self._frozen.n
+        return int(self._frozen.cats[slot]) if slot < n else self._cats[slot - n]
 
     def remove(self, example_id: int) -> None:
         """Drop an example from the index (no-op when it is not there)."""
         with self._lock:
-            slot = self._slot.pop(example_id, None)
+            slot = self._slot_of(example_id)
             if slot is not None:
-                self._alive[slot] = 0
+                self._kill(slot)
+                self._recent_slot.pop(example_id, None)
+
+    # -- catching up with the database ------------------------------------------------------
 
     def sync(self, session: Session) -> int:
         """Catch up with examples added, edited, rejected or deleted since the last sync.
 
-        Cheap when little changed: it reads (id, updated_at, status) of rows with a newer id or
-        a recent updated_at, fetches the text only of rows whose updated_at it has not seen,
-        and counts live rows to notice rows it missed (a long transaction that committed late)
-        or that were deleted. Returns how many index entries changed.
+        Reads (id, updated_at) of rows with a newer id or an updated_at within SYNC_MARGIN of
+        the newest seen (both indexed), fetches the text only of rows it has not seen at that
+        updated_at, and compares its size with the live count the counters keep, to notice
+        rows it missed (a long transaction that committed late) or that were deleted. With
+        nothing new that is two indexed lookups, whatever the size of the corpus.
         """
         with self._lock:
             if self._synced_at is None:
-                return self._load(session, None)
+                return self._load_all(session, None)
             return self._catch_up(session)
 
-    def _load(self, session: Session, ids: list[int] | None) -> int:
-        """Read and index the rows with these ids (all rows when None)."""
-        stmt = select(
+    def _rows(self) -> Any:
+        return select(
             Example.id,
             Example.instruction,
             Example.context,
@@ -261,59 +416,111 @@ class DedupIndex:
             Category.slug,
             Example.updated_at,
         ).join(Category, Category.id == Example.category_id)
-        chunks: list[Any] = (
-            [stmt]
-            if ids is None
-            else [
-                stmt.where(Example.id.in_(ids[i : i + _FETCH_CHUNK]))
-                for i in range(0, len(ids), _FETCH_CHUNK)
-            ]
+
+    def _load_all(self, session: Session, text_file: Any) -> int:
+        """Index every non-rejected row, frozen into flat arrays as it streams in."""
+        builder = PartBuilder(text_file if text_file is not None else frozen.new_text_file())
+        newest = datetime.min.replace(tzinfo=UTC)
+        stmt = (
+            self._rows()
+            .where(Example.status != ExampleStatus.REJECTED)
+            .order_by(Example.id)
+            .execution_options(yield_per=_STREAM_CHUNK)
         )
+        for ex_id, instruction, context, _, slug, updated in session.execute(stmt):
+            newest = max(newest, updated)
+            text = prompt_text(instruction, context)
+            builder.add(ex_id, self._seq_of(tokenize(text)), text, self._slug(slug))
+        self._reset_recent()
+        self._install(builder.freeze(self._vocab_width()))
+        self._synced_at = newest
+        if newest > _EPOCH:
+            recent = select(Example.id, Example.updated_at).where(
+                Example.updated_at >= newest - SYNC_MARGIN
+            )
+            self._seen = {i: u for i, u in session.execute(recent)}
+        return len(self)
+
+    def _load(self, session: Session, ids: list[int]) -> int:
+        """Read and index the rows with these ids."""
+        assert self._synced_at is not None
         changed = 0
-        pending: list[tuple[int, str, str]] = []
-        for chunk in chunks:
+        for i in range(0, len(ids), _FETCH_CHUNK):
+            chunk = self._rows().where(Example.id.in_(ids[i : i + _FETCH_CHUNK]))
             for ex_id, instruction, context, status, slug, updated in session.execute(chunk):
                 self._seen[ex_id] = updated
-                if self._synced_at is None or updated > self._synced_at:
-                    self._synced_at = updated
+                self._synced_at = max(self._synced_at, updated)
+                self._max_id = max(self._max_id, ex_id)
                 if status == ExampleStatus.REJECTED:
-                    if ex_id in self._slot:
+                    if self._slot_of(ex_id) is not None:
                         self.remove(ex_id)
                         changed += 1
                     continue
                 text = prompt_text(instruction, context)
-                slot = self._slot.get(ex_id)
-                if slot is not None and self._texts[slot] == text and self._cats[slot] == slug:
-                    continue
-                pending.append((ex_id, text, slug))
-                self._max_id = max(self._max_id, ex_id)
-        if self._synced_at is None:
-            self._synced_at = datetime.min.replace(tzinfo=UTC)
-        self.add_many(pending)
-        return changed + len(pending)
+                changed += self._append(ex_id, tokenize(text), text, slug)
+        return changed
 
     def _catch_up(self, session: Session) -> int:
         assert self._synced_at is not None
         since = self._synced_at - SYNC_MARGIN if self._synced_at > _EPOCH else self._synced_at
-        recent = select(Example.id, Example.updated_at).where(
-            or_(Example.id > self._max_id, Example.updated_at >= since)
-        )
-        stale = [i for i, updated in session.execute(recent) if self._seen.get(i) != updated]
+        # One round trip: the live count, joined with the recent rows (none, usually).
+        recent = _RECENT[is_pg(session)]
+        rows = session.execute(recent, {"max_id": self._max_id, "since": since}).all()
+        count, flag = int(rows[0][0]), rows[0][1]
+        stale = [i for _, _, i, u in rows if i is not None and self._seen.get(i) != u]
         changed = self._load(session, stale) if stale else 0
-        live = Example.status != ExampleStatus.REJECTED
-        stored = int(session.scalar(select(func.count()).select_from(Example).where(live)) or 0)
-        if stored == len(self._slot):
+        if len(self._seen) > 64:
+            self._seen = {i: u for i, u in self._seen.items() if u >= since}
+        if live_total(session, count, flag) == len(self):
             return changed
-        # Rows committed late with old timestamps, or deleted: compare the id sets.
-        present = set(session.scalars(select(Example.id).where(live)))
-        gone = [i for i in self._slot if i not in present]
+        return changed + self._reconcile(session)
+
+    def _reconcile(self, session: Session) -> int:
+        """Rows committed late with old timestamps, or deleted: compare the id sets."""
+        live = Example.status != ExampleStatus.REJECTED
+        present = np.fromiter(session.scalars(select(Example.id).where(live)), dtype=np.int64)
+        alive = np.flatnonzero(np.frombuffer(self._alive, dtype=np.int8))
+        held = np.array([self._id_at(s) for s in alive.tolist()], dtype=np.int64)
+        gone = np.setdiff1d(held, present).tolist()
         for ex_id in gone:
             self.remove(ex_id)
             self._seen.pop(ex_id, None)
-        missing = sorted(present.difference(self._slot))
-        return changed + len(gone) + (self._load(session, missing) if missing else 0)
+        missing = np.setdiff1d(present, held).tolist()
+        return len(gone) + (self._load(session, missing) if missing else 0)
 
     # -- querying ---------------------------------------------------------------------------
+
+    def _posting_len(self, code: str) -> int:
+        recent = self._postings.get(code)
+        return self._frozen.posting_len(ord(code)) + (len(recent) if recent is not None else 0)
+
+    def _posting(self, code: str) -> npt.NDArray[Any]:
+        """Slots holding `code`, increasing (frozen slots come before recent ones)."""
+        part = self._frozen.posting(ord(code))
+        recent = self._postings.get(code)
+        if recent is None or not len(recent):
+            return part
+        extra = np.frombuffer(recent, dtype=np.int32)
+        return np.concatenate((part, extra)) if len(part) else extra
+
+    def _shared_counts(
+        self, prefix: list[str], weights: Counter[str], total: int, n_slots: int
+    ) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
+        """Slots holding any prefix token, and how many query tokens (with multiplicity) each
+        shares with it. Sorting the postings costs what they hold; a bincount costs all slots,
+        so it is used only when the postings are a large share of the index anyway."""
+        parts = [self._posting(c) for c in prefix for _ in range(weights[c])]
+        if total * _SORT_SHARE >= n_slots:
+            joined = np.concatenate(parts) if len(parts) > 1 else parts[0]
+            shared = np.bincount(joined, minlength=n_slots)
+            slots = np.flatnonzero(shared)
+            return slots, shared[slots]
+        joined = np.sort(np.concatenate(parts) if len(parts) > 1 else parts[0])
+        if not len(joined):
+            return joined.astype(np.int64), joined.astype(np.int64)
+        starts = np.flatnonzero(np.concatenate(([True], joined[1:] != joined[:-1])))
+        counts = np.diff(np.append(starts, len(joined)))
+        return joined[starts].astype(np.int64), counts
 
     def _candidates(self, seq: str, threshold: float) -> npt.NDArray[Any]:
         """Slots that can still reach `threshold`: a sound filter, exact scores come later.
@@ -332,10 +539,10 @@ class DedupIndex:
         if threshold <= 0:
             slots = np.flatnonzero(alive)
             return slots[(lengths[slots] >= lo) & (lengths[slots] <= hi)]
-        postings = self._postings
         weights = Counter(seq)
         weights.pop(_UNKNOWN, None)
-        by_rarity = sorted(weights, key=lambda c: len(postings[c]))
+        sizes = {c: self._posting_len(c) for c in weights}
+        by_rarity = sorted(weights, key=lambda c: sizes[c])
         need_min = math.ceil(threshold * (m + lo) / 2 - _EPS)
         # Prefix: the rarest tokens until their weights exceed m - need_min.
         budget = m - need_min + 1
@@ -347,21 +554,15 @@ class DedupIndex:
             used += 1
         if used == 0:
             return np.empty(0, dtype=np.int64)
-        # One bincount over the prefix tokens' postings counts every slot's shared weight; a
-        # token the query holds w times is joined w times (a weighted bincount is slower).
-        # (bytes.join reads the arrays' buffers: one copy, no numpy call per token.)
         prefix = by_rarity[:used]
         prefix_weights = [weights[c] for c in prefix]
-        if max(prefix_weights) == 1:
-            joined = b"".join([postings[c] for c in prefix])
-        else:
-            joined = b"".join([postings[c] for c in prefix for _ in range(weights[c])])
-        shared = np.bincount(np.frombuffer(joined, dtype=np.int32), minlength=len(lengths))
-        slots = np.flatnonzero(shared)
+        total = sum(sizes[c] * weights[c] for c in prefix)
+        if total == 0:
+            return np.empty(0, dtype=np.int64)
+        slots, got = self._shared_counts(prefix, weights, total, len(lengths))
         n = lengths[slots]
         ok = (n >= lo) & (n <= hi) & (alive[slots] == 1)
-        slots = slots[ok]
-        got = shared[slots]
+        slots, got = slots[ok], got[ok]
         # A whole number reaches ceil(t(m+n)/2 - eps) iff it reaches t(m+n)/2 - eps: no ceil.
         need = threshold * (m + n[ok]) / 2 - _EPS
         left = sum(weights.values()) - sum(prefix_weights)
@@ -372,10 +573,11 @@ class DedupIndex:
                 slots, got, need = slots[keep], got[keep], need[keep]
             if len(slots) <= verify_at:
                 break
-            posting = np.frombuffer(self._postings[code], dtype=np.int32)
-            pos = np.searchsorted(posting, slots)
-            pos[pos == len(posting)] = 0
-            got = got + weights[code] * (posting[pos] == slots)
+            posting = self._posting(code)
+            if len(posting):
+                pos = np.searchsorted(posting, slots)
+                pos[pos == len(posting)] = 0
+                got = got + weights[code] * (posting[pos] == slots)
             left -= weights[code]
         result: npt.NDArray[Any] = slots[got + left >= need]
         return result
@@ -383,7 +585,7 @@ class DedupIndex:
     def _search(
         self, seq: str, k: int, threshold: float, exclude_id: int | None
     ) -> list[NearMatch]:
-        if not seq or k <= 0 or not self._slot:
+        if not seq or k <= 0 or not self._live:
             return []
         with self._lock:
             return self._score(seq, k, threshold, exclude_id)
@@ -392,7 +594,7 @@ class DedupIndex:
         slots = self._candidates(seq, threshold)
         if len(slots) == 0:
             return []
-        choices = [self._seqs[s] for s in slots.tolist()]
+        choices = [self._seq_at(s) for s in slots.tolist()]
         limit = k + (1 if exclude_id is not None else 0)
         hits = process.extract(
             seq,
@@ -405,10 +607,11 @@ class DedupIndex:
         out: list[NearMatch] = []
         for _, score, pos in hits:
             slot = int(slots[pos])
-            ex_id = self._ids[slot]
+            ex_id = self._id_at(slot)
             if ex_id == exclude_id or score < threshold - _EPS:
                 continue
-            out.append(NearMatch(ex_id, float(score), self._cats[slot], self._texts[slot]))
+            slug = self._slugs[self._cat_at(slot)]
+            out.append(NearMatch(ex_id, float(score), slug, self._text_at(slot)))
         # Best first; ties by lower (older) id so results are stable.
         out.sort(key=lambda n: (-n.score, n.example_id))
         return out[:k]
@@ -453,8 +656,6 @@ class DedupIndex:
             seq = self._encode(tokens, grow=False)
             hits = self._search(seq, k, threshold, None)
             if add_near_duplicates or not hits:
-                first = len(self._ids)
                 known = seq if _UNKNOWN not in seq else None
                 self._append(example_id, tokens, text, category_slug, known)
-                self._post(first)
         return hits

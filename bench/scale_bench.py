@@ -1,0 +1,626 @@
+"""Costs as the corpus grows: the Slack path's reads and the near-duplicate index, at 10k,
+200k and 1M examples on SQLite and PostgreSQL, with each figure's 1M/10k ratio.
+
+Corpus: `bench.datasets.synthetic_corpus` (real T0 / Self-Instruct prompts remixed, Dolly's
+shape), plus the labelled near-duplicate pairs' originals from tests/fixtures. Each database
+grows through the sizes; 2,000 people wrote them over two years, half the examples have a
+review. Per size and database: index catch-up with nothing new, App Home (what the home
+handler does: claim the event, the person, personal counts, category progress, top 5, the
+view), leaderboard(10), leaderboard(since=7 days ago), category_counts / gaps /
+largest_gap_category, personal_counts (p50 of --repeat runs, each in its own transaction);
+and in fresh processes the index build from the database (steady and peak RSS above the
+process's own baseline), the snapshot mapped by a new process (its RSS after the queries,
+and the private part of it), and query p50/p99 for in-distribution queries, with decisions
+compared with exhaustive ROUGE-L.
+
+Run: .venv/bin/python -m bench.scale_bench [--sizes 10000,200000,1000000]
+     [--dbs sqlite,postgresql] [--repeat 200] [--queries 300] [--exhaustive 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import hashlib
+import importlib
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy.engine import make_url
+
+from bench.datasets import SyntheticRow, synthetic_corpus
+from migrations import runner
+from store.categories import seed_default_categories
+from store.db import make_engine, make_session_factory, session_scope
+from store.models import Category, Contributor, Example, Review
+from store.types import utcnow
+
+ROOT = Path(__file__).resolve().parent.parent
+PAIRS = ROOT / "tests" / "fixtures" / "quality_near_duplicates.jsonl"
+PG_ADMIN = os.environ.get(
+    "CROWDTUNE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+# The migration that owns the counters' triggers and backfill (its module name is a number).
+COUNTERS: Any = importlib.import_module("migrations.versions.0006_counters")
+PEOPLE = 2_000
+TEAM = "TBENCH"
+BATCH = 5_000
+THRESHOLD = 0.7
+STATUSES = ["approved"] * 12 + ["pending"] * 4 + ["rejected"] * 2 + ["draft"] * 2
+ORIGINS = ["human"] * 10 + ["imported"] * 6 + ["llm"] * 3 + ["transformed"]
+# The targets of issue 13, at 1M examples.
+TARGETS = {
+    "index sync, nothing new": "< 1 ms",
+    "App Home": "< 30 ms",
+    "leaderboard(10)": "< 20 ms",
+    "leaderboard(since=7d)": "< 20 ms",
+    "category_counts": "< 5 ms",
+    "gaps": "< 5 ms",
+    "largest_gap_category": "< 5 ms",
+    "personal_counts": "< 5 ms",
+}
+
+
+def rss_mb() -> float:
+    """This process's resident set now, in MB."""
+    with Path("/proc/self/statm").open(encoding="ascii") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def private_mb() -> float:
+    """The part of the resident set no other process shares (anonymous and private pages)."""
+    total = 0
+    with Path("/proc/self/smaps_rollup").open(encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                total += int(line.split()[1])
+    return total / 1e3
+
+
+def peak_mb() -> float:
+    """The largest resident set this process has had, in MB (VmHWM: unlike ru_maxrss it is not
+    inherited from the parent that started this process)."""
+    with Path("/proc/self/status").open(encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1e3
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) by nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+# -- databases --------------------------------------------------------------------------------
+
+
+def new_database(kind: str, workdir: Path) -> str:
+    """A fresh migrated database of `kind`; returns its URL."""
+    if kind == "sqlite":
+        url = f"sqlite:///{workdir / 'scale.db'}"
+    else:
+        name = f"crowdtune_scale_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        url = make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
+    runner.upgrade(url)
+    return url
+
+
+def drop_database(url: str) -> None:
+    """Drop a PostgreSQL bench database (SQLite files go with the work folder)."""
+    if not url.startswith("postgresql"):
+        return
+    name = make_url(url).database
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+class Loader:
+    """Grows one database through the sizes with the synthetic corpus."""
+
+    def __init__(self, url: str, seed: int) -> None:
+        self.engine = make_engine(url)
+        self.sessions = make_session_factory(self.engine)
+        self.rng = random.Random(seed)
+        self.rows: Iterator[SyntheticRow] = synthetic_corpus(10**9, seed=seed)
+        self.count = 0
+        self.now = utcnow()
+        with session_scope(self.sessions) as s:
+            seed_default_categories(s)
+            s.execute(
+                insert(Contributor),
+                [
+                    {"team_id": TEAM, "slack_user_id": f"U{i:05d}", "display_name": f"Person {i}"}
+                    for i in range(PEOPLE)
+                ],
+            )
+            self.cats = {c.slug: c.id for c in s.scalars(select(Category))}
+            self.people = list(s.scalars(select(Contributor.id).order_by(Contributor.id)))
+        originals = [json.loads(line)["original"] for line in PAIRS.open(encoding="utf-8")]
+        self.labelled = sorted(set(originals))
+
+    def _row(self, row: SyntheticRow) -> dict[str, Any]:
+        rng = self.rng
+        origin = rng.choice(ORIGINS)
+        author = None if origin == "imported" else self.people[int(PEOPLE * rng.random() ** 2)]
+        when = self.now - timedelta(days=730 * rng.random())
+        digest = hashlib.sha256(f"{row.instruction}\x1f{row.context}\x1f{row.response}".encode())
+        return {
+            "category_id": self.cats[row.category],
+            "instruction": row.instruction,
+            "context": row.context,
+            "response": row.response,
+            "status": rng.choice(STATUSES),
+            "origin": origin,
+            "author_id": author,
+            "content_hash": digest.hexdigest(),
+            "flags": [],
+            "review_count": 0,
+            "created_at": when,
+            "updated_at": when,
+        }
+
+    def grow(self, size: int) -> float:
+        """Insert examples (and a review for every other one) up to `size`, then recount the
+        counters; returns seconds. Loading bypasses the counter triggers (a recount is faster
+        for a million rows; tests/test_counters.py covers the triggers)."""
+        started = time.perf_counter()
+        sqlite = self.engine.dialect.name == "sqlite"
+        if sqlite:
+            with self.engine.begin() as conn:
+                for name in COUNTERS.SQLITE_TRIGGERS:
+                    conn.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
+        while self.count < size:
+            n = min(BATCH, size - self.count)
+            batch = []
+            if self.count == 0:  # the labelled originals are in every size
+                for text_ in self.labelled:
+                    batch.append(
+                        self._row(SyntheticRow("open_qa", text_, "", "A labelled answer."))
+                        | {"status": "approved"}
+                    )
+            batch.extend(self._row(next(self.rows)) for _ in range(n - len(batch)))
+            with self.engine.begin() as conn:
+                if not sqlite:
+                    conn.execute(text("SET LOCAL session_replication_role = replica"))
+                ids = list(
+                    conn.execute(
+                        insert(Example).returning(
+                            Example.id, Example.author_id, Example.created_at
+                        ),
+                        batch,
+                    )
+                )
+                reviews = []
+                for k, (ex_id, author, created) in enumerate(ids):
+                    if k % 2:
+                        continue
+                    reviewer = self.people[self.rng.randrange(PEOPLE)]
+                    if reviewer == author:
+                        continue
+                    when = min(self.now, created + timedelta(hours=48 * self.rng.random()))
+                    reviews.append(
+                        {
+                            "example_id": ex_id,
+                            "reviewer_id": reviewer,
+                            "verdict": "approve",
+                            "created_at": when,
+                        }
+                    )
+                if reviews:
+                    conn.execute(insert(Review), reviews)
+            self.count += n
+        with self.engine.begin() as conn:
+            for table in ("contributor_days", "contributor_counts", "category_counts"):
+                conn.execute(text(f"DELETE FROM {table}"))
+            day = "date({col})" if sqlite else "({col} AT TIME ZONE 'UTC')::date"
+            for statement in COUNTERS._backfill(day):
+                conn.execute(text(statement))
+            if sqlite:
+                for statement in COUNTERS.SQLITE_TRIGGERS.values():
+                    conn.execute(text(statement))
+            conn.execute(text("ANALYZE"))
+        return time.perf_counter() - started
+
+
+# -- the Slack path's reads -------------------------------------------------------------------
+
+
+def timed(sessions: Any, fn: Callable[[Any], object], repeat: int) -> tuple[float, float]:
+    """(p50, best) in ms of `fn(session)`, each run in its own transaction."""
+    laps = []
+    for _ in range(repeat):
+        with session_scope(sessions) as s:
+            t0 = time.perf_counter()
+            fn(s)
+            laps.append(time.perf_counter() - t0)
+    return statistics.median(laps) * 1e3, min(laps) * 1e3
+
+
+def db_figures(url: str, snapshot: Path, repeat: int, seed: int) -> dict[str, tuple[float, float]]:
+    """The Slack path's reads at the database's current size: (p50, best) in ms."""
+    from bot.slack.views.home import home_view
+    from store.deliveries import claim_delivery
+    from store.quality.dedup import DedupIndex
+    from store.stats import (
+        category_counts,
+        gaps,
+        largest_gap_category,
+        leaderboard,
+        personal_counts,
+    )
+
+    engine = make_engine(url)
+    sessions = make_session_factory(engine)
+    rng = random.Random(seed)
+    index = DedupIndex.open(snapshot)
+    with session_scope(sessions) as s:
+        index.sync(s)  # catch up once: the snapshot was just written
+        people = list(s.scalars(select(Contributor.slack_user_id)))
+
+    def person(s: Any) -> Contributor:
+        who = rng.choice(people)
+        found = s.scalar(
+            select(Contributor).where(Contributor.team_id == TEAM, Contributor.slack_user_id == who)
+        )
+        assert found is not None
+        return found
+
+    def app_home(s: Any) -> None:
+        claim_delivery(s, f"event:bench-{uuid.uuid4().hex}")
+        me = person(s)
+        home_view(personal_counts(s, me), category_counts(s), leaderboard(s, limit=5))
+
+    week = utcnow() - timedelta(days=7)
+    out = {
+        # The floor: one round trip to the database on this (shared, loaded) machine.
+        "baseline: SELECT 1": timed(sessions, lambda s: s.execute(text("SELECT 1")).all(), repeat),
+        "index sync, nothing new": timed(sessions, index.sync, repeat),
+        "App Home": timed(sessions, app_home, repeat),
+        "leaderboard(10)": timed(sessions, lambda s: leaderboard(s, limit=10), repeat),
+        "leaderboard(since=7d)": timed(
+            sessions, lambda s: leaderboard(s, limit=10, since=week), repeat
+        ),
+        "category_counts": timed(sessions, category_counts, repeat),
+        "gaps": timed(sessions, gaps, repeat),
+        "largest_gap_category": timed(sessions, largest_gap_category, repeat),
+        "personal_counts": timed(sessions, lambda s: personal_counts(s, person(s)), repeat),
+    }
+    engine.dispose()
+    return out
+
+
+# -- the index, in fresh processes --------------------------------------------------------------
+
+
+def child(args: list[str]) -> dict[str, Any]:
+    """Run this module with `args` in a new process; return the JSON it prints."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.scale_bench", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"child {args[:2]} failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def child_build(url: str) -> dict[str, Any]:
+    """Build the index from the database; RSS above this process's baseline."""
+    from store.quality.dedup import DedupIndex
+
+    engine = make_engine(url)
+    sessions = make_session_factory(engine)
+    with session_scope(sessions) as s:
+        s.execute(select(Example.id).limit(1)).all()  # connect first: the baseline has a driver
+    base = rss_mb()
+    t0 = time.perf_counter()
+    with session_scope(sessions) as s:
+        index = DedupIndex.from_session(s)
+    build_s = time.perf_counter() - t0
+    steady = rss_mb()
+    return {
+        "count": len(index),
+        "build_s": build_s,
+        "base": base,
+        "steady": steady - base,
+        "peak": peak_mb() - base,
+    }
+
+
+def _mutate(text_: str, rng: random.Random) -> str:
+    words = text_.split()
+    kind = rng.randrange(3)
+    if kind == 0:
+        return text_.upper().replace(",", "").replace(".", "")
+    if kind == 1:
+        words[rng.randrange(len(words))] = "meanwhile"
+    elif len(words) > 1:
+        del words[rng.randrange(len(words))]
+    return " ".join(words)
+
+
+def child_query(
+    url: str, snapshot: str, n_queries: int, n_exhaustive: int, seed: int
+) -> dict[str, Any]:
+    """Map the snapshot in a fresh process, catch up, query; RSS and latencies, decisions."""
+    import numpy as np
+    from rapidfuzz import process
+    from rapidfuzz.distance import Indel
+
+    from store.quality.dedup import DedupIndex, prompt_text, rouge_l_f1, tokenize
+
+    engine = make_engine(url)
+    sessions = make_session_factory(engine)
+    rng = random.Random(seed)
+    with session_scope(sessions) as s:
+        count = s.scalar(select(Example.id).order_by(Example.id.desc()).limit(1)) or 0
+        sample_ids = [rng.randint(1, count) for _ in range(n_queries)]
+        rows = s.execute(
+            select(Example.instruction, Example.context).where(Example.id.in_(sample_ids))
+        ).all()
+    corpus_texts = [prompt_text(i, c) for i, c in rows]
+    base, base_private = rss_mb(), private_mb()
+    t0 = time.perf_counter()
+    index = DedupIndex.open(Path(snapshot))
+    with session_scope(sessions) as s:
+        index.sync(s)
+    open_s = time.perf_counter() - t0
+    novel = [
+        prompt_text(r.instruction, r.context) for r in synthetic_corpus(n_queries, seed=seed + 99)
+    ]
+    queries = []
+    for i in range(n_queries):
+        pick = i % 3
+        if pick == 0 and corpus_texts:
+            queries.append(_mutate(rng.choice(corpus_texts), rng))
+        elif pick == 1 and corpus_texts:
+            words = rng.choice(corpus_texts).split()
+            rng.shuffle(words)
+            queries.append(" ".join(words))
+        else:
+            queries.append(novel[i])
+    gc.collect()
+    base, base_private = rss_mb(), private_mb()
+    t0 = time.perf_counter()
+    index = DedupIndex.open(Path(snapshot))
+    with session_scope(sessions) as s:
+        index.sync(s)
+    open_s = time.perf_counter() - t0
+    for q in queries[:5]:
+        index.nearest(q, k=5, threshold=THRESHOLD)
+    laps, results = [], []
+    for q in queries:
+        t = time.perf_counter()
+        results.append(index.nearest(q, k=5, threshold=THRESHOLD))
+        laps.append(time.perf_counter() - t)
+    resident, private = rss_mb() - base, private_mb() - base_private
+    # Labelled pairs: the index's decision, exhaustive ROUGE-L's and the label agree.
+    pairs = [json.loads(line) for line in PAIRS.open(encoding="utf-8")]
+    labelled_same = 0
+    for pair in pairs:
+        hits = index.nearest(pair["variant"], k=50, threshold=THRESHOLD)
+        found = any(h.text == pair["original"] for h in hits)
+        exact = rouge_l_f1(pair["variant"], pair["original"]) >= THRESHOLD
+        labelled_same += found == exact == pair["caught"]
+    # Random queries: any match at all, index vs scoring every indexed text.
+    alive = np.flatnonzero(np.frombuffer(index._alive, dtype=np.int8)).tolist()
+    every = [index._seq_at(slot) for slot in alive]
+    exhaustive_same = 0
+    for q, got in list(zip(queries, results, strict=True))[:n_exhaustive]:
+        seq = index._encode(tokenize(q), grow=False)
+        best = process.extractOne(
+            seq,
+            every,
+            scorer=Indel.normalized_similarity,
+            processor=None,
+            score_cutoff=THRESHOLD - 1e-6,
+        )
+        has = best is not None and best[1] >= THRESHOLD - 1e-9
+        exhaustive_same += has == bool(got)
+    return {
+        "count": len(index),
+        "open_s": open_s,
+        "rss": resident,
+        "private": private,
+        "p50": percentile(laps, 0.5) * 1e3,
+        "p99": percentile(laps, 0.99) * 1e3,
+        "with_match": sum(1 for r in results if r),
+        "queries": len(queries),
+        "labelled": f"{labelled_same}/{len(pairs)}",
+        "exhaustive": f"{exhaustive_same}/{min(n_exhaustive, len(queries))}",
+    }
+
+
+# -- the table --------------------------------------------------------------------------------
+
+
+def fmt(value: float) -> str:
+    """A figure with as many decimals as it needs."""
+    return f"{value:.3f}" if value < 1 else f"{value:.2f}" if value < 100 else f"{value:,.0f}"
+
+
+def print_table(
+    title: str,
+    sizes: list[int],
+    rows: dict[str, dict[int, Any]],
+    unit: str,
+    targets: dict[str, str],
+) -> None:
+    """One table: a row per figure, a column per size, the last/first ratio and the target."""
+    print(f"\n{title}")
+    head = (
+        ["figure"]
+        + [f"{n:,}" for n in sizes]
+        + [f"{sizes[-1] // 1000:,}k/{sizes[0] // 1000:,}k", "target"]
+    )
+    width = max(len(r) for r in rows) + 2
+    print(f"{head[0]:<{width}}" + "".join(f"{h:>12}" for h in head[1:]))
+    for name, per in rows.items():
+        cells = [per.get(n) for n in sizes]
+        values = [fmt(c) if isinstance(c, float) else str(c) for c in cells]
+        first, last = cells[0], cells[-1]
+        ratio = (
+            f"{last / first:.2f}x"
+            if isinstance(first, float) and isinstance(last, float) and first
+            else "–"
+        )
+        print(
+            f"{name:<{width}}"
+            + "".join(f"{v:>12}" for v in values)
+            + f"{ratio:>12}{targets.get(name, ''):>12}"
+        )
+    print(f"({unit})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Grow each database through the sizes, measure, print the tables."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="10000,200000,1000000")
+    parser.add_argument("--dbs", default="sqlite,postgresql")
+    parser.add_argument("--repeat", type=int, default=200)
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--exhaustive", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--child", choices=["build", "query"], help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--snapshot", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child == "build":
+        print(json.dumps(child_build(args.url)))
+        return 0
+    if args.child == "query":
+        print(
+            json.dumps(
+                child_query(args.url, args.snapshot, args.queries, args.exhaustive, args.seed)
+            )
+        )
+        return 0
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    kinds = [k.strip() for k in args.dbs.split(",") if k.strip()]
+    print(f"scale bench: sizes {sizes}, databases {kinds}, p50 of {args.repeat} runs per read")
+    for kind in kinds:
+        workdir = Path(tempfile.mkdtemp(prefix=f"scale-{kind}-"))
+        url = new_database(kind, workdir)
+        reads: dict[str, dict[int, Any]] = {}
+        best: dict[str, dict[int, Any]] = {}
+        index_rows: dict[str, dict[int, Any]] = {}
+        try:
+            loader = Loader(url, args.seed)
+            for size in sizes:
+                load_s = loader.grow(size)
+                print(f"[{kind}] {size:,} examples loaded (+{load_s:.0f} s)", flush=True)
+                snapshot = workdir / "dedup-index"
+                from store.quality.dedup import DedupIndex
+
+                t0 = time.perf_counter()
+                with session_scope(loader.sessions) as s:
+                    DedupIndex.write_snapshot(s, snapshot)
+                snap_s = time.perf_counter() - t0
+                for name, (p50, fastest) in db_figures(
+                    url, snapshot, args.repeat, args.seed
+                ).items():
+                    reads.setdefault(name, {})[size] = p50
+                    best.setdefault(name, {})[size] = fastest
+                built = child(["--child", "build", "--url", url])
+                queried = child(
+                    [
+                        "--child",
+                        "query",
+                        "--url",
+                        url,
+                        "--snapshot",
+                        str(snapshot),
+                        "--queries",
+                        str(args.queries),
+                        "--exhaustive",
+                        str(args.exhaustive),
+                        "--seed",
+                        str(args.seed),
+                    ]
+                )
+                figures = {
+                    "indexed texts": str(built["count"]),
+                    "build from database, s": built["build_s"],
+                    "build: steady RSS, MB": built["steady"],
+                    "build: peak RSS, MB": built["peak"],
+                    "build: peak / steady": built["peak"] / built["steady"]
+                    if built["steady"]
+                    else 0.0,
+                    "snapshot write, s": snap_s,
+                    "snapshot open + sync, s": queried["open_s"],
+                    "mapped: RSS after queries, MB": queried["rss"],
+                    "mapped: of which private, MB": queried["private"],
+                    "query p50, ms": queried["p50"],
+                    "query p99, ms": queried["p99"],
+                    "queries with a match": f"{queried['with_match']}/{queried['queries']}",
+                    "labelled pairs, same decision": queried["labelled"],
+                    "= exhaustive ROUGE-L (has match)": queried["exhaustive"],
+                }
+                for name, value in figures.items():
+                    index_rows.setdefault(name, {})[size] = value
+                so_far = {name: round(per[size], 3) for name, per in reads.items()}
+                print(f"[{kind}] {size:,} reads p50 ms: {json.dumps(so_far)}", flush=True)
+                print(f"[{kind}] {size:,} index: {json.dumps(figures)}", flush=True)
+        finally:
+            drop_database(url)
+            shutil.rmtree(workdir, ignore_errors=True)
+        print_table(
+            f"{kind}: the Slack path's reads (p50, ms)",
+            sizes,
+            reads,
+            "ms, median of each read in its own transaction",
+            TARGETS,
+        )
+        print_table(
+            f"{kind}: the same reads, best of {args.repeat} (ms)",
+            sizes,
+            best,
+            "ms, fastest run: the cost without waiting for a CPU",
+            TARGETS,
+        )
+        index_targets = {
+            "build: peak / steady": "<= 1.5",
+            "mapped: RSS after queries, MB": "<= 300",
+            "build: steady RSS, MB": "<= 300",
+            "query p99, ms": "<= 10",
+        }
+        print_table(
+            f"{kind}: the near-duplicate index",
+            sizes,
+            index_rows,
+            "RSS above each fresh process's baseline",
+            index_targets,
+        )
+    load = os.getloadavg()[0]
+    print(f"(machine load average {load:.1f}; {os.cpu_count()} cores shared with other sessions)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

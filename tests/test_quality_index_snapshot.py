@@ -1,0 +1,209 @@
+"""The frozen part of the near-duplicate index: exact against brute force, saved as a snapshot
+that a process maps and catches up from, and a catch-up that reads only what changed."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from rapidfuzz import process
+from rapidfuzz.distance import Indel
+from sqlalchemy import delete, insert, update
+
+from bot.cli import main
+from bot.config import load_settings
+from bot.runtime import Runtime
+from bot.scheduler.jobs import dedup_snapshot_job
+from store.enums import ExampleStatus, Origin
+from store.models import Category, Example
+from store.quality.dedup import DedupIndex, prompt_text, tokenize
+from store.quality.frozen import PartBuilder, new_text_file
+from store.types import utcnow
+from tests.dbs import TestDatabase
+from tests.factories import example, person
+
+VOCAB = [f"w{i}" for i in range(40)] + ["the", "a", "of", "to", "and"]
+
+
+def _texts(n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choices(VOCAB, k=rng.randint(1, 16))) for _ in range(n)]
+
+
+def _brute(tokens: dict[int, list[str]], query: str, threshold: float) -> set[int]:
+    """Every text scoring >= threshold, by scoring them all (rapidfuzz on token lists)."""
+    found = process.extract(
+        tokenize(query),
+        tokens,
+        scorer=Indel.normalized_similarity,
+        processor=None,
+        score_cutoff=threshold - 1e-6,
+        limit=None,
+    )
+    return {key for _, score, key in found if score >= threshold - 1e-9}
+
+
+def test_frozen_and_recent_slots_give_exactly_the_brute_force_matches() -> None:
+    texts = dict(enumerate(_texts(21_000, seed=5)))
+    index = DedupIndex()
+    assert index.add_many((i, t, "c") for i, t in texts.items()) == len(texts)  # frozen
+    assert index._frozen.n == len(texts)
+    # Recent additions, a re-indexed frozen entry and a removed one.
+    extra = _texts(300, seed=6)
+    for j, t in enumerate(extra, start=len(texts)):
+        index.add(j, t, "d")
+        texts[j] = t
+    index.add(3, "w1 w2 w3 w4 w5 w6", "c")
+    texts[3] = "w1 w2 w3 w4 w5 w6"
+    index.remove(7)
+    del texts[7]
+    assert len(index) == len(texts) and 7 not in index and 3 in index
+    rng = random.Random(9)
+    tokens = {i: tokenize(t) for i, t in texts.items()}
+    for query in rng.sample(list(texts.values()), 15) + _texts(5, seed=10):
+        for threshold in (0.5, 0.7, 0.9):
+            got = {h.example_id for h in index.nearest(query, k=100_000, threshold=threshold)}
+            assert got == _brute(tokens, query, threshold), (query, threshold)
+    hit = index.nearest("w1 w2 w3 w4 w5 w6", k=1)[0]
+    assert (hit.example_id, hit.text, hit.category_slug) == (3, "w1 w2 w3 w4 w5 w6", "c")
+
+
+def _seed(db: TestDatabase) -> dict[int, str]:
+    with db.session() as s:
+        ann = person(s, "U1")
+        rng = random.Random(2)
+        out = {}
+        for n in range(60):
+            words = " ".join(rng.choices(VOCAB, k=rng.randint(6, 14)))
+            ex = example(s, ann, instruction=f"Please explain {words} {n}")
+            out[ex.id] = prompt_text(ex.instruction, ex.context)
+        gone = example(s, ann, instruction="A rejected question about rivers?")
+        gone.status = ExampleStatus.REJECTED
+        return out
+
+
+def test_a_snapshot_loads_maps_and_catches_up(db: TestDatabase, tmp_path: Path) -> None:
+    texts = _seed(db)
+    snap = tmp_path / "dedup"
+    with db.session() as s:
+        assert DedupIndex.write_snapshot(s, snap) == len(texts)
+        assert DedupIndex.write_snapshot(s, snap) == len(texts)  # replaced atomically
+    assert snap.is_symlink() and len(list(tmp_path.iterdir())) == 2  # the link, one dir
+    index = DedupIndex.open(snap)
+    assert len(index) == len(texts) and index._frozen.n == len(texts)
+    with db.session() as s:
+        assert index.sync(s) == 0  # nothing new since the snapshot
+        built = DedupIndex.from_session(s)
+    for query in list(texts.values())[:20]:
+        assert index.nearest(query, k=3) == built.nearest(query, k=3)
+    first = min(texts)
+    # Changes after the snapshot: a new row, an edit, a rejection, a deletion.
+    with db.session() as s:
+        new = example(s, person(s, "U2"), instruction="Which rivers flow through Vienna today?")
+        s.execute(
+            update(Example)
+            .where(Example.id == first)
+            .values(instruction="How do bees make honey in winter?")
+        )
+        s.execute(
+            update(Example).where(Example.id == first + 1).values(status=ExampleStatus.REJECTED)
+        )
+        s.execute(delete(Example).where(Example.id == first + 2))
+        new_id = new.id
+    with db.session() as s:
+        assert index.sync(s) == 4
+        assert index.sync(s) == 0
+    assert len(index) == len(texts) - 2 + 1
+    assert index.nearest("Which rivers flow through Vienna today?")[0].example_id == new_id
+    assert index.nearest("how do bees make honey in winter")[0].example_id == first
+    assert first not in {h.example_id for h in index.nearest(texts[first], k=5)}
+    assert first + 1 not in index and first + 2 not in index
+
+
+def test_a_row_committed_late_with_an_old_timestamp_is_found_by_the_live_count(
+    db: TestDatabase,
+) -> None:
+    texts = _seed(db)
+    with db.session() as s:
+        index = DedupIndex.from_session(s)
+        cat_id = s.query(Category.id).filter(Category.slug == "open_qa").scalar()
+        old = min(texts)
+        before = s.get(Example, old)
+        assert before is not None
+        long_ago = before.updated_at
+    with db.session() as s:
+        s.execute(
+            insert(Example),
+            [
+                {
+                    "id": 0,  # lower than every id the index has seen
+                    "category_id": cat_id,
+                    "instruction": "An imported question about glaciers and fjords?",
+                    "context": "",
+                    "response": "Yes.",
+                    "status": ExampleStatus.APPROVED,
+                    "origin": Origin.IMPORTED,
+                    "content_hash": "z" * 64,
+                    "flags": [],
+                    "created_at": long_ago,
+                    "updated_at": long_ago,
+                }
+            ],
+        )
+    with db.session() as s:
+        assert index.sync(s) == 1
+        assert index.sync(s) == 0
+    assert index.nearest("an imported question about glaciers and fjords")
+
+
+def test_opening_a_snapshot_of_another_version_is_refused(tmp_path: Path) -> None:
+    snap = tmp_path / "dedup"
+    snap.mkdir()
+    (snap / "meta.json").write_text('{"version": 99}', encoding="utf-8")
+    with pytest.raises(ValueError, match="version 99"):
+        DedupIndex.open(snap)
+
+
+def test_db_upgrade_writes_the_snapshot_that_processes_map(
+    db: TestDatabase,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    texts = _seed(db)
+    snap = tmp_path / "index"
+    monkeypatch.setenv("DATABASE_URL", db.url)
+    monkeypatch.setenv("CROWDTUNE_DEDUP_SNAPSHOT", str(snap))
+    assert main(["db", "upgrade"]) == 0
+    assert f"snapshot: {len(texts)} examples" in capsys.readouterr().out
+    rt = Runtime(load_settings())
+    try:
+        gate = rt.quality_gate
+        assert gate.index._frozen.n == len(texts)  # mapped, not rebuilt
+        with db.session() as s:
+            example(s, person(s, "U3"), instruction="Name three rivers that cross Bavaria.")
+        with db.session() as s:
+            assert gate.sync(s) == 1
+        assert dedup_snapshot_job(utcnow(), write=rt.write_dedup_snapshot) == {
+            "examples": len(texts) + 1
+        }
+        assert DedupIndex.open(snap)._frozen.n == len(texts) + 1
+    finally:
+        rt.close()
+    monkeypatch.delenv("CROWDTUNE_DEDUP_SNAPSHOT")
+    rt = Runtime(load_settings())
+    result = dedup_snapshot_job(utcnow(), write=rt.write_dedup_snapshot)
+    assert "CROWDTUNE_DEDUP_SNAPSHOT" in str(result["skipped"])
+    rt.close()
+
+
+def test_codes_widen_when_the_vocabulary_outgrows_two_bytes() -> None:
+    builder = PartBuilder(new_text_file())
+    seqs = ["\x01\x02", "\ud7ff\x05", "\U00010000\x03", "\x07\x03"]
+    for i, seq in enumerate(seqs):
+        builder.add(i, seq, f"text {i}", 0)
+    part = builder.freeze(0x10001)
+    assert part.codes.dtype.itemsize == 4
+    assert [part.seq(i) for i in range(4)] == seqs
+    assert part.posting(3).tolist() == [2, 3] and part.text_of(2) == "text 2"
