@@ -94,6 +94,7 @@ def submit_example(
         origin=origin,
         status=status,
         flags=flags,
+        guideline_version=category.guideline_version,
     )
     session.add(example)
     session.flush()
