@@ -96,8 +96,29 @@ def _balance_text(spec: ExportSpec) -> str:
     return "none: every eligible example"
 
 
+def _guidelines(versions: dict[str, list[int]]) -> list[str]:
+    if not versions:
+        return []
+    lines = [
+        "## Guidelines",
+        "",
+        "The guideline versions the examples were written under, per category "
+        "(`crowdtune categories show SLUG` prints each text):",
+        "",
+    ]
+    for slug, vs in sorted(versions.items()):
+        lines.append(f"- {slug}: " + ", ".join(f"v{v}" for v in vs))
+    return [*lines, ""]
+
+
 def write_card(
-    root: Path, name: str, spec: ExportSpec, counts: ExportCounts, files: list[str]
+    root: Path,
+    name: str,
+    spec: ExportSpec,
+    counts: ExportCounts,
+    files: list[str],
+    *,
+    guideline_versions: dict[str, list[int]] | None = None,
 ) -> Path:
     """Write README.md, a dataset card people (and the Hugging Face Hub) can read."""
     origins = ", ".join(f"{o} {n:,}" for o, n in sorted(counts.origins.items())) or "none"
@@ -116,8 +137,9 @@ def write_card(
         f"# {name}",
         "",
         "Instruction-tuning pairs written and reviewed by employees through crowdtune, a Slack "
-        "app that asks people to write or rate instruction/response pairs in Dolly's "
-        "categories. Only examples approved by a review quorum are exported; LLM-drafted "
+        "app that asks people to write or rate instruction/response pairs in the "
+        "categories the company chose (Dolly's eight and its own). Only examples approved "
+        "by a review quorum are exported; LLM-drafted "
         "examples are included only after a person verified them.",
         "",
         "## Contents",
@@ -138,6 +160,7 @@ def write_card(
         f"personal data scrubbed: {spec.scrub_pii}.",
         f"- Licence: {spec.licence}.",
         "",
+        *_guidelines(guideline_versions or {}),
         "## Fields",
         "",
         "Every row carries `id` (the example's stable crowdtune id), `category`, `origin` "

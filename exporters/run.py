@@ -31,6 +31,7 @@ from store.export_queries import (
     begin_snapshot,
     category_table,
     duplicate_ids,
+    export_category_ids,
     iter_keys,
     iter_rows,
 )
@@ -125,8 +126,12 @@ class _Run:
         self.counts = ExportCounts()
         self.cats = category_table(session)
         self.flt = ExportFilter(
-            origins=tuple(Origin(o) for o in spec.origins), min_reviews=spec.min_reviews
+            origins=tuple(Origin(o) for o in spec.origins),
+            min_reviews=spec.min_reviews,
+            category_ids=export_category_ids(session, spec.categories),
         )
+        # Category slug -> guideline versions the exported rows were written under.
+        self.guidelines: dict[str, set[int]] = defaultdict(set)
         self._pseudonyms: dict[tuple[str, str], str | None] = {}
 
     def slug(self, category_id: int) -> str:
@@ -224,6 +229,8 @@ class _Run:
                 for w in opened[split]:
                     w.write(out)
                 by_split[split][out.category] = by_split[split].get(out.category, 0) + 1
+                if row.guideline_version is not None:
+                    self.guidelines[row.category].add(row.guideline_version)
                 origins[out.origin] = origins.get(out.origin, 0) + 1
         finally:
             for ws in opened.values():
@@ -272,12 +279,14 @@ def run_export(
             )
             rows = run.write(sel, marks, tmp)
             data_files = sorted(rows)
-            write_card(tmp, out_dir.name, spec, run.counts, data_files)
+            versions = {c: sorted(v) for c, v in sorted(run.guidelines.items())}
+            write_card(tmp, out_dir.name, spec, run.counts, data_files, guideline_versions=versions)
             files = describe_files(tmp, rows)
             extra = {
                 "name": out_dir.name,
                 "export_id": export_id,
                 "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "guideline_versions": versions,
             }
             write_manifest(tmp, spec, run.counts, files, extra)
             s.rollback()  # read-only: release the snapshot before the rename

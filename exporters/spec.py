@@ -37,6 +37,8 @@ class ExportSpec:
     # ROUGE-L F1 at or above which a later example in the same category is dropped; None: off.
     near_dup_threshold: float | None = DEFAULT_NEAR_DUP_THRESHOLD
     licence: str = "proprietary"
+    # Category slugs to export, retired ones included; empty: every active category.
+    categories: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -71,6 +73,8 @@ class ExportSpec:
             out.append(f"unknown origin(s) {', '.join(bad)}; choose from {', '.join(origins)}")
         if not self.origins:
             out.append("name at least one origin")
+        if len(set(self.categories)) != len(self.categories):
+            out.append("a category is named twice in --categories")
         if self.min_reviews < 0:
             out.append("--min-reviews must be 0 or more")
         t = self.near_dup_threshold
@@ -93,4 +97,5 @@ class ExportSpec:
             "strip_citations": self.strip_citations,
             "near_dup_threshold": self.near_dup_threshold,
             "licence": self.licence,
+            "categories": list(self.categories),
         }

@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session, aliased
 
 from store.enums import ExampleStatus, Origin
+from store.errors import NotFound
 from store.models import Category, Contributor, Example
 
 KEY_BATCH = 20_000
@@ -21,6 +22,8 @@ class ExportFilter:
 
     origins: tuple[Origin, ...] = tuple(Origin)
     min_reviews: int = 0
+    # Only these categories (see `export_category_ids`); None: every category.
+    category_ids: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -35,14 +38,34 @@ class ExportRow:
     instruction: str
     context: str
     response: str
+    guideline_version: int | None = None
 
 
 def _eligible(example: type[Example], flt: ExportFilter) -> ColumnElement[bool]:
-    return and_(
+    conditions = [
         example.status == ExampleStatus.APPROVED,
         example.origin.in_(flt.origins),
         example.review_count >= flt.min_reviews,
-    )
+    ]
+    if flt.category_ids is not None:
+        conditions.append(example.category_id.in_(flt.category_ids))
+    return and_(*conditions)
+
+
+def export_category_ids(session: Session, slugs: Sequence[str]) -> tuple[int, ...]:
+    """Ids of the named categories (retired ones too), or of every active one when none named.
+
+    Raises NotFound naming the unknown slugs and the known ones.
+    """
+    rows = session.execute(select(Category.id, Category.slug, Category.active)).all()
+    if not slugs:
+        return tuple(sorted(cid for cid, _, active in rows if active))
+    by_slug = {slug: cid for cid, slug, _ in rows}
+    unknown = [s for s in slugs if s not in by_slug]
+    if unknown:
+        known = ", ".join(sorted(by_slug))
+        raise NotFound(f"--categories: unknown {', '.join(unknown)}; known: {known}")
+    return tuple(sorted(by_slug[s] for s in slugs))
 
 
 def duplicate_ids(session: Session, flt: ExportFilter) -> set[int]:
@@ -112,6 +135,7 @@ def iter_rows(
                 Example.instruction,
                 Example.context,
                 Example.response,
+                Example.guideline_version,
             )
             .join(Category, Category.id == Example.category_id)
             .outerjoin(author, author.id == Example.author_id)
@@ -119,7 +143,9 @@ def iter_rows(
             .order_by(Example.id)
         )
         for r in session.execute(stmt):
-            yield ExportRow(r[0], r[1], Origin(r[2]).value, r[3], r[4], r[5], r[6] or "", r[7])
+            yield ExportRow(
+                r[0], r[1], Origin(r[2]).value, r[3], r[4], r[5], r[6] or "", r[7], r[8]
+            )
 
 
 def category_table(session: Session) -> dict[int, tuple[str, int]]:

@@ -64,6 +64,13 @@ def add_spec_options(p: argparse.ArgumentParser) -> None:
         help="ROUGE-L F1 for near-duplicates (default: CROWDTUNE_DEDUP_BLOCK); 0 turns it off",
     )
     p.add_argument("--licence", default="proprietary", help="licence named in the dataset card")
+    p.add_argument(
+        "--categories",
+        type=_csv,
+        default=(),
+        metavar="SLUG,…",
+        help="only these categories, retired ones included (default: every active category)",
+    )
 
 
 def _salt(settings: Settings) -> str:
@@ -94,6 +101,7 @@ def spec_from_namespace(args: argparse.Namespace, settings: Settings) -> ExportS
         strip_citations=not args.keep_citations,
         near_dup_threshold=near if near > 0 else None,
         licence=args.licence,
+        categories=args.categories,
     )
 
 
