@@ -12,7 +12,7 @@ from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
 
 from bot.slack.escape import escape_mrkdwn
-from bot.slack.handlers.common import Deps, acting_person, lazily
+from bot.slack.handlers.common import Deps, acting_person, acting_user, lazily
 from bot.slack.handlers.review import next_message
 from bot.slack.handlers.write import open_write_modal
 from bot.slack.views.text import leaderboard_text, stats_text, targets_text
@@ -52,7 +52,8 @@ def _reply(req: Request, text: str, blocks: list[dict[str, Any]] | None = None) 
 
 def _write(req: Request) -> None:
     slug = req.args[0] if req.args else None
-    open_write_modal(req.deps, req.client, req.body["trigger_id"], slug)
+    user = acting_user(req.context, req.body)
+    open_write_modal(req.deps, req.client, req.body["trigger_id"], slug, user=user)
 
 
 def _review(req: Request) -> None:

@@ -12,15 +12,17 @@ from typing import Any
 from slack_bolt import Ack, BoltContext
 from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.slack.errors import friendly
 from store.contributors import get_or_create_contributor, is_admin
 from store.db import session_scope
 from store.examples import QualityGate
-from store.models import Contributor
+from store.experts import Affinity, suggest_category
+from store.models import Category, Contributor
 from store.reviews import Quorum
-from store.stats import largest_gap_category
+from store.stats import gaps
 
 # Runs an export with the given `crowdtune export` options and returns a one-line summary.
 ExportRunner = Callable[[str], str]
@@ -34,26 +36,30 @@ SUGGESTION_TTL_SECONDS = 30.0
 
 
 class SuggestedCategory:
-    """The category furthest from its target, recounted at most every `ttl` seconds.
+    """The category to suggest, from gaps recounted at most every `ttl` seconds.
 
     Counting approved and pending examples scans the whole table (21 ms of PostgreSQL time at
-    67k examples, on every `/crowdtune write`); a suggestion a few seconds old is as good.
+    67k examples, on every `/crowdtune write`); gaps a few seconds old are as good. The gaps
+    are weighted per person by their expertise and interests (`store.experts`).
     """
 
     def __init__(self, ttl: float = SUGGESTION_TTL_SECONDS) -> None:
         self.ttl = ttl
         self._lock = threading.Lock()
-        self._slug: str | None = None
+        self._gaps: dict[str, int] = {}
+        self._ids: dict[str, int] = {}
         self._counted_at = float("-inf")
 
-    def slug(self, session: Session) -> str | None:
+    def slug(self, session: Session, person: Affinity | None = None) -> str | None:
         """The suggested category's slug (None when every category has met its target)."""
         with self._lock:
             if time.monotonic() - self._counted_at > self.ttl:
-                found = largest_gap_category(session)
-                self._slug = found.slug if found is not None else None
+                self._gaps = gaps(session)
+                self._ids = {
+                    slug: cid for slug, cid in session.execute(select(Category.slug, Category.id))
+                }
                 self._counted_at = time.monotonic()
-            return self._slug
+            return suggest_category(self._gaps, self._ids, person or Affinity())
 
 
 @dataclass(frozen=True)
@@ -79,14 +85,21 @@ class Deps:
         return is_admin(contributor, self.admins)
 
 
-def acting_person(session: Session, context: BoltContext, body: dict[str, Any]) -> Contributor:
-    """The contributor who sent this request, created on first contact."""
+def acting_user(context: BoltContext, body: dict[str, Any]) -> tuple[str, str]:
+    """(team id, user id) of who sent this request."""
     user = body.get("user") or {}
-    name = body.get("user_name") or user.get("username") or user.get("name")
     team = context.team_id or user.get("team_id") or body.get("team_id") or ""
     user_id = context.user_id or user.get("id") or body.get("user_id")
     if not user_id:
         raise ValueError("request names no user")
+    return str(team), str(user_id)
+
+
+def acting_person(session: Session, context: BoltContext, body: dict[str, Any]) -> Contributor:
+    """The contributor who sent this request, created on first contact."""
+    user = body.get("user") or {}
+    name = body.get("user_name") or user.get("username") or user.get("name")
+    team, user_id = acting_user(context, body)
     return get_or_create_contributor(session, team, user_id, display_name=name)
 
 

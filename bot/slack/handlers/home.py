@@ -10,7 +10,7 @@ from slack_bolt import Ack, App, BoltContext
 from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
 
-from bot.slack.handlers.common import Deps, acting_person, lazily, show
+from bot.slack.handlers.common import Deps, acting_person, acting_user, lazily, show
 from bot.slack.handlers.review import next_message
 from bot.slack.handlers.write import open_write_modal
 from bot.slack.views.home import home_view
@@ -46,10 +46,16 @@ def register(app: App, deps: Deps) -> None:
 
     @lazily(app.action("open_write"))
     def open_write(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient
+        ack: Ack,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        client: WebClient,
+        context: BoltContext,
     ) -> None:
         ack()
-        open_write_modal(deps, client, body["trigger_id"], action.get("value") or None)
+        slug = action.get("value") or None
+        user = acting_user(context, body)
+        open_write_modal(deps, client, body["trigger_id"], slug, user=user)
 
     @lazily(app.action("open_review"))
     def open_review(
