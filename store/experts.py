@@ -12,8 +12,7 @@ from store.enums import ExampleStatus
 from store.examples import next_for_review
 from store.models import Category, CategoryExpert, Contributor, ContributorInterest, Example
 
-# How much more a category's gap counts for a person who is its expert, or who picked it.
-EXPERT_WEIGHT = 4.0
+# How much more a category's gap counts for a person who picked it in App Home.
 INTEREST_WEIGHT = 2.0
 
 
@@ -70,6 +69,17 @@ def interests_of(session: Session, contributor: Contributor) -> set[int]:
     )
 
 
+def interest_slugs(session: Session, contributor: Contributor) -> set[str]:
+    """Slugs of the categories this person picked."""
+    return set(
+        session.scalars(
+            select(Category.slug)
+            .join(ContributorInterest, ContributorInterest.category_id == Category.id)
+            .where(ContributorInterest.contributor_id == contributor.id)
+        )
+    )
+
+
 def interests_map(session: Session) -> dict[int, set[int]]:
     """Contributor id → interest category ids, for everyone."""
     out: dict[int, set[int]] = {}
@@ -107,13 +117,12 @@ class Affinity:
     expert: frozenset[int] = frozenset()
     interested: frozenset[int] = frozenset()
 
-    def weight(self, category_id: int) -> float:
-        """How much a category's gap counts for this person."""
+    def score(self, category_id: int, gap: int) -> tuple[int, float]:
+        """How a category's gap ranks for this person: their expert categories first, then
+        the gap, doubled for the categories they picked."""
         if category_id in self.expert:
-            return EXPERT_WEIGHT
-        if category_id in self.interested:
-            return INTEREST_WEIGHT
-        return 1.0
+            return (1, float(gap))
+        return (0, gap * (INTEREST_WEIGHT if category_id in self.interested else 1.0))
 
 
 def affinity(session: Session, contributor: Contributor) -> Affinity:
@@ -127,18 +136,18 @@ def affinity(session: Session, contributor: Contributor) -> Affinity:
 def suggest_category(
     gaps: Mapping[str, int], ids: Mapping[str, int], person: Affinity
 ) -> str | None:
-    """The slug whose gap, weighted by the person's affinity, is largest (None: all met).
+    """The slug to suggest to this person (None: every target is met).
 
-    `gaps` is slug → gap of active categories (ties go to the one listed first);
-    `ids` maps those slugs to category ids. Experts come first for their domain: any gap
-    of a category they know outweighs the others fourfold.
+    `gaps` is slug → gap of active categories (ties go to the one listed first); `ids` maps
+    those slugs to category ids. Experts come first for their domain: a category they know
+    that still has a gap wins; otherwise the largest gap, doubled where they are interested.
     """
-    best: tuple[float, int] | None = None
+    best: tuple[tuple[int, float], int] | None = None
     choice: str | None = None
     for order, (slug, gap) in enumerate(gaps.items()):
         if gap <= 0 or slug not in ids:
             continue
-        score = (gap * person.weight(ids[slug]), -order)
+        score = (person.score(ids[slug], gap), -order)
         if best is None or score > best:
             best, choice = score, slug
     return choice

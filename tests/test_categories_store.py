@@ -187,7 +187,7 @@ def test_without_sign_off_two_approvals_are_enough(db: TestDatabase) -> None:
 
 
 def test_suggestion_weighs_gaps_by_expertise_and_interest() -> None:
-    gaps = {"open_qa": 100, "customer_support": 30, "brainstorming": 60}
+    gaps = {"open_qa": 100, "customer_support": 3, "brainstorming": 60}
     ids = {"open_qa": 1, "customer_support": 9, "brainstorming": 5}
     assert suggest_category(gaps, ids, Affinity()) == "open_qa"
     assert suggest_category(gaps, ids, Affinity(expert=frozenset({9}))) == "customer_support"

@@ -11,7 +11,7 @@ from bot.commands.export import slack_exporter
 from bot.runtime import Runtime
 from bot.slack.client import build_client
 from bot.slack.errors import register_error_handler
-from bot.slack.handlers import commands, home, review, write
+from bot.slack.handlers import categories, commands, home, interests, review, write
 from bot.slack.handlers.common import Deps, ExportRunner
 
 # Threads running listeners' work after the ack when it runs in this process (Socket Mode,
@@ -53,7 +53,7 @@ def build_app(
         export_args=settings.export_args,
         exporter=exporter or slack_exporter(rt),
     )
-    for module in (commands, write, review, home):
+    for module in (commands, write, review, home, categories, interests):
         module.register(app, deps)
     register_error_handler(app)
     return app

@@ -12,6 +12,7 @@ from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
 
 from bot.slack.escape import escape_mrkdwn
+from bot.slack.handlers.categories import open_categories
 from bot.slack.handlers.common import Deps, acting_person, acting_user, lazily
 from bot.slack.handlers.review import next_message
 from bot.slack.handlers.write import open_write_modal
@@ -106,6 +107,10 @@ def _export(req: Request) -> None:
     _reply(req, escape_mrkdwn(req.deps.exporter(options)))
 
 
+def _categories(req: Request) -> None:
+    open_categories(req.deps, req.client, req.body["trigger_id"])
+
+
 def _help(req: Request) -> None:
     with req.deps.session() as s:
         admin = req.deps.is_admin(acting_person(s, req.context, req.body))
@@ -125,6 +130,9 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     ),
     "export": Subcommand(
         "export [options]", "export the dataset now (admins)", _export, admin=True
+    ),
+    "categories": Subcommand(
+        "categories", "add, edit or retire categories (admins)", _categories, admin=True
     ),
 }
 

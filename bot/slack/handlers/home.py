@@ -16,6 +16,7 @@ from bot.slack.handlers.write import open_write_modal
 from bot.slack.views.home import home_view
 from store.contributors import snooze
 from store.deliveries import claim_delivery
+from store.experts import interest_slugs
 from store.stats import category_counts, leaderboard, personal_counts
 from store.types import utcnow
 
@@ -41,7 +42,12 @@ def register(app: App, deps: Deps) -> None:
                 logger.info("event %s already handled", body.get("event_id"))
                 return
             me = acting_person(s, context, {"user": {"id": event["user"]}})
-            view = home_view(personal_counts(s, me), category_counts(s), leaderboard(s, limit=5))
+            view = home_view(
+                personal_counts(s, me),
+                category_counts(s),
+                leaderboard(s, limit=5),
+                interests=interest_slugs(s, me),
+            )
         client.views_publish(user_id=event["user"], view=view)
 
     @lazily(app.action("open_write"))
