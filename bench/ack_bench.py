@@ -41,12 +41,12 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, insert, select, text  # noqa: E402
 
+from bot.slack.standin.web_api import TEAM_ID, VALID_TOKEN, SlackDouble  # noqa: E402
 from migrations import runner  # noqa: E402
 from store.categories import seed_default_categories  # noqa: E402
 from store.db import make_engine, make_session_factory, session_scope  # noqa: E402
 from store.models import Category, Contributor, Example  # noqa: E402
 from store.validation import content_hash  # noqa: E402
-from tests.slack_double import TEAM_ID, VALID_TOKEN, SlackDouble  # noqa: E402
 from tests.slack_requests import SIGNING_SECRET, click_payload, command_fields, signed_headers  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

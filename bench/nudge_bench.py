@@ -2,7 +2,7 @@
 
     python -m bench.nudge_bench [--nudged 5000] [--quiet 1000] [--rate 40] [--db sqlite|postgresql]
 
-The Slack Web API double (tests/slack_double.py, a real HTTP server) holds `chat.postMessage`
+The Slack Web API double (bot/slack/standin/web_api.py, a real HTTP server) holds `chat.postMessage`
 to a token bucket of `--rate` messages a second with a burst of one second's worth, answering
 HTTP 429 + Retry-After beyond it, as Slack does. The worker's real nudge job runs once —
 ClaimedRunner → bot.nudges.send_nudges, with the bot's WebClient (waits out each 429) — at
@@ -35,12 +35,12 @@ from sqlalchemy import insert, select
 from bot.runtime import Runtime
 from bot.scheduler.claims import ClaimedRunner
 from bot.scheduler.wiring import production_specs
+from bot.slack.standin.web_api import SlackDouble
 from migrations import runner as migrations
 from store.categories import seed_default_categories
 from store.db import make_engine, make_session_factory, session_scope
 from store.models import Assignment, Category, Contributor, JobRun
 from tests.dbs import fresh_postgres_database
-from tests.slack_double import SlackDouble
 from tests.slack_requests import settings_for
 
 FIRE = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # a Monday: 10:00 in UTC+1 in November

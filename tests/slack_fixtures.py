@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from bot.slack.standin.web_api import SlackDouble
 from tests.dbs import TestDatabase
-from tests.slack_double import SlackDouble
 from tests.slack_requests import SlackApp, settings_for
 
 

@@ -25,10 +25,10 @@ from bot.runtime import Runtime
 from bot.slack.app import build_app
 from bot.slack.client import build_client
 from bot.slack.handlers.common import ExportRunner
+from bot.slack.standin.web_api import TEAM_ID, VALID_TOKEN, SlackDouble
 from bot.slack.work import WorkAddress, forward_work
 from bot.slack.wsgi import EVENTS_PATH, build_wsgi, database_check
 from tests.dbs import TestDatabase
-from tests.slack_double import TEAM_ID, VALID_TOKEN, SlackDouble
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 _serial = itertools.count(1)

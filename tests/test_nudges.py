@@ -12,6 +12,7 @@ from sqlalchemy import select
 from bot.cli import main
 from bot.nudges import NudgePolicy, parse_quiet_hours, plan_nudges, send_nudges
 from bot.slack.client import build_client
+from bot.slack.standin.web_api import SlackDouble
 from store.assignments import record_assignment
 from store.categories import get_category
 from store.contributors import set_opt_out, snooze
@@ -19,7 +20,6 @@ from store.enums import AssignmentKind, AssignmentStatus, ExampleStatus, Origin
 from store.models import Assignment, Contributor
 from tests.dbs import TestDatabase
 from tests.factories import example, person
-from tests.slack_double import SlackDouble
 from tests.slack_fixtures import blocks_of, button_value
 from tests.slack_requests import settings_for
 

@@ -17,6 +17,7 @@ from bot.scheduler.claims import ClaimedRunner
 from bot.scheduler.digest import digest_job
 from bot.scheduler.jobs import expiry_job, export_job, gap_fill_job
 from bot.scheduler.wiring import production_specs
+from bot.slack.standin.web_api import VALID_TOKEN, SlackDouble
 from store.assignments import response_rates
 from store.categories import DEFAULT_CATEGORIES, set_target
 from store.enums import AssignmentKind, AssignmentStatus, ExampleStatus, Verdict
@@ -25,7 +26,6 @@ from store.reviews import Quorum, record_review
 from tests.dbs import TestDatabase
 from tests.factories import example, person
 from tests.llm_double import Reply, generated_examples, running_double
-from tests.slack_double import VALID_TOKEN, SlackDouble
 from tests.slack_requests import settings_for
 
 NOW = datetime(2026, 3, 9, 9, 0, tzinfo=UTC)

@@ -13,10 +13,10 @@ from bot.runtime import Runtime
 from bot.scheduler.claims import ClaimedRunner
 from bot.scheduler.nudging import local_schedule
 from bot.scheduler.wiring import production_specs
+from bot.slack.standin.web_api import SlackDouble
 from store.models import Assignment, Contributor
 from tests.dbs import TestDatabase
 from tests.factories import person
-from tests.slack_double import SlackDouble
 from tests.slack_requests import settings_for
 
 MONDAY = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.slack.escape import escape_mrkdwn, quote_block
+from bot.slack.standin.web_api import SlackDouble
 from store.enums import ExampleStatus, Role
 from store.models import Category, Contributor, Example, ProcessedDelivery
 from tests.dbs import TestDatabase
 from tests.factories import example, person
-from tests.slack_double import SlackDouble
 from tests.slack_fixtures import all_text, blocks_of, button_value, double, slack
 from tests.slack_requests import (
     SIGNING_SECRET,

@@ -9,7 +9,8 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from tests.slack_double import VALID_APP_TOKEN, VALID_TOKEN, SlackDouble
+from bot.slack.standin.web_api import SPEC_PATH, VALID_APP_TOKEN, VALID_TOKEN, SlackDouble
+from tests.conftest import SHARED
 
 
 @pytest.fixture(scope="module")
@@ -202,3 +203,11 @@ def test_apps_connections_open_takes_the_app_token_only(double: SlackDouble) -> 
     with pytest.raises(SlackApiError) as exc:
         app_client.chat_postMessage(channel="C1", text="x")
     assert _error(exc) == "not_allowed_token_type"
+
+
+def test_bundled_spec_is_the_shared_one() -> None:
+    # The stand-in ships inside the package (crowdtune sandbox); its spec must not drift.
+    shared = SHARED / "specs" / "slack_web_methods.json"
+    if not shared.exists():
+        pytest.skip("no ../shared/specs here")
+    assert json.loads(SPEC_PATH.read_text()) == json.loads(shared.read_text())

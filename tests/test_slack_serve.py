@@ -18,11 +18,11 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.cli import main
+from bot.slack.standin.web_api import VALID_TOKEN, SlackDouble
 from store.models import Review
 from tests.conftest import REPO_ROOT
 from tests.dbs import TestDatabase
 from tests.factories import example, person
-from tests.slack_double import VALID_TOKEN, SlackDouble
 from tests.slack_requests import (
     SIGNING_SECRET,
     click_payload,

@@ -14,16 +14,16 @@ from dataclasses import dataclass, field
 import pytest
 from sqlalchemy import select
 
+from bot.slack.standin.socket_mode import SocketConnection, SocketModeDouble
+from bot.slack.standin.web_api import VALID_APP_TOKEN, VALID_TOKEN, SlackDouble
 from bot.slack.views.review import button_value
 from store.enums import Verdict
 from store.models import Contributor, Example, Review
 from tests.conftest import REPO_ROOT
 from tests.dbs import TestDatabase
 from tests.factories import example, person
-from tests.slack_double import VALID_APP_TOKEN, VALID_TOKEN, SlackDouble
 from tests.slack_fixtures import all_text, blocks_of
 from tests.slack_requests import click_payload, command_fields
-from tests.socket_double import SocketConnection, SocketModeDouble
 from tests.test_slack_serve import SLACK_VARS
 
 # Generous bounds for a loaded 2-CPU machine; passing tests never wait for them.

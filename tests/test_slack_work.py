@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from bot.slack.standin.web_api import SlackDouble
 from bot.slack.work import WorkAddress, WorkProcess
 from store.models import Review
 from tests import test_slack_write_review as flows
 from tests.dbs import TestDatabase
 from tests.factories import example, person
-from tests.slack_double import SlackDouble
 from tests.slack_fixtures import double
 from tests.slack_requests import SlackApp, settings_for
 

@@ -7,12 +7,12 @@ import json
 import pytest
 from sqlalchemy import func, select
 
+from bot.slack.standin.web_api import SlackDouble
 from store.categories import get_category
 from store.enums import ExampleStatus, Origin, Verdict
 from store.models import Example, ExampleRevision, Review
 from store.reviews import Quorum, record_review
 from tests.factories import example, person
-from tests.slack_double import SlackDouble
 from tests.slack_fixtures import (
     all_text,
     blocks_of,

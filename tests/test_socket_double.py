@@ -12,7 +12,7 @@ import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tests.socket_double import (
+from bot.slack.standin.socket_mode import (
     CLOSE_NORMAL,
     CLOSE_PROTOCOL_ERROR,
     OP_CLOSE,

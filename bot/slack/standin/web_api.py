@@ -4,7 +4,7 @@ It records every call (method, arguments, headers), refuses what Slack would ref
 method, missing required argument per ../shared/specs/slack_web_methods.json, missing or
 invalid token, the wrong kind of token, Block Kit limits), and can be told to answer a method
 with an error or with HTTP 429 + Retry-After (once, or by a per-method token bucket). For
-Socket Mode it hands out the URL of a `tests.socket_double.SocketModeDouble`.
+Socket Mode it hands out the URL of a `bot.slack.standin.socket_mode.SocketModeDouble`.
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "specs" / "slack_web_methods.json"
-VALID_TOKEN = "xoxb-test-token"
-VALID_APP_TOKEN = "xapp-1-A0CROWD-1-test-token"
+# Slack's OpenAPI v2 spec (slackapi/slack-api-specs, commit bc08db4, MIT licence), reduced to
+# {method: {"required": [...], "params": [...]}}; a copy of ../shared/specs/slack_web_methods.json.
+SPEC_PATH = Path(__file__).resolve().parent / "slack_web_methods.json"
+VALID_TOKEN = "xoxb-test-token"  # noqa: S105 (the stand-in's own token, not a secret)
+VALID_APP_TOKEN = "xapp-1-A0CROWD-1-test-token"  # noqa: S105 (the stand-in's own)
 TEAM_ID = "T0001"
 BOT_USER_ID = "UBOT"
 
