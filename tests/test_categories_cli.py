@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.cli import main
+from bot.slack.standin.web_api import VALID_TOKEN, SlackDouble
 from store.categories import get_category, list_categories
 from store.enums import ExampleStatus
 from store.experts import experts_of
@@ -17,7 +18,6 @@ from store.models import Category, CategoryExpert, CategoryGuideline, Example
 from tests.dbs import TestDatabase
 from tests.export_data import SALT
 from tests.factories import example, person
-from tests.slack_double import VALID_TOKEN, SlackDouble
 
 GUIDELINE = (
     "Write a question a customer could send our support team, and the answer an experienced "

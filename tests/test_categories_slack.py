@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.slack.standin.web_api import TEAM_ID
 from exporters.run import run_export
 from exporters.spec import ExportSpec
 from store.catalogue import guideline_history
@@ -18,7 +19,6 @@ from store.experts import experts_of, interests_of
 from store.models import Example
 from tests.export_data import SALT
 from tests.factories import person
-from tests.slack_double import TEAM_ID
 from tests.slack_fixtures import all_text, blocks_of, button_value, double, slack
 from tests.slack_requests import SlackApp, fill, opened_view
 

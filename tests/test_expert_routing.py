@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from bot.nudges import NudgePolicy, plan_nudges, send_nudges
 from bot.slack.client import build_client
+from bot.slack.standin.web_api import SlackDouble
 from store.catalogue import CategoryFields, Experts, add_category
 from store.categories import get_category, list_categories
 from store.enums import AssignmentKind
@@ -17,7 +18,6 @@ from store.experts import set_interests
 from store.models import Assignment
 from tests.dbs import TestDatabase
 from tests.factories import example, person
-from tests.slack_double import SlackDouble
 from tests.slack_requests import settings_for
 
 NOW = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)  # a Tuesday afternoon in UTC
