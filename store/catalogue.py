@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, fields
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from store.categories import get_category
@@ -183,8 +184,14 @@ def add_category(
         active=True,
     )
     _apply(category, f)
-    session.add(category)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(category)
+    except IntegrityError:
+        # Another admin added the same slug or name between our check and this insert.
+        raise ValidationFailed(
+            {"slug": f"a category {slug!r} or named {f.name!r} already exists"}
+        ) from None
     _record_guideline(session, category, category.guideline, changed_by)
     if experts is not None:
         _set_experts(session, category, experts)

@@ -42,23 +42,25 @@ class ExportRow:
 
 
 def _eligible(example: type[Example], flt: ExportFilter) -> ColumnElement[bool]:
-    conditions = [
+    # The category filter is applied to the rows read, not here: an IN list on category_id
+    # would tempt SQLite onto the (status, category_id) index and a sort per keyset page.
+    return and_(
         example.status == ExampleStatus.APPROVED,
         example.origin.in_(flt.origins),
         example.review_count >= flt.min_reviews,
-    ]
-    if flt.category_ids is not None:
-        conditions.append(example.category_id.in_(flt.category_ids))
-    return and_(*conditions)
+    )
 
 
-def export_category_ids(session: Session, slugs: Sequence[str]) -> tuple[int, ...]:
-    """Ids of the named categories (retired ones too), or of every active one when none named.
+def export_category_ids(session: Session, slugs: Sequence[str]) -> tuple[int, ...] | None:
+    """Ids of the named categories (retired ones too), or of every active one when none named;
+    None when that is every category (nothing to filter).
 
     Raises NotFound naming the unknown slugs and the known ones.
     """
     rows = session.execute(select(Category.id, Category.slug, Category.active)).all()
     if not slugs:
+        if all(active for _, _, active in rows):
+            return None
         return tuple(sorted(cid for cid, _, active in rows if active))
     by_slug = {slug: cid for cid, slug, _ in rows}
     unknown = [s for s in slugs if s not in by_slug]
@@ -82,13 +84,16 @@ def duplicate_ids(session: Session, flt: ExportFilter) -> set[int]:
         .having(func.count() > 1)
     )
     stmt = (
-        select(Example.content_hash, Example.id)
+        select(Example.content_hash, Example.id, Example.category_id)
         .where(_eligible(Example, flt), Example.content_hash.in_(repeated))
         .order_by(Example.content_hash, Example.id)
     )
+    allowed = None if flt.category_ids is None else frozenset(flt.category_ids)
     dups: set[int] = set()
     previous: str | None = None
-    for digest, example_id in session.execute(stmt):
+    for digest, example_id, category_id in session.execute(stmt):
+        if allowed is not None and category_id not in allowed:
+            continue
         if digest == previous:
             dups.add(example_id)
         previous = digest
@@ -103,6 +108,7 @@ def iter_keys(
     Plain tuples through the session's connection: a million of them is the hot loop.
     """
     conn = session.connection()
+    allowed = None if flt.category_ids is None else frozenset(flt.category_ids)
     last = 0
     while True:
         stmt = (
@@ -114,7 +120,10 @@ def iter_keys(
         batch = conn.execute(stmt).all()
         if not batch:
             return
-        yield from batch
+        if allowed is None:
+            yield from batch
+        else:
+            yield from (row for row in batch if row[1] in allowed)
         last = batch[-1][0]
 
 

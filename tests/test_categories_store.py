@@ -24,6 +24,7 @@ from store.experts import (
     set_interests,
     suggest_category,
 )
+from store.export_queries import ExportFilter, duplicate_ids, export_category_ids, iter_keys
 from store.models import Category, CategoryExpert, CategoryGuideline, Example
 from store.reviews import Quorum, record_review
 from tests.dbs import TestDatabase
@@ -216,3 +217,28 @@ def test_experts_are_served_their_domain_first_and_interests_are_stored(
             get_category(s, "customer_support").id
         }
         assert affinity(s, other).interested == {get_category(s, "customer_support").id}
+
+
+def test_export_reads_only_the_chosen_categories_and_their_own_duplicates(
+    db: TestDatabase,
+) -> None:
+    same = "How do I change the billing address on my next invoice?"
+    with db.session() as s:
+        add_category(s, "customer_support", SUPPORT)
+        writer = person(s, "UALICE")
+        first = example(s, writer, instruction=same, status=ExampleStatus.APPROVED).id
+        second = example(
+            s, writer, category="customer_support", instruction=same, status=ExampleStatus.APPROVED
+        ).id
+        support = get_category(s, "customer_support").id
+        assert export_category_ids(s, []) is None  # all active: nothing to filter
+        set_active(s, "customer_support", False)
+        assert support not in (export_category_ids(s, []) or ())
+        assert export_category_ids(s, ["customer_support"]) == (support,)
+        everything = ExportFilter()
+        only_support = ExportFilter(category_ids=(support,))
+        assert duplicate_ids(s, everything) == {second}
+        # Its twin is in a category left out, so the support example is no duplicate here.
+        assert duplicate_ids(s, only_support) == set()
+        assert [k[0] for k in iter_keys(s, only_support)] == [second]
+        assert [k[0] for k in iter_keys(s, everything)] == [first, second]
