@@ -7,6 +7,8 @@ import logging
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from store.report import TokenPrices
+
 
 def _env(*names: str) -> AliasChoices:
     return AliasChoices(*names)
@@ -112,6 +114,18 @@ class Settings(BaseSettings):
         validation_alias=_env("CROWDTUNE_LLM_TIMEOUT"),
         description="Timeout of one LLM request.",
     )
+    llm_price_prompt: float | None = Field(
+        None,
+        ge=0,
+        validation_alias=_env("CROWDTUNE_LLM_PRICE_PROMPT"),
+        description="Price of a million prompt tokens, for the report's cost per example.",
+    )
+    llm_price_completion: float | None = Field(
+        None,
+        ge=0,
+        validation_alias=_env("CROWDTUNE_LLM_PRICE_COMPLETION"),
+        description="Price of a million completion tokens, for the report's cost per example.",
+    )
 
     # --- scheduler ---
     timezone: str = Field(
@@ -197,6 +211,11 @@ class Settings(BaseSettings):
         if not v.strip():
             raise ValueError("DATABASE_URL is empty")
         return v.strip()
+
+    @property
+    def token_prices(self) -> TokenPrices:
+        """The LLM prices per million tokens, as the report takes them."""
+        return TokenPrices(self.llm_price_prompt, self.llm_price_completion)
 
     @property
     def admins(self) -> frozenset[str]:

@@ -9,7 +9,13 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
-from store.db import make_engine, make_session_factory, session_scope
+from store.db import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    SQLITE_INTERACTIVE_BUSY_TIMEOUT_MS,
+    make_engine,
+    make_session_factory,
+    session_scope,
+)
 from store.quality.dedup import DedupIndex
 from store.quality.gate import CorpusQualityGate
 from store.reviews import Quorum
@@ -21,16 +27,35 @@ class Runtime:
 
     settings: Settings
     _engine: Engine | None = field(default=None, repr=False)
+    # A process answering people (the Slack app) waits less for SQLite's lock than a job.
+    interactive: bool = False
 
     @cached_property
     def engine(self) -> Engine:
         """The database engine for DATABASE_URL."""
-        return self._engine or make_engine(self.settings.database_url)
+        busy = SQLITE_INTERACTIVE_BUSY_TIMEOUT_MS if self.interactive else SQLITE_BUSY_TIMEOUT_MS
+        return self._engine or make_engine(self.settings.database_url, busy_timeout_ms=busy)
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
         """The session factory every listener, job and command uses."""
         return make_session_factory(self.engine)
+
+    @cached_property
+    def read_engine(self) -> Engine:
+        """On SQLite, an engine whose transactions begin DEFERRED: with WAL, reads run beside
+        the one writer instead of queueing for the file. Elsewhere the engine itself."""
+        if self.engine.dialect.name != "sqlite":
+            return self.engine
+        url = self.engine.url.render_as_string(hide_password=False)
+        return make_engine(url, sqlite_begin="DEFERRED")
+
+    @cached_property
+    def read_sessions(self) -> sessionmaker[Session]:
+        """Sessions for transactions that only read (the replies after acks)."""
+        if self.read_engine is self.engine:
+            return self.sessions
+        return make_session_factory(self.read_engine)
 
     @property
     def quorum(self) -> Quorum:
@@ -53,5 +78,9 @@ class Runtime:
 
     def close(self) -> None:
         """Release database connections."""
+        if "read_engine" in self.__dict__:
+            self.read_engine.dispose()
+            del self.__dict__["read_engine"]
+            self.__dict__.pop("read_sessions", None)
         if "engine" in self.__dict__:
             self.engine.dispose()

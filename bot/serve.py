@@ -5,26 +5,26 @@ from __future__ import annotations
 import gc
 import logging
 import signal
+import threading
+import time
+from types import FrameType
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from slack_bolt import App
 from slack_sdk.errors import SlackApiError
 
+from bot.access_log import QuietAccessLog
 from bot.config import Settings
 from bot.runtime import Runtime
 from bot.slack.app import build_app
 from bot.slack.client import build_client
-from bot.slack.work import (
-    ForwardingRunner,
-    Stop,
-    WorkAddress,
-    WorkProcess,
-    forward_work,
-    raise_stop,
-)
 from bot.slack.wsgi import EVENTS_PATH, build_wsgi, database_check
 
 log = logging.getLogger(__name__)
+
+# How long a gunicorn worker may take to load the app before it counts as hung.
+BOOT_SECONDS = 600.0
 
 
 class SettingMissing(Exception):
@@ -52,41 +52,84 @@ def check_settings(settings: Settings) -> None:
 
 def check_token(settings: Settings) -> str:
     """Call auth.test once, so a wrong token is a clear message at startup."""
+    sdk_log = logging.getLogger("slack_sdk")
+    level = sdk_log.level
+    # slack_sdk logs each failed attempt at ERROR; the one line below says it better.
+    sdk_log.setLevel(logging.CRITICAL)
     try:
         resp = build_client(settings).auth_test()
     except SlackApiError as exc:
         raise SettingMissing(
             f"SLACK_BOT_TOKEN was refused by {settings.slack_api_url}: {exc.response.get('error')}"
         ) from exc
+    except OSError as exc:  # URLError, DNS failure, refused connection, TLS error, timeout
+        reason = getattr(exc, "reason", None) or exc
+        raise SettingMissing(
+            f"cannot reach Slack at {settings.slack_api_url} ({reason}); check the network, "
+            "or SLACK_API_URL if you set it"
+        ) from exc
+    finally:
+        sdk_log.setLevel(level)
     return f"{resp.get('user')} in {resp.get('team')}"
 
 
-class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    """gunicorn serving our WSGI app; each worker builds its own app and engine."""
+class Stop(Exception):
+    """Raised in the main thread by SIGTERM (see `raise_stop`)."""
 
-    def __init__(self, rt: Runtime, options: dict[str, Any], work: WorkAddress) -> None:
+
+def raise_stop(_signum: int, _frame: FrameType | None) -> None:
+    """Signal handler: stop the main thread's wait by raising Stop."""
+    raise Stop
+
+
+def finish_follow_ups(app: App) -> None:
+    """Wait for the lazy listeners already started (the messages after acks) to finish."""
+    app.listener_runner.listener_executor.shutdown(wait=True)
+
+
+class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    """gunicorn serving Bolt's WSGI adapter; each worker builds its own app and engine."""
+
+    def __init__(self, rt: Runtime, options: dict[str, Any]) -> None:
         self.rt = rt
         self.options = options
-        self.work = work
-        self.runner: ForwardingRunner | None = None  # set in each worker by load()
+        self.app: App | None = None  # set in each worker by load()
         super().__init__()
 
     def load_config(self) -> None:
         for key, value in self.options.items():
             self.cfg.set(key, value)
+        self.cfg.set("post_fork", self._post_fork)
         self.cfg.set("worker_exit", self._worker_exit)
 
+    def _post_fork(self, _server: Any, worker: Any) -> None:
+        # gunicorn kills a worker silent for `timeout` s, and loading the app (the
+        # near-duplicate index of a large corpus) counts as silence: beat for it meanwhile.
+        def beat() -> None:
+            deadline = time.monotonic() + BOOT_SECONDS
+            while not worker.booted and time.monotonic() < deadline:
+                worker.tmp.notify()
+                time.sleep(1.0)
+
+        threading.Thread(target=beat, name="boot-heartbeat", daemon=True).start()
+
     def load(self) -> Any:
-        rt = Runtime(self.rt.settings)  # built in the worker, after the fork
+        # Built in the worker, after the fork; it answers people, so it waits little for locks.
+        rt = Runtime(self.rt.settings, interactive=True)
         _warm_up(rt)
-        app = build_app(rt)
-        self.runner = forward_work(app, self.work)
-        return build_wsgi(app, database_check(rt.engine))
+        self.app = build_app(rt)
+        secret = rt.settings.slack_signing_secret
+        return build_wsgi(
+            self.app,
+            database_check(rt.engine),
+            signing_secret=secret.get_secret_value() if secret else None,
+        )
 
     def _worker_exit(self, _server: Any, _worker: Any) -> None:
-        # A stopping worker hands over the work of its last requests before it exits.
-        if self.runner is not None:
-            self.runner.close()
+        # A worker stopping gracefully sends the messages of the requests it acked first
+        # (what those people did is committed already; this is only the reply).
+        if self.app is not None:
+            finish_follow_ups(self.app)
 
 
 def _warm_up(rt: Runtime) -> None:
@@ -100,23 +143,23 @@ def _warm_up(rt: Runtime) -> None:
 
 
 def _socket_mode(rt: Runtime, app_token: str) -> None:
-    """Socket Mode until SIGTERM (or Ctrl-C): then hang up and finish the work already acked."""
+    """Socket Mode until SIGTERM (or Ctrl-C): then hang up and send the replies still due."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    # Acks travel over the websocket; the work stays in this process's threads.
+    # Acks travel over the websocket; the follow-ups run in this process's threads.
     app = build_app(rt, verify_signatures=False)
     handler = SocketModeHandler(app, app_token)
-    # SIGTERM's default action ends the process at once, killing the work after acks midway;
-    # Slack never resends an acked envelope, so that command or click would be lost.
+    # SIGTERM's default action ends the process at once: the replies to requests already
+    # acked (and committed) would never be sent.
     signal.signal(signal.SIGTERM, raise_stop)
     try:
         handler.start()  # type: ignore[no-untyped-call]
     except Stop:
-        log.info("Socket Mode stopping; finishing the work already acked")
+        log.info("Socket Mode stopping; sending the replies still due")
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one stop is enough
         handler.close()  # type: ignore[no-untyped-call]
-        app.listener_runner.listener_executor.shutdown(wait=True)
+        finish_follow_ups(app)
 
 
 def serve(rt: Runtime, *, workers: int = 2, threads: int = 8) -> None:
@@ -128,6 +171,7 @@ def serve(rt: Runtime, *, workers: int = 2, threads: int = 8) -> None:
     rt.close()  # no connections cross the fork into gunicorn's workers
     if settings.slack_app_token is not None:
         log.info("connected as %s; Socket Mode", who)
+        rt = Runtime(settings, interactive=True)  # people wait on it: short lock waits
         _warm_up(rt)
         _socket_mode(rt, settings.slack_app_token.get_secret_value())
         return
@@ -139,7 +183,7 @@ def serve(rt: Runtime, *, workers: int = 2, threads: int = 8) -> None:
         "threads": threads,
         "timeout": 30,
         "accesslog": "-",
+        # Forged requests (401) are counted in one line a minute, not logged one by one.
+        "logger_class": QuietAccessLog,
     }
-    # gunicorn's workers ack; the work after each ack runs in work processes (bot.slack.work).
-    with WorkProcess(settings, processes=workers) as work:
-        _Gunicorn(rt, options, work.address).run()
+    _Gunicorn(rt, options).run()

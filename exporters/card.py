@@ -86,6 +86,18 @@ def _table(counts: ExportCounts) -> list[str]:
     return lines
 
 
+def _quality_filters(spec: ExportSpec) -> str:
+    out = ""
+    if spec.min_agreement is not None:
+        out += (
+            f"; only categories whose reviewers agree with Krippendorff's alpha >= "
+            f"{spec.min_agreement:g} on verdicts"
+        )
+    if spec.min_rating is not None:
+        out += f"; only examples rated {spec.min_rating:g} or more on average (1–5)"
+    return out
+
+
 def _balance_text(spec: ExportSpec) -> str:
     if spec.balance == "cap":
         return f"at most {spec.cap:,} examples per category (`cap`)"
@@ -117,10 +129,14 @@ def write_card(
     spec: ExportSpec,
     counts: ExportCounts,
     files: list[str],
+    origin_lines: list[str] | None = None,
     *,
     guideline_versions: dict[str, list[int]] | None = None,
 ) -> Path:
-    """Write README.md, a dataset card people (and the Hugging Face Hub) can read."""
+    """Write README.md, a dataset card people (and the Hugging Face Hub) can read.
+
+    `origin_lines` is the per-origin table (exporters.card_origins.origin_table).
+    """
     origins = ", ".join(f"{o} {n:,}" for o, n in sorted(counts.origins.items())) or "none"
     data = [f for f in files if f.startswith("dolly/")]
     front = ["---", f"license: {spec.licence}", "task_categories:", "- text-generation"]
@@ -146,12 +162,14 @@ def write_card(
         "",
         *_table(counts),
         "",
+        *([*origin_lines, ""] if origin_lines else []),
         f"- Origin mix: {origins}.",
         f"- Balance: {_balance_text(spec)}; seed {spec.seed}.",
         f"- Split: {spec.test_size:g} of each category held out as `test`, grouped by "
         "author (one person's examples are all on one side); examples without an author "
         "are grouped alone.",
-        f"- Filters: origins {', '.join(spec.origins)}; at least {spec.min_reviews} review(s).",
+        f"- Filters: origins {', '.join(spec.origins)}; at least {spec.min_reviews} review(s)"
+        f"{_quality_filters(spec)}.",
         f"- Removed: {removed['exact_duplicates']:,} exact duplicates, "
         f"{removed['near_duplicates']:,} near-duplicates "
         f"(ROUGE-L F1 threshold {spec.near_dup_threshold}), "

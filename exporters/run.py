@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from array import array
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from exporters.atomic import atomic_folder
+from exporters.atomic import atomic_folder, remove_leftovers, sweep_leftovers, target_lock
 from exporters.balance import allocate, choose
 from exporters.card import SPLITS, ExportCounts, describe_files, write_card, write_manifest
+from exporters.card_origins import origin_table
 from exporters.formats import WRITERS, OutRow, Writer
 from exporters.pseudonym import pseudonym
 from exporters.quality import Collaborators, dedup_text, default_collaborators
@@ -35,7 +38,15 @@ from store.export_queries import (
     iter_keys,
     iter_rows,
 )
+from store.export_runs import (
+    export_heartbeat,
+    fail_running_exports_to,
+    fail_stale_exports,
+    recent_out_dirs,
+)
 from store.models import Export
+from store.progress import ProgressFn, track
+from store.report import categories_meeting, origin_mix
 from store.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -72,6 +83,67 @@ class _Selection:
         for p, c in enumerate(self.cats):
             groups[c].append(p)
         return groups
+
+
+# A running export says it is alive this often; a `running` row silent for STALE_AFTER was
+# interrupted (SIGKILL, power loss): the same idea as job_runs' heartbeat.
+HEARTBEAT_SECONDS = 20.0
+STALE_AFTER = timedelta(minutes=2)
+
+
+@contextmanager
+def _heartbeat(
+    factory: sessionmaker[Session], export_id: int, every: float = HEARTBEAT_SECONDS
+) -> Iterator[None]:
+    """Move the Export row's heartbeat every `every` seconds while the body runs."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            try:
+                with session_scope(factory) as s:
+                    export_heartbeat(s, export_id, now=utcnow())
+            except Exception as exc:  # a missed beat is not worth stopping the export
+                log.warning("export %s: heartbeat not recorded: %s", export_id, exc)
+
+    thread = threading.Thread(target=beat, name=f"export-{export_id}-heartbeat", daemon=True)
+    with session_scope(factory) as s:
+        export_heartbeat(s, export_id, now=utcnow())
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _clean_up_interrupted(factory: sessionmaker[Session], out_dir: Path) -> None:
+    """Before an export into `out_dir` (its lock held): leftovers of killed runs go."""
+    for path in remove_leftovers(out_dir):
+        log.warning("removed %s, left by an interrupted export", path)
+    with session_scope(factory) as s:
+        now = utcnow()
+        for row in fail_running_exports_to(s, str(out_dir), now=now) + fail_stale_exports(
+            s, STALE_AFTER, now=now
+        ):
+            log.warning("export %s marked failed: %s", row.id, row.error)
+
+
+def sweep_interrupted_exports(
+    factory: sessionmaker[Session], stale_after: timedelta = STALE_AFTER
+) -> dict[str, int]:
+    """The scheduler's sweep: stale `running` exports become failed, and leftover temporary
+    folders beside recent export folders nobody is writing are removed."""
+    now = utcnow()
+    with session_scope(factory) as s:
+        failed = fail_stale_exports(s, stale_after, now=now)
+        folders = recent_out_dirs(s, since=now - timedelta(days=7))
+    for row in failed:
+        log.warning("export %s marked failed: %s", row.id, row.error)
+    removed = [p for folder in folders for p in sweep_leftovers(Path(folder))]
+    for path in removed:
+        log.warning("removed %s, left by an interrupted export", path)
+    return {"failed": len(failed), "removed": len(removed)}
 
 
 def _advance(ids: array[int], p: int, example_id: int) -> int:
@@ -118,8 +190,10 @@ class _Run:
         spec: ExportSpec,
         collaborators: Collaborators,
         writers: Mapping[str, type[Writer]],
+        progress: ProgressFn | None = None,
     ) -> None:
         self.s = session
+        self.progress = progress
         self.spec = spec
         self.co = collaborators
         self.writers = writers
@@ -128,11 +202,28 @@ class _Run:
         self.flt = ExportFilter(
             origins=tuple(Origin(o) for o in spec.origins),
             min_reviews=spec.min_reviews,
-            category_ids=export_category_ids(session, spec.categories),
+            category_ids=self._selected_categories(spec),
+            min_rating=spec.min_rating,
         )
         # Category slug -> guideline versions the exported rows were written under.
         self.guidelines: dict[str, set[int]] = defaultdict(set)
         self._pseudonyms: dict[tuple[str, str], str | None] = {}
+
+    def _selected_categories(self, spec: ExportSpec) -> tuple[int, ...] | None:
+        # The categories asked for (every active one by default), less those below
+        # --min-agreement; None when nothing is left out.
+        chosen = export_category_ids(self.s, spec.categories)
+        agreeing = self._agreeing_categories()
+        if chosen is None or agreeing is None:
+            return agreeing if chosen is None else chosen
+        keep = set(agreeing)
+        return tuple(c for c in chosen if c in keep)
+
+    def _agreeing_categories(self) -> tuple[int, ...] | None:
+        if self.spec.min_agreement is None:
+            return None
+        meeting = categories_meeting(self.s, self.spec.min_agreement)
+        return tuple(cid for cid, (slug, _) in self.cats.items() if slug in meeting)
 
     def slug(self, category_id: int) -> str:
         return self.cats[category_id][0]
@@ -184,7 +275,8 @@ class _Run:
         index = self.co.near_dups(threshold)
         kept: list[int] = []
         p = 0
-        for row in iter_rows(self.s, sel.ids):
+        rows = iter_rows(self.s, sel.ids)
+        for row in track(rows, self.progress, "near-duplicates", len(sel.ids)):
             p = _advance(sel.ids, p, row.id)
             text = dedup_text(self.clean(row.instruction), self.clean(row.context))
             if index.seen(row.id, text, row.category):
@@ -222,7 +314,8 @@ class _Run:
             p = 0
             by_split = self.counts.by_split
             origins = self.counts.origins
-            for row in iter_rows(self.s, sel.ids):
+            rows_in = iter_rows(self.s, sel.ids)
+            for row in track(rows_in, self.progress, "writing", len(sel.ids)):
                 p = _advance(sel.ids, p, row.id)
                 split = SPLITS[1] if marks[p] == TEST else SPLITS[0]
                 out = self.out_row(row)
@@ -251,25 +344,47 @@ def run_export(
     collaborators: Collaborators | None = None,
     writers: Mapping[str, type[Writer]] = WRITERS,
     clock: Callable[[], float] = time.monotonic,
+    progress: ProgressFn | None = None,
 ) -> ExportResult:
     """Export approved examples to `out_dir` per `spec`, recording an Export row.
+
+    `progress` (store.progress.ProgressFn) hears how far the near-duplicate and write passes are.
 
     Reads one consistent snapshot in a single transaction; on any failure the Export row is
     marked failed with the error and nothing is left at `out_dir`.
     """
-    started = clock()
     out_dir = Path(out_dir).absolute()
+    # One export per folder at a time: a second one fails at once, saying so.
+    with target_lock(out_dir):
+        _clean_up_interrupted(session_factory, out_dir)
+        return _run_locked(
+            session_factory, out_dir, spec, overwrite, collaborators, writers, clock, progress
+        )
+
+
+def _run_locked(
+    session_factory: sessionmaker[Session],
+    out_dir: Path,
+    spec: ExportSpec,
+    overwrite: bool,
+    collaborators: Collaborators | None,
+    writers: Mapping[str, type[Writer]],
+    clock: Callable[[], float],
+    progress: ProgressFn | None = None,
+) -> ExportResult:
+    started = clock()
     co = collaborators if collaborators is not None else default_collaborators()
     if out_dir.exists() and not overwrite:
         raise Conflict(f"{out_dir} already exists; choose another --out or pass --overwrite")
     export_id = _start(session_factory, out_dir, spec)
     try:
         with (
+            _heartbeat(session_factory, export_id),
             atomic_folder(out_dir, overwrite=overwrite) as tmp,
             session_scope(session_factory) as s,
         ):
             begin_snapshot(s)
-            run = _Run(s, spec, co, writers)
+            run = _Run(s, spec, co, writers, progress)
             sel = run.read_keys()
             log.info("export %s: %d eligible examples", export_id, len(sel.ids))
             sel = run.balance(sel)
@@ -280,7 +395,16 @@ def run_export(
             rows = run.write(sel, marks, tmp)
             data_files = sorted(rows)
             versions = {c: sorted(v) for c, v in sorted(run.guidelines.items())}
-            write_card(tmp, out_dir.name, spec, run.counts, data_files, guideline_versions=versions)
+            mix = origin_table(origin_mix(s, sel.ids))
+            write_card(
+                tmp,
+                out_dir.name,
+                spec,
+                run.counts,
+                data_files,
+                origin_lines=mix,
+                guideline_versions=versions,
+            )
             files = describe_files(tmp, rows)
             extra = {
                 "name": out_dir.name,

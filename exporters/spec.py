@@ -39,6 +39,10 @@ class ExportSpec:
     licence: str = "proprietary"
     # Category slugs to export, retired ones included; empty: every active category.
     categories: tuple[str, ...] = ()
+    # Only categories whose alpha on verdicts is at least this (None: no agreement filter).
+    min_agreement: float | None = None
+    # Only examples whose reviewers' mean 1–5 rating is at least this (unrated ones left out).
+    min_rating: float | None = None
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -77,6 +81,10 @@ class ExportSpec:
             out.append("a category is named twice in --categories")
         if self.min_reviews < 0:
             out.append("--min-reviews must be 0 or more")
+        if self.min_agreement is not None and not -1 <= self.min_agreement <= 1:
+            out.append("--min-agreement is a Krippendorff's alpha: from -1 to 1 (e.g. 0.667)")
+        if self.min_rating is not None and not 1 <= self.min_rating <= 5:
+            out.append("--min-rating must be from 1 to 5")
         t = self.near_dup_threshold
         if t is not None and not 0 < t <= 1:
             out.append("the near-duplicate threshold must be in (0, 1]")
@@ -98,4 +106,6 @@ class ExportSpec:
             "near_dup_threshold": self.near_dup_threshold,
             "licence": self.licence,
             "categories": list(self.categories),
+            "min_agreement": self.min_agreement,
+            "min_rating": self.min_rating,
         }

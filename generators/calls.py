@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -11,7 +12,9 @@ from typing import Any
 import openai
 from openai import AsyncOpenAI
 
-from generators.parsing import BadItem, Candidate, MalformedAnswer, parse_answer
+from generators.parsing import BadItem, Candidate, MalformedAnswer, parse_answer, read_completion
+
+log = logging.getLogger(__name__)
 
 SleepFn = Callable[[float], Awaitable[None]]
 # Called after every attempt, sent or not: (outcome, prompt_tokens, completion_tokens).
@@ -110,9 +113,24 @@ class _Attempt:
     bad_items: list[BadItem] = field(default_factory=list)
 
 
-async def _attempt(client: AsyncOpenAI, params: dict[str, Any]) -> _Attempt:
+def _deadline(client: AsyncOpenAI) -> float | None:
+    # The client's timeout bounds each read; we also hold the whole request to it, so a
+    # server trickling a byte at a time cannot keep a request alive for ever.
+    timeout = client.timeout
+    if isinstance(timeout, int | float):
+        return float(timeout)
+    total = getattr(timeout, "read", None)
+    return float(total) if isinstance(total, int | float) else None
+
+
+async def _send(client: AsyncOpenAI, params: dict[str, Any]) -> tuple[bytes, str] | _Attempt:
+    """The raw body and content type of one request, or the failed attempt."""
     try:
-        completion = await client.chat.completions.create(**params)
+        async with asyncio.timeout(_deadline(client)):
+            raw = await client.chat.completions.with_raw_response.create(**params)
+            return raw.content, raw.headers.get("content-type", "")
+    except TimeoutError:
+        return _Attempt("timeout", "no complete answer within the timeout")
     except openai.RateLimitError as exc:
         return _Attempt("rate_limited", str(exc.message), _retry_after(exc))
     except openai.APITimeoutError:
@@ -123,24 +141,50 @@ async def _attempt(client: AsyncOpenAI, params: dict[str, Any]) -> _Attempt:
         if exc.status_code >= 500:
             return _Attempt("server_error", f"HTTP {exc.status_code}", _retry_after(exc))
         return _Attempt(f"client_error_{exc.status_code}", str(exc.message))
-    usage = completion.usage
-    pt = usage.prompt_tokens if usage else 0
-    ct = usage.completion_tokens if usage else 0
-    if not completion.choices:
+
+
+async def _attempt(client: AsyncOpenAI, params: dict[str, Any]) -> _Attempt:
+    sent = await _send(client, params)
+    if isinstance(sent, _Attempt):
+        return sent
+    try:
+        completion = read_completion(*sent)
+    except MalformedAnswer as exc:
+        return _Attempt("malformed", str(exc))
+    pt, ct = completion.usage if completion.usage else (-1, -1)
+    if not completion.has_choice:
         return _Attempt("empty", "no choices", prompt_tokens=pt, completion_tokens=ct)
-    choice = completion.choices[0]
-    message = choice.message
-    if getattr(message, "refusal", None) or choice.finish_reason == "content_filter":
-        return _Attempt("refusal", str(message.refusal or "content filter"), None, pt, ct)
-    content = (message.content or "").strip()
+    if completion.refusal or completion.finish_reason == "content_filter":
+        return _Attempt("refusal", completion.refusal or "content filter", None, pt, ct)
+    content = completion.content.strip()
     if not content:
         return _Attempt("empty", "empty content", None, pt, ct)
     try:
         good, bad = parse_answer(content)
     except MalformedAnswer as exc:
-        outcome = "truncated" if choice.finish_reason == "length" else "malformed"
+        outcome = "truncated" if completion.finish_reason == "length" else "malformed"
         return _Attempt(outcome, str(exc), None, pt, ct)
     return _Attempt("ok", "", None, pt, ct, good, bad)
+
+
+def charged_usage(got: _Attempt, estimate: int, max_tokens: int) -> tuple[int, int]:
+    """Tokens to count for an attempt: the reservation when the server gave no usage (-1),
+    reported figures clamped to the reservation (with a warning) when they exceed it."""
+    completion_cap = min(max_tokens, estimate)
+    if got.prompt_tokens < 0:
+        return estimate - completion_cap, completion_cap
+    ct = min(got.completion_tokens, completion_cap)
+    pt = min(got.prompt_tokens, estimate - ct)
+    if (pt, ct) != (got.prompt_tokens, got.completion_tokens):
+        log.warning(
+            "LLM server reported usage %d+%d tokens above the %d reserved; counting %d+%d",
+            got.prompt_tokens,
+            got.completion_tokens,
+            estimate,
+            pt,
+            ct,
+        )
+    return pt, ct
 
 
 async def call_with_retries(
@@ -171,6 +215,10 @@ async def call_with_retries(
             send.pop("response_format", None)
         attempt += 1
         got = await _attempt(client, send)
+        if got.prompt_tokens < 0 or got.prompt_tokens + got.completion_tokens > 0:
+            got.prompt_tokens, got.completion_tokens = charged_usage(
+                got, estimate, int(send.get("max_tokens") or estimate)
+            )
         budget.settle(estimate, got.prompt_tokens + got.completion_tokens)
         await on_usage(got.outcome, got.prompt_tokens, got.completion_tokens)
         result.attempts = attempt

@@ -32,6 +32,7 @@ from store.examples import PairText, exists_hash, submit_example
 from store.llm_usage import record_usage, remaining_budget
 from store.models import Category, Example
 from store.quality.dedup import prompt_text
+from store.quality.injection import PROMPT_INJECTION, defang_markup, find_injection
 from store.stats import gaps
 from store.validation import content_hash, validate_pair
 
@@ -82,6 +83,8 @@ class CategoryReport:
     returned: int = 0
     kept: int = 0
     dropped: Counter[str] = field(default_factory=Counter)
+    # One (draft's instruction, why it was dropped) per dropped draft, in the order seen.
+    drops: list[tuple[str, str]] = field(default_factory=list)
     failed_requests: Counter[str] = field(default_factory=Counter)
     retries: int = 0
     prompt_tokens: int = 0
@@ -250,9 +253,16 @@ class _Keeper:
         rep.returned += len(result.candidates) + len(result.bad_items)
         if result.bad_items:
             rep.dropped["wrong_field_types"] += len(result.bad_items)
+            rep.drops.extend(
+                (f"(item {b.index + 1} of the answer)", f"wrong field types: {b.problem}")
+                for b in result.bad_items
+            )
         candidates = result.candidates
         if len(candidates) > req.n:
             rep.dropped["more_than_asked"] += len(candidates) - req.n
+            rep.drops.extend(
+                (c.instruction, f"more than the {req.n} asked for") for c in candidates[req.n :]
+            )
             candidates = candidates[: req.n]
         share_p = result.prompt_tokens // max(1, len(candidates))
         share_c = result.completion_tokens // max(1, len(candidates))
@@ -260,18 +270,23 @@ class _Keeper:
         with session_scope(self.sessions) as s:
             category = s.get(Category, req.category_id)
             assert category is not None
-            for cand in candidates:
-                reason = self._rejection(s, category, cand)
-                if reason:
+            for raw in candidates:
+                text, flags = _defanged(raw)
+                cand = Candidate(text.instruction, text.context, text.response)
+                rejection = self._rejection(s, category, cand)
+                if rejection:
+                    reason, detail = rejection
                     rep.dropped[reason] += 1
+                    rep.drops.append((cand.instruction, detail))
                     continue
                 ex = submit_example(
                     s,
                     category=category,
-                    text=PairText(cand.instruction, cand.context, cand.response),
+                    text=text,
                     author=None,
                     origin=Origin.LLM,
                     status=ExampleStatus.DRAFT,
+                    flags=flags,
                 )
                 ex.llm_model = self.model
                 ex.prompt_version = PROMPT_VERSION
@@ -290,25 +305,46 @@ class _Keeper:
         rep.kept += len(stored)
         rep.example_ids.extend(stored)
 
-    def _rejection(self, s: Session, category: Category, cand: Candidate) -> str | None:
-        if validate_pair(category, cand.instruction, cand.context, cand.response, strict=True):
-            return "invalid"
+    def _rejection(self, s: Session, category: Category, cand: Candidate) -> tuple[str, str] | None:
+        """(reason code, what exactly was wrong) for a draft that is not kept, else None."""
+        problems = validate_pair(
+            category, cand.instruction, cand.context, cand.response, strict=True
+        )
+        if problems:
+            return "invalid", "invalid: " + "; ".join(f"{k}: {v}" for k, v in problems.items())
         digest = content_hash(cand.instruction.strip(), cand.context.strip(), cand.response.strip())
         if digest in self.batch_hashes:
-            return "duplicate_in_batch"
+            return "duplicate_in_batch", "same text as another draft of this run"
         if exists_hash(s, digest):
-            return "duplicate_of_corpus"
+            return "duplicate_of_corpus", "same text as a stored example"
         if self.index is not None:
             text = prompt_text(cand.instruction, cand.context)
             hits = self.index.nearest(text, k=1, threshold=self.threshold)
             if hits:
-                in_batch = hits[0].example_id in self.created
-                return "duplicate_in_batch" if in_batch else "duplicate_of_corpus"
-        if self.pii_finder is not None and any(
-            self.pii_finder(t) for t in (cand.instruction, cand.context, cand.response)
-        ):
-            return "personal_data"
+                hit = hits[0]
+                if hit.example_id in self.created:
+                    what = f"near-duplicate of draft #{hit.example_id} of this run"
+                    return "duplicate_in_batch", f"{what} (ROUGE-L {hit.score:.2f})"
+                what = f"near-duplicate of example #{hit.example_id}"
+                return "duplicate_of_corpus", f"{what} (ROUGE-L {hit.score:.2f})"
+        if self.pii_finder is not None:
+            for name, value in (
+                ("instruction", cand.instruction),
+                ("context", cand.context),
+                ("response", cand.response),
+            ):
+                if self.pii_finder(value):
+                    return "personal_data", f"personal data in the {name}"
         return None
+
+
+def _defanged(cand: Candidate) -> tuple[PairText, list[str]]:
+    """A draft's text with chat markup escaped, flagged when it speaks to a model or readers,
+    so verifiers see the warning and nothing the model wrote can ping a channel."""
+    texts = (cand.instruction, cand.context, cand.response)
+    found = any(find_injection(t) for t in texts)
+    clean = PairText(*(defang_markup(t) for t in texts))
+    return clean, [PROMPT_INJECTION] if found else []
 
 
 async def agenerate_drafts(

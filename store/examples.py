@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import exists, func, select
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 from store.enums import ExampleStatus, Origin
 from store.errors import Conflict, NeedsConfirmation, NotFound, PermissionDenied, ValidationFailed
 from store.models import Category, Contributor, Example, ExampleRevision, Review
+from store.types import utcnow
 from store.validation import content_hash, validate_pair
 
 
@@ -62,8 +64,9 @@ def submit_example(
     strict: bool = True,
     gate: QualityGate | None = None,
     confirmed: bool = False,
+    started_at: datetime | None = None,
 ) -> Example:
-    """Validate and store a new example.
+    """Validate and store a new example; `started_at` is when the person began writing it.
 
     Raises ValidationFailed naming each bad field, or NeedsConfirmation when the quality gate
     has warnings (near-duplicate, personal data) that the person has not confirmed yet.
@@ -95,12 +98,22 @@ def submit_example(
         status=status,
         flags=flags,
         guideline_version=category.guideline_version,
+        write_started_at=started_before(started_at, utcnow()),
     )
     session.add(example)
     session.flush()
     if gate is not None:
         gate.added(example)
     return example
+
+
+def started_before(started_at: datetime | None, now: datetime) -> datetime | None:
+    """A task's start time if it is a plausible one (not after `now`), else None.
+
+    The time comes back from Slack in a modal's metadata or a button's value; a clock skew
+    between processes must not make a negative duration.
+    """
+    return started_at if started_at is not None and started_at <= now else None
 
 
 def get_example(session: Session, example_id: int, *, for_update: bool = False) -> Example:
@@ -181,6 +194,29 @@ def check_may_review(example: Example, reviewer: Contributor) -> None:
         raise PermissionDenied("You wrote this example, so someone else has to review it.")
     if example.status in (ExampleStatus.APPROVED, ExampleStatus.REJECTED):
         raise Conflict(f"This example was already {example.status.value}.", code="already_decided")
+
+
+def example_to_act_on(
+    session: Session, example_id: int, person: Contributor, *, verify: bool
+) -> Example:
+    """The example `person` was asked to review (`verify`: an AI draft to verify), checked
+    before any of its text is shown: it exists, they did not write it, it is still waiting
+    (pending, or draft when verifying) and they have not given their verdict on it yet."""
+    example = get_example(session, example_id)
+    check_may_review(example, person)
+    wanted = ExampleStatus.DRAFT if verify else ExampleStatus.PENDING
+    if example.status != wanted:
+        if example.status == ExampleStatus.DRAFT:
+            raise Conflict("This is an AI draft: verify it first.", code="needs_verification")
+        raise Conflict(
+            f"This example is {example.status.value.replace('_', ' ')}, not waiting for "
+            + ("verification." if verify else "review."),
+            code="not_waiting",
+        )
+    mine = exists().where(Review.example_id == example.id, Review.reviewer_id == person.id)
+    if session.scalar(select(mine)):
+        raise Conflict("You already reviewed this example.", code="already_reviewed")
+    return example
 
 
 def count_by_author(session: Session, author: Contributor) -> int:

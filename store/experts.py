@@ -133,6 +133,23 @@ def affinity(session: Session, contributor: Contributor) -> Affinity:
     )
 
 
+def affinity_for(session: Session, team_id: str, slack_user_id: str) -> Affinity:
+    """The expertise and interests of a Slack user, whether or not they have written before."""
+    cid = session.scalar(
+        select(Contributor.id).where(
+            Contributor.team_id == team_id, Contributor.slack_user_id == slack_user_id
+        )
+    )
+    interested = (
+        session.scalars(
+            select(ContributorInterest.category_id).where(ContributorInterest.contributor_id == cid)
+        )
+        if cid is not None
+        else ()
+    )
+    return Affinity(frozenset(expertise(session, slack_user_id)), frozenset(interested))
+
+
 def suggest_category(
     gaps: Mapping[str, int], ids: Mapping[str, int], person: Affinity
 ) -> str | None:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, aliased
 
 from store.enums import ExampleStatus, Origin
 from store.errors import NotFound
-from store.models import Category, Contributor, Example
+from store.models import Category, Contributor, Example, Review
 
 KEY_BATCH = 20_000
 ROW_BATCH = 1_000
@@ -22,8 +22,8 @@ class ExportFilter:
 
     origins: tuple[Origin, ...] = tuple(Origin)
     min_reviews: int = 0
-    # Only these categories (see `export_category_ids`); None: every category.
-    category_ids: tuple[int, ...] | None = None
+    category_ids: tuple[int, ...] | None = None  # None: every category
+    min_rating: float | None = None  # mean of the reviewers' 1–5 ratings
 
 
 @dataclass(frozen=True)
@@ -42,13 +42,22 @@ class ExportRow:
 
 
 def _eligible(example: type[Example], flt: ExportFilter) -> ColumnElement[bool]:
-    # The category filter is applied to the rows read, not here: an IN list on category_id
-    # would tempt SQLite onto the (status, category_id) index and a sort per keyset page.
-    return and_(
+    terms = [
         example.status == ExampleStatus.APPROVED,
         example.origin.in_(flt.origins),
         example.review_count >= flt.min_reviews,
-    )
+    ]
+    if flt.category_ids is not None:
+        terms.append(example.category_id.in_(flt.category_ids))
+    if flt.min_rating is not None:
+        rated = (
+            select(Review.example_id)
+            .where(Review.rating.is_not(None))
+            .group_by(Review.example_id)
+            .having(func.avg(Review.rating) >= flt.min_rating)
+        )
+        terms.append(example.id.in_(rated))
+    return and_(*terms)
 
 
 def export_category_ids(session: Session, slugs: Sequence[str]) -> tuple[int, ...] | None:
@@ -84,16 +93,13 @@ def duplicate_ids(session: Session, flt: ExportFilter) -> set[int]:
         .having(func.count() > 1)
     )
     stmt = (
-        select(Example.content_hash, Example.id, Example.category_id)
+        select(Example.content_hash, Example.id)
         .where(_eligible(Example, flt), Example.content_hash.in_(repeated))
         .order_by(Example.content_hash, Example.id)
     )
-    allowed = None if flt.category_ids is None else frozenset(flt.category_ids)
     dups: set[int] = set()
     previous: str | None = None
-    for digest, example_id, category_id in session.execute(stmt):
-        if allowed is not None and category_id not in allowed:
-            continue
+    for digest, example_id in session.execute(stmt):
         if digest == previous:
             dups.add(example_id)
         previous = digest
@@ -108,7 +114,6 @@ def iter_keys(
     Plain tuples through the session's connection: a million of them is the hot loop.
     """
     conn = session.connection()
-    allowed = None if flt.category_ids is None else frozenset(flt.category_ids)
     last = 0
     while True:
         stmt = (
@@ -120,10 +125,7 @@ def iter_keys(
         batch = conn.execute(stmt).all()
         if not batch:
             return
-        if allowed is None:
-            yield from batch
-        else:
-            yield from (row for row in batch if row[1] in allowed)
+        yield from batch
         last = batch[-1][0]
 
 

@@ -73,6 +73,9 @@ class Category(Base):
     target: Mapped[int] = mapped_column(Integer, default=0)
     min_instruction_chars: Mapped[int] = mapped_column(Integer, default=10)
     min_response_chars: Mapped[int] = mapped_column(Integer, default=2)
+    # Longest instruction, context or response a person may submit: Slack's text input holds
+    # 3,000 characters, and a longer text could not be edited there again.
+    max_field_chars: Mapped[int] = mapped_column(Integer, default=3000, server_default="3000")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -202,6 +205,8 @@ class Example(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # When the writer's modal opened (created_at is its submission): person-minutes per example.
+    write_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     category: Mapped[Category] = relationship(lazy="joined", innerjoin=True)
     author: Mapped[Contributor | None] = relationship(foreign_keys=[author_id])
@@ -248,6 +253,8 @@ class Review(Base):
     verdict: Mapped[Verdict] = mapped_column(_enum(Verdict))
     reason: Mapped[str | None] = mapped_column(Text, default=None)
     rating: Mapped[int | None] = mapped_column(Integer, default=None)
+    # When the example was put in front of the reviewer (created_at is the verdict).
+    shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
@@ -301,6 +308,8 @@ class Export(Base):
     files: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Moved while the export runs; a `running` row whose heartbeat stopped was interrupted.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
@@ -345,4 +354,14 @@ class LlmUsage(Base):
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
     outcome: Mapped[str] = mapped_column(String(32), default="ok")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AppSetting(Base):
+    """A value the installation generated and keeps (e.g. the pseudonym salt), by key."""
+
+    __tablename__ = "app_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -10,9 +11,17 @@ from sqlalchemy.orm import Session
 
 from store.enums import ExampleStatus, Verdict
 from store.errors import Conflict, ValidationFailed
-from store.examples import PairText, QualityGate, check_may_review, get_example, revise_example
+from store.examples import (
+    PairText,
+    QualityGate,
+    check_may_review,
+    get_example,
+    revise_example,
+    started_before,
+)
 from store.models import CategoryExpert, Contributor, Example, Review
 from store.types import utcnow
+from store.validation import check_short_text
 
 
 @dataclass(frozen=True)
@@ -97,6 +106,12 @@ def _check_rating(rating: int | None) -> None:
         raise ValidationFailed({"rating": "A rating is a whole number from 1 to 5."})
 
 
+def _check_reason(reason: str | None) -> None:
+    errors = check_short_text("reason", reason or "")
+    if errors:
+        raise ValidationFailed(errors)
+
+
 def _insert_review(session: Session, review: Review) -> None:
     try:
         with session.begin_nested():
@@ -116,13 +131,17 @@ def record_review(
     rating: int | None = None,
     edited: PairText | None = None,
     gate: QualityGate | None = None,
+    shown_at: datetime | None = None,
 ) -> ReviewOutcome:
     """Record one person's verdict on a pending example and apply the quorum rule.
+
+    `shown_at` is when the example was put in front of the reviewer (for time to decide).
 
     Raises PermissionDenied for one's own example, Conflict for a second review by the same
     person or an example already decided, ValidationFailed for a bad rating or edit.
     """
     _check_rating(rating)
+    _check_reason(reason)
     if verdict == Verdict.REJECT and not (reason and reason.strip()):
         raise ValidationFailed({"reason": "Say briefly why, so the writer can learn from it."})
     if verdict == Verdict.EDIT and edited is None:
@@ -138,6 +157,7 @@ def record_review(
         verdict=verdict,
         reason=reason.strip() if reason else None,
         rating=rating,
+        shown_at=started_before(shown_at, utcnow()),
     )
     _insert_review(session, review)
     if verdict == Verdict.EDIT and edited is not None:
@@ -157,12 +177,14 @@ def verify_draft(
     reason: str | None = None,
     edited: PairText | None = None,
     gate: QualityGate | None = None,
+    shown_at: datetime | None = None,
 ) -> ReviewOutcome:
     """A person checks an LLM draft: approve/edit sends it to review, reject discards it.
 
     The verifier's verdict is recorded as their review, so it counts toward the quorum and
     they are not asked to review the same example again.
     """
+    _check_reason(reason)
     if verdict == Verdict.REJECT and not (reason and reason.strip()):
         raise ValidationFailed({"reason": "Say briefly what is wrong with the draft."})
     if verdict == Verdict.EDIT and edited is None:
@@ -176,6 +198,7 @@ def verify_draft(
         reviewer_id=verifier.id,
         verdict=verdict,
         reason=reason.strip() if reason else None,
+        shown_at=started_before(shown_at, utcnow()),
     )
     _insert_review(session, review)
     example.review_count += 1

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 from rapidfuzz import fuzz
 
 from store.models import Category
 
+# Hard ceiling for curated text (imports, transforms); people are held to the category's own
+# `max_field_chars` (3,000 by default, what a Slack text input holds).
 MAX_FIELD_CHARS = 30_000
+# Commands, reasons and other short free text a person types.
+MAX_SHORT_TEXT_CHARS = 3000
+_SURROGATES = re.compile("[\ud800-\udfff]")
 # A response this similar to the context (character level) is a copy, not an answer.
 COPY_SIMILARITY = 95.0
 
@@ -35,6 +41,23 @@ def response_copies_context(context: str, response: str) -> bool:
     return len(r) >= 0.8 * len(c) and fuzz.ratio(c, r) >= COPY_SIMILARITY
 
 
+def unstorable(text: str) -> str | None:
+    """What makes `text` impossible to store faithfully (NUL bytes, lone surrogates), if any."""
+    if "\x00" in text:
+        return "Remove the NUL (\\0) characters: they cannot be stored."
+    if _SURROGATES.search(text):
+        return "Remove the broken characters (lone UTF-16 surrogates): they are not text."
+    return None
+
+
+def check_short_text(field: str, text: str, limit: int = MAX_SHORT_TEXT_CHARS) -> dict[str, str]:
+    """Field -> what to fix, for a reason or a comment: storable and at most `limit` chars."""
+    problem = unstorable(text)
+    if problem is None and len(text) > limit:
+        problem = f"Too long: at most {limit:,} characters (this has {len(text):,})."
+    return {field: problem} if problem else {}
+
+
 def validate_pair(
     category: Category,
     instruction: str,
@@ -43,8 +66,19 @@ def validate_pair(
     *,
     strict: bool = True,
 ) -> dict[str, str]:
-    """Field -> what to fix. `strict` adds the per-category minimums people are held to."""
+    """Field -> what to fix. `strict` adds the per-category minimums and maximum people are
+    held to; text that cannot be stored faithfully is refused either way."""
     errors: dict[str, str] = {}
+    for field, value in (
+        ("instruction", instruction),
+        ("context", context),
+        ("response", response),
+    ):
+        problem = unstorable(value)
+        if problem:
+            errors[field] = problem
+    if errors:
+        return errors
     ins, ctx, resp = instruction.strip(), context.strip(), response.strip()
     if not ins:
         errors["instruction"] = "Write an instruction or question."
@@ -64,9 +98,11 @@ def validate_pair(
         errors["context"] = (
             f"{category.name} needs a reference text: paste the passage the answer comes from."
         )
+    limit = min(category.max_field_chars or MAX_FIELD_CHARS, MAX_FIELD_CHARS)
+    limit = limit if strict else MAX_FIELD_CHARS
     for field, value in (("instruction", ins), ("context", ctx), ("response", resp)):
-        if len(value) > MAX_FIELD_CHARS and field not in errors:
-            errors[field] = f"Too long: at most {MAX_FIELD_CHARS:,} characters."
+        if len(value) > limit and field not in errors:
+            errors[field] = f"Too long: at most {limit:,} characters (this has {len(value):,})."
     if strict and ctx and resp and "response" not in errors and response_copies_context(ctx, resp):
         errors["response"] = (
             "The response repeats the reference text. Answer in your own words, or quote only "

@@ -31,6 +31,7 @@ def example(
     instruction: str | None = None,
     context: str = "",
     response: str = "A complete and helpful answer to the question.",
+    strict: bool = True,
 ) -> Example:
     """A valid example; each call gets a distinct instruction unless one is given."""
     n = next(_serial)
@@ -46,4 +47,5 @@ def example(
         author=author,
         origin=origin,
         status=status,
+        strict=strict,
     )

@@ -29,7 +29,9 @@ WORDS = tuple(_VOCAB.split())
 @dataclass
 class Reply:
     """One scripted answer. `content` is the assistant text; `status` other than 200 sends an
-    error body; `hang` holds the request until the server stops (for timeouts)."""
+    error body; `hang` holds the request until the server stops (for timeouts). `raw` is sent
+    as the whole body with `content_type`; `usage` replaces the usage object (None drops it);
+    `trickle` sends the body one byte per that many seconds (a slow, stalling server)."""
 
     content: str | None = None
     status: int = 200
@@ -41,6 +43,10 @@ class Reply:
     refusal: str | None = None
     prompt_tokens: int = 100
     completion_tokens: int = 200
+    raw: bytes | None = None
+    content_type: str = "application/json"
+    usage: Any = "default"
+    trickle: float = 0.0
 
 
 def _sentence(rng: random.Random, n: int) -> str:
@@ -162,6 +168,9 @@ class LlmDouble:
                 delay = reply.latency or double.latency
                 if delay:
                     time.sleep(delay)
+                if reply.raw is not None:
+                    self._send_raw(reply.status, reply.raw, reply)
+                    return
                 if reply.status != 200:
                     payload = reply.body or {
                         "error": {"message": f"scripted {reply.status}", "type": "scripted"}
@@ -171,24 +180,50 @@ class LlmDouble:
                 message: dict[str, Any] = {"role": "assistant", "content": reply.content}
                 if reply.refusal is not None:
                     message["refusal"] = reply.refusal
-                self._send(
-                    200,
-                    {
-                        "id": f"chatcmpl-{len(double.requests)}",
-                        "object": "chat.completion",
-                        "created": 0,
-                        "model": body.get("model", "double"),
-                        "choices": [
-                            {"index": 0, "message": message, "finish_reason": reply.finish_reason}
-                        ],
-                        "usage": {
-                            "prompt_tokens": reply.prompt_tokens,
-                            "completion_tokens": reply.completion_tokens,
-                            "total_tokens": reply.prompt_tokens + reply.completion_tokens,
-                        },
+                answer: dict[str, Any] = {
+                    "id": f"chatcmpl-{len(double.requests)}",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": body.get("model", "double"),
+                    "choices": [
+                        {"index": 0, "message": message, "finish_reason": reply.finish_reason}
+                    ],
+                    "usage": {
+                        "prompt_tokens": reply.prompt_tokens,
+                        "completion_tokens": reply.completion_tokens,
+                        "total_tokens": reply.prompt_tokens + reply.completion_tokens,
                     },
-                    reply.headers,
-                )
+                }
+                if reply.usage is None:
+                    del answer["usage"]
+                elif reply.usage != "default":
+                    answer["usage"] = reply.usage
+                if reply.trickle:
+                    self._send_raw(200, json.dumps(answer).encode(), reply)
+                    return
+                self._send(200, answer, reply.headers)
+
+            def _send_raw(self, status: int, data: bytes, reply: Reply) -> None:
+                with double._flight:
+                    double.in_flight -= 1
+                self.send_response(status)
+                self.send_header("Content-Type", reply.content_type)
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in reply.headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                if not reply.trickle:
+                    self.wfile.write(data)
+                    return
+                for i in range(len(data)):
+                    # One byte at a time until the client hangs up or the server stops.
+                    if double._stopping.wait(reply.trickle):
+                        return
+                    try:
+                        self.wfile.write(data[i : i + 1])
+                        self.wfile.flush()
+                    except OSError:
+                        return
 
             def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str]) -> None:
                 # Answered from here on: the client may send its next request once it reads this.

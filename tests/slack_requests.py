@@ -22,11 +22,11 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from bot.config import Settings
 from bot.runtime import Runtime
+from bot.serve import finish_follow_ups
 from bot.slack.app import build_app
 from bot.slack.client import build_client
 from bot.slack.handlers.common import ExportRunner
 from bot.slack.standin.web_api import TEAM_ID, VALID_TOKEN, SlackDouble
-from bot.slack.work import WorkAddress, forward_work
 from bot.slack.wsgi import EVENTS_PATH, build_wsgi, database_check
 from tests.dbs import TestDatabase
 
@@ -194,16 +194,19 @@ class SlackApp:
     double: SlackDouble
     settings: Settings
     exporter: ExportRunner | None = None
-    work: WorkAddress | None = None  # forward the work after acks there, as `serve` does
     sleeps: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.runtime = Runtime(self.settings, _engine=self.db.engine)
         # The retry handler records the Retry-After waits instead of sleeping through them.
         client = build_client(self.settings, sleep=self.sleeps.append)
-        app = build_app(self.runtime, client=client, exporter=self.exporter)
-        self.runner = forward_work(app, self.work) if self.work is not None else None
-        wsgi = build_wsgi(app, database_check(self.db.engine))
+        self.app = build_app(self.runtime, client=client, exporter=self.exporter)
+        secret = self.settings.slack_signing_secret
+        wsgi = build_wsgi(
+            self.app,
+            database_check(self.db.engine),
+            signing_secret=secret.get_secret_value() if secret else None,
+        )
         self.server = make_server(
             "127.0.0.1", 0, wsgi, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
         )
@@ -211,11 +214,10 @@ class SlackApp:
         self.thread.start()
 
     def close(self) -> None:
-        """Stop serving (work already forwarded is sent before this returns)."""
+        """Stop serving; the follow-ups of requests already acked finish before this returns."""
         self.server.shutdown()
         self.server.server_close()
-        if self.runner is not None:
-            self.runner.close()
+        finish_follow_ups(self.app)
 
     @property
     def url(self) -> str:

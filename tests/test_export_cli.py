@@ -62,16 +62,16 @@ def test_bad_options_say_what_to_fix(env: Path, capsys: pytest.CaptureFixture[st
 
 def test_spec_from_the_scheduled_export_args() -> None:
     settings = Settings(pseudonym_salt=SALT)  # type: ignore[call-arg]
-    spec = spec_from_args(settings.export_args, settings)
+    spec = spec_from_args(settings.export_args, settings, SALT)
     assert spec.formats == ("dolly", "alpaca", "openai", "sharegpt", "parquet")
     assert (spec.balance, spec.cap, spec.salt) == ("cap", 2000, SALT)
     assert spec.near_dup_threshold == settings.dedup_block_threshold
     with pytest.raises(ExportSpecError, match="--temperature must be greater than 0"):
-        spec_from_args(["--balance", "temperature", "--temperature", "0"], settings)
+        spec_from_args(["--balance", "temperature", "--temperature", "0"], settings, SALT)
     with pytest.raises(ExportSpecError, match="invalid choice"):
-        spec_from_args("--balance sideways", settings)
+        spec_from_args("--balance sideways", settings, SALT)
     with pytest.raises(ExportSpecError, match="CROWDTUNE_PSEUDONYM_SALT"):
-        spec_from_args([], Settings())
+        spec_from_args([], Settings(), "")
 
 
 def test_slack_exporter_writes_a_stamped_folder_under_the_export_root(

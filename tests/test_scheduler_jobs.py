@@ -159,6 +159,11 @@ def test_digest_uploads_a_png_chart_with_the_summary(db: TestDatabase, slack: Sl
     assert "• Open QA: 1 approved, 0 pending / target 1500" in text
     assert "Alice &lt;!channel&gt;" in text and "<!channel>" not in text
     assert "review: 1/2 answered (50%)" in text
+    # Two approvals of one example: pairable, but no variation, so alpha is undefined.
+    assert (
+        "*Reviewer agreement*: verdicts α = n/a (1 example, 2 reviewers); "
+        "ratings α = n/a (0 examples, 0 reviewers) (to date)" in text
+    )
 
 
 def test_gap_fill_without_an_llm_is_skipped_with_one_line(caplog: pytest.LogCaptureFixture) -> None:

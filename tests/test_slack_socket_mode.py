@@ -12,13 +12,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.slack.standin.socket_mode import SocketConnection, SocketModeDouble
 from bot.slack.standin.web_api import VALID_APP_TOKEN, VALID_TOKEN, SlackDouble
 from bot.slack.views.review import button_value
 from store.enums import Verdict
-from store.models import Contributor, Example, Review
+from store.models import Contributor, Review
 from tests.conftest import REPO_ROOT
 from tests.dbs import TestDatabase
 from tests.factories import example, person
@@ -112,7 +112,7 @@ def _click_approve(
     )
 
 
-def test_socket_mode_acks_envelopes_does_the_work_and_stops_cleanly(
+def test_socket_mode_acks_envelopes_replies_and_stops_cleanly(
     socket_mode: SocketModeApp, db: TestDatabase
 ) -> None:
     app = socket_mode
@@ -145,15 +145,21 @@ def test_socket_mode_acks_envelopes_does_the_work_and_stops_cleanly(
         assert s.get_one(Contributor, review.reviewer_id).slack_user_id == "UBOB"
     assert [a.envelope_id for a in conn.acks] == [m["envelope_id"] for m in conn.messages]
 
-    # SIGTERM while acked work is still waiting on the database: the work is finished first
-    # (Slack never resends an acked envelope). The test holds the example's row (PostgreSQL) or
-    # the whole file (SQLite starts every transaction with BEGIN IMMEDIATE) until then.
+    # SIGTERM while the reply to an acked click is still due: it is sent before the process
+    # exits. A click on the Home tab's Review button has no response_url, so its reply is a
+    # chat.postMessage; the double answers the first one with 429, and the app waits out the
+    # Retry-After when the SIGTERM comes.
     with db.session() as s:
-        s.execute(select(Example.id).where(Example.id == second).with_for_update())
-        sent = conn.send_envelope("interactive", _click_approve(app, second, "UBOB", "late"))
-        conn.wait_for_ack(sent)  # the ack never waits for the database
-        app.terminate()
+        review_count = s.scalar(select(func.count()).select_from(Review))
+    app.double.throttle("chat.postMessage", retry_after=2)
+    home = {"id": "VHOME", "type": "home", "blocks": []}
+    click = click_payload(app.double, "UBOB", "open_review", "", view=home)
+    conn.wait_for_ack(conn.send_envelope("interactive", click))
+    app.double.wait_for("chat.postMessage")  # the 429
+    app.terminate()
     assert app.proc.wait(STOP_TIMEOUT) == 0
-    assert "Approved" in _reply(app, "late")
+    posts = app.double.calls_to("chat.postMessage")
+    assert [c.status for c in posts] == [429, 200]
+    assert f"#{second}" in posts[-1].args["text"]
     with db.session() as s:
-        assert sorted(s.scalars(select(Review.example_id))) == [first, second]
+        assert s.scalar(select(func.count()).select_from(Review)) == review_count

@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from bot.config import Settings
+from bot.progress import PhaseBars
 from bot.runtime import Runtime
 from bot.scheduler.jobs import export_folder_name
 from exporters.run import ExportResult, run_export
 from exporters.spec import BALANCES, FORMATS, ExportSpec, ExportSpecError
-from store.db import make_engine, make_session_factory
+from store.app_settings import Salt, pseudonym_salt
+from store.db import make_engine, make_session_factory, session_scope
 from store.enums import Origin
+from store.progress import ProgressFn
+
+# Smaller exports finish before a bar would be worth drawing.
+EXPORT_PROGRESS_MIN_ROWS = 2_000
 
 
 class _SpecParser(argparse.ArgumentParser):
@@ -71,24 +80,32 @@ def add_spec_options(p: argparse.ArgumentParser) -> None:
         metavar="SLUG,…",
         help="only these categories, retired ones included (default: every active category)",
     )
+    p.add_argument(
+        "--min-agreement",
+        type=float,
+        default=None,
+        help="only categories whose reviewers' Krippendorff alpha on verdicts is >= A",
+    )
+    p.add_argument(
+        "--min-rating",
+        type=float,
+        default=None,
+        help="only examples whose mean 1-5 rating is >= R (unrated ones are left out)",
+    )
 
 
-def _salt(settings: Settings) -> str:
-    salt = settings.pseudonym_salt.get_secret_value() if settings.pseudonym_salt else ""
-    if not salt:
-        raise ExportSpecError(
-            "exports need CROWDTUNE_PSEUDONYM_SALT (a long random secret, e.g. from "
-            "`python3 -c 'import secrets; print(secrets.token_hex(32))'`) to pseudonymise "
-            "contributor ids; set it in the environment or .env"
-        )
-    return salt
+def resolve_salt(settings: Settings, sessions: sessionmaker[Session]) -> Salt:
+    """The pseudonym salt exports use: CROWDTUNE_PSEUDONYM_SALT, else the one in the database."""
+    configured = settings.pseudonym_salt.get_secret_value() if settings.pseudonym_salt else None
+    with session_scope(sessions) as s:
+        return pseudonym_salt(s, configured)
 
 
-def spec_from_namespace(args: argparse.Namespace, settings: Settings) -> ExportSpec:
-    """An ExportSpec from parsed options and settings (the salt, the dedup threshold)."""
+def spec_from_namespace(args: argparse.Namespace, settings: Settings, salt: str) -> ExportSpec:
+    """An ExportSpec from parsed options, settings (the dedup threshold) and the salt."""
     near = settings.dedup_block_threshold if args.near_dup is None else args.near_dup
     return ExportSpec(
-        salt=_salt(settings),
+        salt=salt,
         formats=args.format,
         balance=args.balance,
         cap=args.cap,
@@ -102,15 +119,17 @@ def spec_from_namespace(args: argparse.Namespace, settings: Settings) -> ExportS
         near_dup_threshold=near if near > 0 else None,
         licence=args.licence,
         categories=args.categories,
+        min_agreement=args.min_agreement,
+        min_rating=args.min_rating,
     )
 
 
-def spec_from_args(argv: list[str] | str, settings: Settings) -> ExportSpec:
+def spec_from_args(argv: list[str] | str, settings: Settings, salt: str) -> ExportSpec:
     """Build a spec from option words, e.g. Settings.export_args; errors say what to fix."""
     words = shlex.split(argv) if isinstance(argv, str) else list(argv)
     parser = _SpecParser(prog="crowdtune export", add_help=False)
     add_spec_options(parser)
-    return spec_from_namespace(parser.parse_args(words), settings)
+    return spec_from_namespace(parser.parse_args(words), settings, salt)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -140,13 +159,20 @@ def summary(result: ExportResult) -> str:
 
 
 def export_to(
-    settings: Settings, out: Path, spec: ExportSpec, *, overwrite: bool = False
+    settings: Settings,
+    out: Path,
+    spec: ExportSpec,
+    *,
+    overwrite: bool = False,
+    progress: ProgressFn | None = None,
 ) -> ExportResult:
     """Run one export of DATABASE_URL into `out` (the CLI, Slack and the scheduler use it)."""
     # A long read must not hold SQLite's write lock: read in a DEFERRED transaction.
     engine = make_engine(settings.database_url, sqlite_begin="DEFERRED")
     try:
-        return run_export(make_session_factory(engine), out, spec, overwrite=overwrite)
+        return run_export(
+            make_session_factory(engine), out, spec, overwrite=overwrite, progress=progress
+        )
     finally:
         engine.dispose()
 
@@ -159,7 +185,7 @@ def slack_exporter(rt: Runtime) -> Callable[[str], str]:
     """
 
     def run_from_slack(options: str) -> str:
-        spec = spec_from_args(options, rt.settings)
+        spec = spec_from_args(options, rt.settings, resolve_salt(rt.settings, rt.sessions).value)
         folder = export_folder_name(datetime.now(UTC))
         result = export_to(rt.settings, Path(rt.settings.export_root) / folder, spec)
         return summary(result)
@@ -169,9 +195,13 @@ def slack_exporter(rt: Runtime) -> Callable[[str], str]:
 
 def run(rt: Runtime, args: argparse.Namespace) -> int:
     """Run the export and print counts per category and split, then the files."""
-    spec = spec_from_namespace(args, rt.settings)
+    salt = resolve_salt(rt.settings, rt.sessions)
+    spec = spec_from_namespace(args, rt.settings, salt.value)
+    print(f"using the {salt.describe()}")
     started = time.monotonic()
-    result = export_to(rt.settings, args.out, spec, overwrite=args.overwrite)
+    bars = PhaseBars(f"export {args.out.name}", min_total=EXPORT_PROGRESS_MIN_ROWS)
+    with contextlib.closing(bars):
+        result = export_to(rt.settings, args.out, spec, overwrite=args.overwrite, progress=bars)
     print(summary(result))
     for name, info in result.files.items():
         print(f"  {name}  {info['bytes']:,} bytes  sha256 {info['sha256'][:16]}…")

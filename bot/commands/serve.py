@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--workers",
         type=int,
         default=2,
-        help="HTTP mode: gunicorn processes (and as many work processes)",
+        help="HTTP mode: gunicorn worker processes",
     )
     p.add_argument("--threads", type=int, default=8, help="HTTP mode: threads per process")
     p.set_defaults(handler=run)

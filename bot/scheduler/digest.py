@@ -14,8 +14,10 @@ import matplotlib.pyplot as plt
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.slack.views.report import agreement_line
 from store.assignments import ResponseRate, response_rates
 from store.db import session_scope
+from store.report import CategoryAgreement, agreement_by_category
 from store.stats import CategoryCounts, LeaderRow, category_counts, leaderboard
 
 CHART_NAME = "crowdtune-progress.png"
@@ -30,6 +32,7 @@ class Digest:
     categories: list[CategoryCounts]
     leaders: list[LeaderRow]
     rates: list[ResponseRate]
+    agreement: CategoryAgreement  # to date, over every category
 
 
 def collect(session: Session, *, now: datetime, days: int = 7, top: int = 5) -> Digest:
@@ -41,6 +44,7 @@ def collect(session: Session, *, now: datetime, days: int = 7, top: int = 5) -> 
         categories=[c for c in category_counts(session) if c.active],
         leaders=leaderboard(session, limit=top, since=since),
         rates=response_rates(session, since=since, until=now),
+        agreement=agreement_by_category(session)[0],
     )
 
 
@@ -82,6 +86,7 @@ def render_text(d: Digest) -> str:
             )
     else:
         lines.append("_No requests were sent this week._")
+    lines += ["", agreement_line(d.agreement) + " (to date)"]
     return "\n".join(lines)
 
 

@@ -8,16 +8,17 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.commands.export import slack_exporter
+from bot.commands.report import slack_reporter
 from bot.runtime import Runtime
 from bot.slack.client import build_client
 from bot.slack.errors import register_error_handler
 from bot.slack.handlers import categories, commands, home, interests, review, write
 from bot.slack.handlers.common import Deps, ExportRunner
 
-# Threads running listeners' work after the ack when it runs in this process (Socket Mode,
-# or while gunicorn's work processes are unreachable: see bot.slack.work). Few on purpose: work
-# in many threads holds the GIL away from the threads answering Slack.
-WORK_THREADS = 4
+# Threads running the lazy halves of listeners (the Web API calls after each ack), in the
+# process that acked. Few on purpose: they mostly wait on Slack, and many of them would hold
+# the GIL away from the threads answering Slack.
+FOLLOW_UP_THREADS = 4
 
 
 def build_app(
@@ -26,10 +27,10 @@ def build_app(
     client: WebClient | None = None,
     exporter: ExportRunner | None = None,
     verify_signatures: bool = True,
-    work_threads: int = WORK_THREADS,
+    follow_up_threads: int = FOLLOW_UP_THREADS,
 ) -> App:
     """The crowdtune Bolt app; it verifies Slack's signature on every request unless told not
-    to (Socket Mode traffic is authenticated by the app token, forwarded work by its socket)."""
+    to (Socket Mode traffic is authenticated by the app token)."""
     settings = rt.settings
     secret = settings.slack_signing_secret
     if verify_signatures and secret is None:
@@ -40,10 +41,16 @@ def build_app(
         request_verification_enabled=verify_signatures,
         # The token is checked once at startup (serve), not on every process start.
         token_verification_enabled=False,
-        # Listeners ack in the request thread and their work runs as Bolt lazy listeners
-        # (see handlers.common.lazily): the ack never waits for the pool or the database.
+        # Requests nothing handles go to our error handler: one log line, not Bolt's
+        # multi-line suggestion per request.
+        raise_error_for_unhandled_request=True,
+        # Each listener commits the person's change, then acks, in the request thread; its Web
+        # API calls follow in Bolt's lazy listeners (handlers.listeners): nothing a person did
+        # is only in memory once Slack has its ack.
         process_before_response=True,
-        listener_executor=ThreadPoolExecutor(work_threads, thread_name_prefix="slack-work"),
+        listener_executor=ThreadPoolExecutor(
+            follow_up_threads, thread_name_prefix="slack-follow-up"
+        ),
     )
     deps = Deps(
         sessions=rt.sessions,
@@ -52,6 +59,9 @@ def build_app(
         admins=settings.admins,
         export_args=settings.export_args,
         exporter=exporter or slack_exporter(rt),
+        reporter=slack_reporter(rt),
+        one_at_a_time=rt.engine.dialect.name == "sqlite",
+        reads=rt.read_sessions,
     )
     for module in (commands, write, review, home, categories, interests):
         module.register(app, deps)

@@ -1,4 +1,5 @@
-"""The slack_sdk WebClient: base URL from settings, and retries that honour Retry-After."""
+"""The slack_sdk WebClient: base URL from settings, and retries (lost connections, 5xx, 429s
+waiting exactly Retry-After)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,16 @@ from slack_sdk.http_retry import (
     HttpRequest,
     HttpResponse,
     RateLimitErrorRetryHandler,
+    RetryHandler,
     RetryState,
 )
+from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 
 from bot.config import Settings
+
+# A 500/503 from Slack is tried again this many times (with slack_sdk's backoff) before the
+# call counts as failed.
+SERVER_ERROR_RETRIES = 2
 
 
 class RetryAfterHandler(RateLimitErrorRetryHandler):
@@ -49,7 +56,8 @@ class RetryAfterHandler(RateLimitErrorRetryHandler):
 def build_client(
     settings: Settings, *, sleep: Callable[[float], None] = time.sleep, timeout: int = 10
 ) -> WebClient:
-    """A WebClient for SLACK_BOT_TOKEN at SLACK_API_URL; retries 429s and dropped connections."""
+    """A WebClient for SLACK_BOT_TOKEN at SLACK_API_URL; retries 429s, 5xx and dropped
+    connections."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     base_url = (
         settings.slack_api_url
@@ -60,5 +68,18 @@ def build_client(
         token=token,
         base_url=base_url,
         timeout=timeout,
-        retry_handlers=[ConnectionErrorRetryHandler(), RetryAfterHandler(sleep=sleep)],
+        retry_handlers=[
+            ConnectionErrorRetryHandler(),
+            ServerErrorRetryHandler(max_retry_count=SERVER_ERROR_RETRIES),
+            RetryAfterHandler(sleep=sleep),
+        ],
     )
+
+
+def webhook_retry_handlers() -> list[RetryHandler]:
+    """Retries of a response_url post: lost connections, 5xx, 429 (Retry-After)."""
+    return [
+        ConnectionErrorRetryHandler(),
+        ServerErrorRetryHandler(max_retry_count=SERVER_ERROR_RETRIES),
+        RetryAfterHandler(),
+    ]

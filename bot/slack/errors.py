@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
-from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import Ack, App, BoltContext
+from slack_bolt import Ack, App, BoltResponse
 from slack_bolt.context.respond import Respond
+from slack_bolt.error import BoltUnhandledRequestError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.slack.escape import escape_mrkdwn
+from bot.slack.fields import BadPayload
 from store.errors import Conflict, DomainError, NotFound, PermissionDenied
 
 OOPS = (
@@ -40,8 +40,9 @@ def tell(
     if respond is not None and respond.response_url:
         respond(text=text, response_type="ephemeral", replace_original=False)
         return
-    user = (body.get("user") or {}).get("id") or body.get("user_id")
-    if user:
+    person = body.get("user")
+    user = (person.get("id") if isinstance(person, dict) else person) or body.get("user_id")
+    if isinstance(user, str) and user:
         client.chat_postMessage(channel=user, text=text)
 
 
@@ -55,68 +56,54 @@ def register_error_handler(app: App) -> None:
         client: WebClient,
         respond: Respond | None,
         logger: logging.Logger,
-    ) -> None:
-        if not isinstance(error, DomainError):
-            logger.exception("listener failed", exc_info=error)
-        try:
-            tell(client, body, friendly_message(error), respond)
-        except SlackApiError as exc:
-            logger.warning(
-                "could not tell the person about an error: %s", exc.response.get("error")
-            )
+    ) -> BoltResponse | None:
+        if isinstance(error, BoltUnhandledRequestError):
+            # Signed, well-formed, but nothing here handles it (an event we do not use, a
+            # stale button): one line, and a 200 so Slack neither retries nor gives up on us.
+            logger.warning("ignored a Slack request no listener handles: %s", request_kind(body))
+            return BoltResponse(status=200, body="")
+        log_failure(logger, error, "listener")
+        tell_quietly(client, body, friendly_message(error), respond, logger)
+        return None
 
 
-def friendly(fn: Callable[..., None]) -> Callable[..., None]:
-    """Wrap a listener so a DomainError (or a crash) becomes a reply to the person.
-
-    Bolt's own error handler is not enough: in ack-first mode an exception after ack()
-    erases the ack and Slack gets a 404. The wrapper takes every argument Bolt offers and
-    passes on those the listener names, as Bolt itself would.
-    """
-    wanted = list(inspect.signature(fn).parameters)
-
-    def listener(
-        ack: Ack,
-        body: dict[str, Any],
-        client: WebClient,
-        respond: Respond | None,
-        context: BoltContext,
-        action: dict[str, Any] | None,
-        view: dict[str, Any] | None,
-        event: dict[str, Any] | None,
-        logger: logging.Logger,
-    ) -> None:
-        given: dict[str, Any] = {
-            "ack": ack,
-            "body": body,
-            "client": client,
-            "respond": respond,
-            "context": context,
-            "action": action,
-            "view": view,
-            "event": event,
-            "logger": logger,
-        }
-        try:
-            fn(**{name: given[name] for name in wanted})
-        except Exception as exc:
-            if not isinstance(exc, DomainError):
-                logger.exception("listener %s failed", fn.__name__)
-            text = friendly_message(exc)
-            if not _answer_in_modal(ack, body, text):
-                _tell_quietly(client, body, text, respond, logger)
-
-    listener.__name__ = fn.__name__
-    listener.__qualname__ = fn.__qualname__
-    return listener
+def log_failure(logger: logging.Logger, error: Exception, where: str) -> None:
+    """One warning line for a malformed request, a traceback only for a real bug; domain
+    errors (the person's mistake, a busy database) are answered, not logged."""
+    if isinstance(error, BadPayload):
+        logger.warning("%s refused a malformed request: %s", where, error.what)
+    elif not isinstance(error, DomainError):
+        logger.error("%s failed", where, exc_info=error)
 
 
-def _answer_in_modal(ack: Ack, body: dict[str, Any], text: str) -> bool:
-    # A modal not yet acked shows the error on its first field, keeping what was typed.
+def request_kind(body: Any) -> str:
+    """A short description of a request for a log line (no user text)."""
+    if not isinstance(body, dict):
+        return type(body).__name__
+    parts = [str(body.get("type") or "")[:40]]
+    for key in ("command", "callback_id"):
+        if isinstance(body.get(key), str):
+            parts.append(f"{key}={body[key][:40]!r}")
+    event = body.get("event")
+    if isinstance(event, dict):
+        parts.append(f"event={str(event.get('type'))[:40]!r}")
+    actions = body.get("actions")
+    if isinstance(actions, list) and actions and isinstance(actions[0], dict):
+        parts.append(f"action={str(actions[0].get('action_id'))[:40]!r}")
+    return " ".join(p for p in parts if p) or "empty"
+
+
+def answer_in_modal(ack: Ack, body: dict[str, Any], text: str) -> bool:
+    """Show `text` on the first field of a modal not yet acked (what was typed stays); False
+    when this is no modal submission or it was acked already."""
     if body.get("type") != "view_submission" or ack.response is not None:
         return False
+    view = body.get("view")
+    blocks = view.get("blocks") if isinstance(view, dict) else None
     inputs = [
-        b["block_id"] for b in body.get("view", {}).get("blocks", []) if b.get("type") == "input"
+        b["block_id"]
+        for b in (blocks if isinstance(blocks, list) else [])
+        if isinstance(b, dict) and b.get("type") == "input" and isinstance(b.get("block_id"), str)
     ]
     if not inputs:
         return False
@@ -124,14 +111,17 @@ def _answer_in_modal(ack: Ack, body: dict[str, Any], text: str) -> bool:
     return True
 
 
-def _tell_quietly(
+def tell_quietly(
     client: WebClient,
     body: dict[str, Any],
     text: str,
     respond: Respond | None,
     logger: logging.Logger,
 ) -> None:
+    """`tell`, logging instead of raising when Slack does not take the message."""
     try:
         tell(client, body, text, respond)
     except SlackApiError as exc:
-        logger.warning("could not tell the person about an error: %s", exc.response.get("error"))
+        logger.warning("could not tell the person: Slack answered %s", exc.response.get("error"))
+    except OSError as exc:  # Slack unreachable, after slack_sdk's retries
+        logger.warning("could not tell the person: %s", exc)

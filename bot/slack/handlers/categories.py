@@ -9,8 +9,8 @@ from slack_sdk import WebClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.slack.errors import friendly
-from bot.slack.handlers.common import Deps, acting_person, after_ack, lazily, leave_for_later
+from bot.slack.handlers.common import Deps, acting_person
+from bot.slack.handlers.listeners import Later, listen
 from bot.slack.usergroups import resolve_experts
 from bot.slack.views.categories import (
     EDIT_ACTION,
@@ -112,13 +112,8 @@ def register(app: App, deps: Deps) -> None:
     """Listeners of the categories modal and form."""
 
     def push_form(
-        ack: Ack,
-        body: dict[str, Any],
-        action: dict[str, Any],
-        client: WebClient,
-        context: BoltContext,
+        body: dict[str, Any], action: dict[str, Any], client: WebClient, context: BoltContext
     ) -> None:
-        ack()
         root = (body.get("view") or {}).get("id")
         with deps.session() as s:
             _require_admin(deps, s, context, body)
@@ -130,12 +125,10 @@ def register(app: App, deps: Deps) -> None:
                 meta = FormMeta(cat.slug, root)
         client.views_push(trigger_id=body["trigger_id"], view=category_form(form, meta))
 
-    lazily(app.action(NEW_ACTION))(push_form)
-    lazily(app.action(EDIT_ACTION))(push_form)
+    listen(app.action(NEW_ACTION), push_form)
+    listen(app.action(EDIT_ACTION), push_form)
 
-    @lazily(app.action(PREVIEW_ACTION))
-    def preview(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
-        ack()
+    def preview(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         view = body["view"]
         with deps.session() as s:
             _require_admin(deps, s, context, body)
@@ -145,13 +138,15 @@ def register(app: App, deps: Deps) -> None:
             view_id=view["id"], hash=view.get("hash"), view=category_form(form, meta)
         )
 
+    listen(app.action(PREVIEW_ACTION), preview)
+
     def submit(
         ack: Ack,
         body: dict[str, Any],
         view: dict[str, Any],
         client: WebClient,
         context: BoltContext,
-    ) -> None:
+    ) -> Later | None:
         with deps.session() as s:
             editor = _require_admin(deps, s, context, body)
         meta = FormMeta.loads(view.get("private_metadata"))
@@ -160,17 +155,15 @@ def register(app: App, deps: Deps) -> None:
             save_category(deps, client, form, meta, editor)
         except ValidationFailed as exc:
             ack(response_action="errors", errors=form_errors(exc.errors))
-            return
-        ack()  # closes the form; the list below it is refreshed after the ack
-        leave_for_later(context, root=meta.root_view_id)
+            return None
+        return {"root": meta.root_view_id}  # the ack closes the form; the list is refreshed
 
-    def refresh_list(client: WebClient, context: BoltContext) -> None:
-        later = after_ack(context)
-        if not later or not later.get("root"):
+    def refresh_list(client: WebClient, later: Later) -> None:
+        if not later.get("root"):
             return
-        with deps.session() as s:
+        with deps.reading() as s:
             view = list_view(s)
         client.views_update(view_id=later["root"], view=view)
 
     # The store call answers in the ack (errors on the form's fields); the list after it.
-    app.view(FORM_CALLBACK)(ack=friendly(submit), lazy=[friendly(refresh_list)])
+    listen(app.view(FORM_CALLBACK), refresh_list, commit=submit)

@@ -4,30 +4,37 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from slack_bolt import Ack, App, BoltContext
+from slack_bolt import App, BoltContext
 from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.slack.escape import escape_mrkdwn
 from bot.slack.handlers.categories import open_categories
-from bot.slack.handlers.common import Deps, acting_person, acting_user, lazily
+from bot.slack.handlers.common import Deps, acting_person, acting_user, reading_as
+from bot.slack.handlers.listeners import Later, listen
 from bot.slack.handlers.review import next_message
 from bot.slack.handlers.write import open_write_modal
+from bot.slack.views.report import report_text
 from bot.slack.views.text import leaderboard_text, stats_text, targets_text
+from exporters.report_charts import agreement_chart
 from store.categories import set_target
 from store.contributors import set_opt_out
 from store.errors import PermissionDenied, ValidationFailed
+from store.models import Contributor
 from store.stats import category_counts, leaderboard
 
 COMMAND = "/crowdtune"
+REPORT_CHART = "crowdtune-agreement.png"
 
 
 @dataclass(frozen=True)
 class Request:
-    """One slash command as the listeners see it."""
+    """One slash command as the listeners see it (after the ack: `later` is what the change
+    before it left)."""
 
     deps: Deps
     args: list[str]
@@ -35,16 +42,29 @@ class Request:
     client: WebClient
     respond: Respond
     context: BoltContext
+    later: Later = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One slash command before its ack: what a subcommand's change needs."""
+
+    deps: Deps
+    args: list[str]
+    body: dict[str, Any]
+    context: BoltContext
 
 
 @dataclass(frozen=True)
 class Subcommand:
-    """A `/crowdtune` subcommand: usage line, help text, admin-only, handler."""
+    """A `/crowdtune` subcommand: usage line, help text, admin-only, its reply after the ack,
+    and the change it commits before the ack (returning the reply's text), if any."""
 
     usage: str
     help: str
     run: Callable[[Request], None]
     admin: bool = False
+    change: Callable[[Change], str | None] | None = None
 
 
 def _reply(req: Request, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
@@ -58,46 +78,56 @@ def _write(req: Request) -> None:
 
 
 def _review(req: Request) -> None:
-    with req.deps.session() as s:
-        me = acting_person(s, req.context, req.body)
-        text, blocks = next_message(s, me)
+    me_id = reading_as(req.deps, req.context, req.body)
+    with req.deps.reading() as s:
+        text, blocks = next_message(s, s.get_one(Contributor, me_id))
     _reply(req, text, blocks)
 
 
 def _stats(req: Request) -> None:
-    with req.deps.session() as s:
+    with req.deps.reading() as s:
         _reply(req, stats_text(category_counts(s)))
 
 
 def _leaderboard(req: Request) -> None:
-    with req.deps.session() as s:
+    with req.deps.reading() as s:
         _reply(req, leaderboard_text(leaderboard(s, limit=10)))
 
 
-def _optout(req: Request) -> None:
-    with req.deps.session() as s:
-        set_opt_out(s, acting_person(s, req.context, req.body), True)
-    _reply(
-        req,
+def _opt_out(change: Change) -> str:
+    with change.deps.session() as s:
+        set_opt_out(s, acting_person(s, change.context, change.body), True)
+    return (
         "Done: I won't send you reminders. You can still `/crowdtune write` any time; "
-        "`/crowdtune optin` turns reminders back on.",
+        "`/crowdtune optin` turns reminders back on."
     )
 
 
-def _optin(req: Request) -> None:
-    with req.deps.session() as s:
-        set_opt_out(s, acting_person(s, req.context, req.body), False)
-    _reply(req, "Welcome back: I'll remind you now and then (never in your quiet hours).")
+def _opt_in(change: Change) -> str:
+    with change.deps.session() as s:
+        set_opt_out(s, acting_person(s, change.context, change.body), False)
+    return "Welcome back: I'll remind you now and then (never in your quiet hours)."
+
+
+def _set_target(change: Change) -> str | None:
+    if change.args[:1] != ["set"]:
+        return None  # showing the targets changes nothing
+    if len(change.args) != 3 or not change.args[2].isdigit():
+        raise ValidationFailed({"target": "Usage: `/crowdtune targets set SLUG N`"})
+    with change.deps.session() as s:
+        cat = set_target(s, change.args[1], int(change.args[2]))
+        return f"Target of `{escape_mrkdwn(cat.slug)}` set to {cat.target}."
+
+
+def _changed(req: Request) -> None:
+    _reply(req, str(req.later["text"]))
 
 
 def _targets(req: Request) -> None:
-    with req.deps.session() as s:
-        if req.args[:1] == ["set"]:
-            if len(req.args) != 3 or not req.args[2].isdigit():
-                raise ValidationFailed({"target": "Usage: `/crowdtune targets set SLUG N`"})
-            cat = set_target(s, req.args[1], int(req.args[2]))
-            _reply(req, f"Target of `{escape_mrkdwn(cat.slug)}` set to {cat.target}.")
-            return
+    if "text" in req.later:
+        _reply(req, str(req.later["text"]))
+        return
+    with req.deps.reading() as s:
         _reply(req, targets_text(category_counts(s)))
 
 
@@ -105,6 +135,28 @@ def _export(req: Request) -> None:
     options = " ".join(req.args) or req.deps.export_args
     _reply(req, f"Export started: `crowdtune export {escape_mrkdwn(options)}`…")
     _reply(req, escape_mrkdwn(req.deps.exporter(options)))
+
+
+def _report(req: Request) -> None:
+    if req.deps.reporter is None:
+        _reply(req, "The report is not available in this app.")
+        return
+    report = req.deps.reporter()
+    text = report_text(report)
+    channel = req.body.get("channel_id")
+    try:
+        req.client.files_upload_v2(
+            channel=channel,
+            file=agreement_chart(report),
+            filename=REPORT_CHART,
+            title="crowdtune reviewer agreement",
+            initial_comment=text,
+        )
+    except SlackApiError as exc:
+        # The bot may not be in this channel (or it is a DM it cannot post to): the admin
+        # still gets the summary, with why the chart did not go up.
+        error = escape_mrkdwn(str(exc.response.get("error")))
+        _reply(req, f"{text}\n\n_(Could not post the chart here: {error}. Invite me first.)_")
 
 
 def _categories(req: Request) -> None:
@@ -123,13 +175,20 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "stats": Subcommand("stats", "progress of each category toward its target", _stats),
     "leaderboard": Subcommand("leaderboard", "top contributors", _leaderboard),
     "help": Subcommand("help", "this list", _help),
-    "optout": Subcommand("optout", "stop reminders", _optout),
-    "optin": Subcommand("optin", "resume reminders", _optin),
+    "optout": Subcommand("optout", "stop reminders", _changed, change=_opt_out),
+    "optin": Subcommand("optin", "resume reminders", _changed, change=_opt_in),
     "targets": Subcommand(
-        "targets [set SLUG N]", "show or set category targets (admins)", _targets, admin=True
+        "targets [set SLUG N]",
+        "show or set category targets (admins)",
+        _targets,
+        admin=True,
+        change=_set_target,
     ),
     "export": Subcommand(
         "export [options]", "export the dataset now (admins)", _export, admin=True
+    ),
+    "report": Subcommand(
+        "report", "post reviewer agreement and sourcing figures here (admins)", _report, admin=True
     ),
     "categories": Subcommand(
         "categories", "add, edit or retire categories (admins)", _categories, admin=True
@@ -147,32 +206,45 @@ def help_text(*, admin: bool) -> str:
     return "\n".join(lines)
 
 
-def register(app: App, deps: Deps) -> None:
-    """The `/crowdtune` listener."""
+def _words(body: dict[str, Any]) -> list[str]:
+    try:
+        return shlex.split(body.get("text") or "")
+    except ValueError:
+        return (body.get("text") or "").split()
 
-    @lazily(app.command(COMMAND))
+
+def register(app: App, deps: Deps) -> None:
+    """The `/crowdtune` listener: a subcommand's change before the ack, its reply after."""
+
+    def change(body: dict[str, Any], context: BoltContext) -> Later | None:
+        words = _words(body)
+        sub = SUBCOMMANDS.get(words[0].lower() if words else "help")
+        if sub is None or sub.change is None:
+            return None
+        with deps.session() as s:
+            if sub.admin and not deps.is_admin(acting_person(s, context, body)):
+                return None  # changes nothing; the reply after the ack says why
+        text = sub.change(Change(deps, words[1:], body, context))
+        return None if text is None else {"text": text}
+
     def crowdtune(
-        ack: Ack,
         body: dict[str, Any],
         client: WebClient,
         respond: Respond,
         context: BoltContext,
+        later: Later,
     ) -> None:
-        ack()
-        try:
-            words = shlex.split(body.get("text") or "")
-        except ValueError:
-            words = (body.get("text") or "").split()
+        words = _words(body)
         name = words[0].lower() if words else "help"
         sub = SUBCOMMANDS.get(name)
-        req = Request(deps, words[1:], body, client, respond, context)
+        req = Request(deps, words[1:], body, client, respond, context, later)
         if sub is None:
             respond(
                 text=f"I don't know `{escape_mrkdwn(name)}`.\n" + help_text(admin=False),
                 response_type="ephemeral",
             )
             return
-        if sub.admin:
+        if sub.admin and "text" not in later:  # no change was made: was it allowed?
             with deps.session() as s:
                 if not deps.is_admin(acting_person(s, context, body)):
                     raise PermissionDenied(
@@ -180,3 +252,5 @@ def register(app: App, deps: Deps) -> None:
                         "Ask an admin if you need it."
                     )
         sub.run(req)
+
+    listen(app.command(COMMAND), crowdtune, commit=change)

@@ -5,31 +5,31 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from slack_bolt import Ack, BoltContext
-from slack_bolt.context.respond import Respond
+from slack_bolt import BoltContext
 from slack_sdk import WebClient
+from slack_sdk.webhook import WebhookClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.slack.errors import friendly
-from store.contributors import get_or_create_contributor, is_admin
+from bot.slack.client import webhook_retry_handlers
+from store.contributors import find_contributor, get_or_create_contributor, is_admin
 from store.db import session_scope
+from store.errors import NotFound
 from store.examples import QualityGate
 from store.experts import Affinity, suggest_category
 from store.models import Category, Contributor
+from store.report import Report
 from store.reviews import Quorum
 from store.stats import gaps
 
 # Runs an export with the given `crowdtune export` options and returns a one-line summary.
 ExportRunner = Callable[[str], str]
-
-
-# The context key of what an ack function leaves for its lazy follow-up.
-AFTER_ACK_KEY = "crowdtune_after_ack"
+# Builds the quality report from the database (`crowdtune report`'s figures).
+ReportRunner = Callable[[], Report]
 
 # How long a suggested category may be reused before the gaps are counted again.
 SUGGESTION_TTL_SECONDS = 30.0
@@ -73,11 +73,29 @@ class Deps:
     export_args: str
     exporter: ExportRunner
     suggestion: SuggestedCategory = field(default_factory=SuggestedCategory)
+    reporter: ReportRunner | None = None
+    # SQLite runs one transaction at a time per file (BEGIN IMMEDIATE), and a thread waiting
+    # for the file polls with sleeps of up to 100 ms: under a burst the unlucky waited seconds.
+    # Queueing this process's transactions on a lock instead hands the file on at once.
+    one_at_a_time: bool = False
+    _turn: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Sessions for transactions that only read (DEFERRED on SQLite); None: `sessions`.
+    reads: sessionmaker[Session] | None = None
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """One transaction."""
-        with session_scope(self.sessions) as s:
+        """One transaction (on SQLite, after this process's earlier ones)."""
+        with self._turn if self.one_at_a_time else nullcontext(), session_scope(self.sessions) as s:
+            yield s
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """One transaction that only reads: beside the writer on SQLite, never queued."""
+        if self.reads is None:
+            with self.session() as s:
+                yield s
+            return
+        with session_scope(self.reads) as s:
             yield s
 
     def is_admin(self, contributor: Contributor) -> bool:
@@ -85,72 +103,72 @@ class Deps:
         return is_admin(contributor, self.admins)
 
 
-def acting_user(context: BoltContext, body: dict[str, Any]) -> tuple[str, str]:
-    """(team id, user id) of who sent this request."""
+def _identity(context: BoltContext, body: dict[str, Any]) -> tuple[str, str, str | None]:
     user = body.get("user") or {}
+    name = body.get("user_name") or user.get("username") or user.get("name")
     team = context.team_id or user.get("team_id") or body.get("team_id") or ""
     user_id = context.user_id or user.get("id") or body.get("user_id")
     if not user_id:
         raise ValueError("request names no user")
-    return str(team), str(user_id)
+    return team, str(user_id), name
+
+
+def acting_user(context: BoltContext, body: dict[str, Any]) -> tuple[str, str]:
+    """(team id, user id) of who sent this request."""
+    team, user_id, _ = _identity(context, body)
+    return team, user_id
 
 
 def acting_person(session: Session, context: BoltContext, body: dict[str, Any]) -> Contributor:
     """The contributor who sent this request, created on first contact."""
-    user = body.get("user") or {}
-    name = body.get("user_name") or user.get("username") or user.get("name")
-    team, user_id = acting_user(context, body)
+    team, user_id, name = _identity(context, body)
     return get_or_create_contributor(session, team, user_id, display_name=name)
+
+
+def reading_as(deps: Deps, context: BoltContext, body: dict[str, Any]) -> int:
+    """The acting person's id for a reply that only reads: looked up without taking SQLite's
+    write lock, created (in a transaction of its own) on first contact."""
+    team, user_id, _ = _identity(context, body)
+    with deps.reading() as s:
+        try:
+            return find_contributor(s, team, user_id).id
+        except NotFound:
+            pass
+    with deps.session() as s:
+        return acting_person(s, context, body).id
+
+
+class ResponseUrlRefused(Exception):
+    """Slack did not take a message sent to a response_url (after the retries)."""
+
+
+def post_to_response_url(
+    url: str, *, text: str, blocks: list[dict[str, Any]] | None, replace: bool
+) -> None:
+    """Send an ephemeral message to a response_url, retrying 5xx and lost connections;
+    raises ResponseUrlRefused when Slack still does not take it."""
+    webhook = WebhookClient(url, timeout=10, retry_handlers=webhook_retry_handlers())
+    resp = webhook.send(
+        text=text, blocks=blocks, replace_original=replace, response_type="ephemeral"
+    )
+    if resp.status_code != 200:
+        raise ResponseUrlRefused(f"{resp.status_code} {resp.body[:200]}")
 
 
 def show(
     client: WebClient,
     body: dict[str, Any],
-    respond: Respond | None,
     *,
     text: str,
     blocks: list[dict[str, Any]] | None = None,
     replace: bool = True,
+    url: str | None = None,
 ) -> None:
-    """Put a message in front of the acting person: replace the clicked message, else DM."""
-    if respond is not None and respond.response_url:
-        respond(
-            text=text,
-            blocks=blocks,
-            replace_original=replace,
-            response_type="ephemeral",
-        )
+    """Put a message in front of the acting person: replace the clicked message (its
+    response_url, or `url`), else DM."""
+    url = url or body.get("response_url")
+    if url:
+        post_to_response_url(url, text=text, blocks=blocks, replace=replace)
         return
     user = (body.get("user") or {}).get("id") or body.get("user_id")
     client.chat_postMessage(channel=str(user), text=text, blocks=blocks)
-
-
-def ack_now(ack: Ack) -> None:
-    """The ack function of lazy listeners: answer Slack at once; the work runs after."""
-    ack()
-
-
-def lazily(register: Callable[..., Any]) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """Decorator: ack immediately in the request thread, then run the listener in Bolt's pool.
-
-    The ack never waits for a free worker thread or for the database, so it stays fast
-    under load; errors in the work become a friendly reply (`friendly`).
-    """
-
-    def decorate(fn: Callable[..., None]) -> Callable[..., None]:
-        register(ack=ack_now, lazy=[friendly(fn)])
-        return fn
-
-    return decorate
-
-
-def after_ack(context: BoltContext) -> dict[str, Any] | None:
-    """What a view-submission ack function left for its lazy follow-up (see `leave_for_later`)."""
-    value = context.get(AFTER_ACK_KEY)
-    return value if isinstance(value, dict) else None
-
-
-def leave_for_later(context: BoltContext, **data: Any) -> None:
-    """Plain data for the lazy follow-up (Bolt copies the context to the lazy listener;
-    `bot.slack.work` forwards it to the work process)."""
-    context[AFTER_ACK_KEY] = data

@@ -6,17 +6,18 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from slack_bolt import Ack, App, BoltContext
-from slack_bolt.context.respond import Respond
+from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
-from bot.slack.handlers.common import Deps, acting_person, acting_user, lazily, show
+from bot.slack.handlers.common import Deps, acting_person, acting_user, reading_as, show
+from bot.slack.handlers.listeners import Later, listen
 from bot.slack.handlers.review import next_message
 from bot.slack.handlers.write import open_write_modal
 from bot.slack.views.home import home_view
 from store.contributors import snooze
 from store.deliveries import claim_delivery
 from store.experts import interest_slugs
+from store.models import Contributor
 from store.stats import category_counts, leaderboard, personal_counts
 from store.types import utcnow
 
@@ -26,7 +27,6 @@ SNOOZE_DAYS = 7
 def register(app: App, deps: Deps) -> None:
     """Home tab event and shortcut buttons."""
 
-    @lazily(app.event("app_home_opened"))
     def home_opened(
         body: dict[str, Any],
         event: dict[str, Any],
@@ -50,40 +50,36 @@ def register(app: App, deps: Deps) -> None:
             )
         client.views_publish(user_id=event["user"], view=view)
 
-    @lazily(app.action("open_write"))
+    # Nothing the person changes: the event is acked at once and the Home tab built after.
+    listen(app.event("app_home_opened"), home_opened)
+
     def open_write(
-        ack: Ack,
-        body: dict[str, Any],
-        action: dict[str, Any],
-        client: WebClient,
-        context: BoltContext,
+        body: dict[str, Any], action: dict[str, Any], client: WebClient, context: BoltContext
     ) -> None:
-        ack()
         slug = action.get("value") or None
         user = acting_user(context, body)
         open_write_modal(deps, client, body["trigger_id"], slug, user=user)
 
-    @lazily(app.action("open_review"))
+    listen(app.action("open_write"), open_write)
+
     def open_review(
-        ack: Ack,
-        body: dict[str, Any],
-        action: dict[str, Any],
-        client: WebClient,
-        respond: Respond,
-        context: BoltContext,
+        body: dict[str, Any], action: dict[str, Any], client: WebClient, context: BoltContext
     ) -> None:
-        ack()
-        with deps.session() as s:
-            me = acting_person(s, context, body)
+        me_id = reading_as(deps, context, body)
+        with deps.reading() as s:
+            me = s.get_one(Contributor, me_id)
             text, blocks = next_message(s, me, drafts_first=action.get("value") == "draft")
         # From the Home tab there is no message to replace: the example comes by DM.
-        show(client, body, respond, text=text, blocks=blocks, replace=False)
+        show(client, body, text=text, blocks=blocks, replace=False)
 
-    @lazily(app.action("snooze"))
-    def snooze_button(
-        ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext
-    ) -> None:
-        ack()
+    listen(app.action("open_review"), open_review)
+
+    def snooze_reminders(body: dict[str, Any], context: BoltContext) -> Later:
         with deps.session() as s:
             snooze(s, acting_person(s, context, body), utcnow() + timedelta(days=SNOOZE_DAYS))
-        show(client, body, respond, text=f"Okay, no reminders for {SNOOZE_DAYS} days. :zzz:")
+        return {}
+
+    def snoozed(body: dict[str, Any], client: WebClient) -> None:
+        show(client, body, text=f"Okay, no reminders for {SNOOZE_DAYS} days. :zzz:")
+
+    listen(app.action("snooze"), snoozed, commit=snooze_reminders)

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
-from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
-from slack_sdk.webhook import WebhookClient
 from sqlalchemy.orm import Session
 
-from bot.slack.errors import friendly
-from bot.slack.handlers.common import (
-    Deps,
-    ack_now,
-    acting_person,
-    after_ack,
-    lazily,
-    leave_for_later,
-    show,
-)
+from bot.slack.handlers.common import Deps, acting_person, show
+from bot.slack.handlers.listeners import Commit, FollowUp, Later, ack_only, listen
 from bot.slack.views.review import (
     RATE_ACTION,
     REJECT_CALLBACK,
@@ -28,18 +19,20 @@ from bot.slack.views.review import (
     read_button_value,
     read_rating,
     read_reason,
+    read_shown,
     reject_modal,
 )
 from bot.slack.views.write import (
     EDIT_CALLBACK,
     INPUT_MAX,
     ModalMeta,
+    epoch_to_utc,
     field_errors,
     read_text,
     write_modal,
 )
 from store.assignments import complete_open
-from store.enums import AssignmentKind, ExampleStatus, Verdict
+from store.enums import AssignmentKind, AssignmentStatus, ExampleStatus, Verdict
 from store.errors import DomainError, ValidationFailed
 from store.examples import PairText, get_example
 from store.experts import affinity, next_for_review_routed
@@ -100,6 +93,7 @@ def _decide(
     reason: str | None = None,
     rating: int | None = None,
     edited: PairText | None = None,
+    shown_at: datetime | None = None,
 ) -> ReviewOutcome:
     """Verify a draft or review an example, and close the person's assignment for it."""
     if draft:
@@ -112,6 +106,7 @@ def _decide(
             reason=reason,
             edited=edited,
             gate=deps.gate,
+            shown_at=shown_at,
         )
     else:
         outcome = record_review(
@@ -124,6 +119,7 @@ def _decide(
             rating=rating,
             edited=edited,
             gate=deps.gate,
+            shown_at=shown_at,
         )
     kind = AssignmentKind.VERIFY if draft else AssignmentKind.REVIEW
     complete_open(s, me, kind, now=utcnow(), example_id=example_id)
@@ -133,62 +129,57 @@ def _decide(
 def register(app: App, deps: Deps) -> None:
     """Listeners of review and verify messages and modals."""
 
-    def review_or_verify(verdict: Verdict, draft: bool) -> Any:
-        def handler(
-            ack: Ack,
-            body: dict[str, Any],
-            action: dict[str, Any],
-            client: WebClient,
-            respond: Respond,
-            context: BoltContext,
-        ) -> None:
-            ack()
+    def review_or_verify(verdict: Verdict, draft: bool) -> Commit:
+        def decide(body: dict[str, Any], action: dict[str, Any], context: BoltContext) -> Later:
             example_id, skipped = read_button_value(action["value"])
             with deps.session() as s:
                 me = acting_person(s, context, body)
                 rating = None if draft else read_rating(body.get("state"))
-                outcome = _decide(s, deps, me, example_id, verdict, draft=draft, rating=rating)
+                shown_at = epoch_to_utc(read_shown(action["value"]))
+                outcome = _decide(
+                    s, deps, me, example_id, verdict, draft=draft, rating=rating, shown_at=shown_at
+                )
                 note = _outcome_note(outcome, "Verified" if draft else "Approved")
-                text, blocks = next_message(s, me, skipped=skipped, note=note)
-            show(client, body, respond, text=text, blocks=blocks)
+            return {"note": note, "skipped": skipped, "me": me.id}
 
-        return handler
+        decide.__name__ = "verify" if draft else "approve"
+        return decide
 
-    lazily(app.action("review_approve"))(review_or_verify(Verdict.APPROVE, draft=False))
-    lazily(app.action("verify_ok"))(review_or_verify(Verdict.APPROVE, draft=True))
-
-    # The rating is read from the message state when the person decides: just ack.
-    app.action(RATE_ACTION)(ack_now)
-
-    def skip(
-        ack: Ack,
-        body: dict[str, Any],
-        action: dict[str, Any],
-        client: WebClient,
-        respond: Respond,
-        context: BoltContext,
-    ) -> None:
-        ack()
+    def skip(body: dict[str, Any], action: dict[str, Any], context: BoltContext) -> Later:
         example_id, skipped = read_button_value(action["value"])
+        draft = action["action_id"] == "verify_skip"
         with deps.session() as s:
             me = acting_person(s, context, body)
-            text, blocks = next_message(s, me, skipped=[*skipped, example_id])
-        show(client, body, respond, text=text, blocks=blocks)
+            kind = AssignmentKind.VERIFY if draft else AssignmentKind.REVIEW
+            # Asked for this one by a nudge: the assignment is answered, by a skip.
+            complete_open(
+                s, me, kind, now=utcnow(), example_id=example_id, status=AssignmentStatus.SKIPPED
+            )
+        return {"note": "", "skipped": [*skipped, example_id], "me": me.id}
 
-    lazily(app.action("review_skip"))(skip)
-    lazily(app.action("verify_skip"))(skip)
+    def show_next(
+        body: dict[str, Any], client: WebClient, context: BoltContext, later: Later
+    ) -> None:
+        with deps.reading() as s:
+            me = s.get_one(Contributor, later["me"])  # the ack half knew who
+            text, blocks = next_message(s, me, skipped=later["skipped"], note=later["note"])
+        show(client, body, text=text, blocks=blocks)
 
-    def edit(mode: str) -> Any:
-        def handler(
-            ack: Ack,
-            body: dict[str, Any],
-            action: dict[str, Any],
-            client: WebClient,
-            respond: Respond,
-        ) -> None:
-            ack()
+    for action_id, commit in (
+        ("review_approve", review_or_verify(Verdict.APPROVE, draft=False)),
+        ("verify_ok", review_or_verify(Verdict.APPROVE, draft=True)),
+        ("review_skip", skip),
+        ("verify_skip", skip),
+    ):
+        listen(app.action(action_id), show_next, commit=commit)
+
+    # The rating is read from the message state when the person decides: just ack.
+    app.action(RATE_ACTION)(ack_only)
+
+    def edit(mode: str) -> FollowUp:
+        def open_edit(body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
             example_id, _ = read_button_value(action["value"])
-            with deps.session() as s:
+            with deps.reading() as s:
                 example = get_example(s, example_id)
                 too_long = max(
                     len(example.instruction), len(example.context), len(example.response)
@@ -201,6 +192,7 @@ def register(app: App, deps: Deps) -> None:
                         example_id=example.id,
                         category=example.category.slug,
                         reply_url=body.get("response_url"),
+                        started=read_shown(action["value"]),
                     ),
                     text=read_text_of(example),
                 )
@@ -213,36 +205,34 @@ def register(app: App, deps: Deps) -> None:
                 )
             client.views_open(trigger_id=body["trigger_id"], view=view)
 
-        return handler
+        return open_edit
 
-    lazily(app.action("review_edit"))(edit("review"))
-    lazily(app.action("verify_edit"))(edit("verify"))
+    listen(app.action("review_edit"), edit("review"))
+    listen(app.action("verify_edit"), edit("verify"))
 
-    def reject(mode: str) -> Any:
-        def handler(
-            ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient
-        ) -> None:
-            ack()
+    def reject(mode: str) -> FollowUp:
+        def open_reject(body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
             example_id, _ = read_button_value(action["value"])
-            meta = ModalMeta(mode=mode, example_id=example_id, reply_url=body.get("response_url"))
+            meta = ModalMeta(
+                mode=mode,
+                example_id=example_id,
+                reply_url=body.get("response_url"),
+                started=read_shown(action["value"]),
+            )
             client.views_open(trigger_id=body["trigger_id"], view=reject_modal(meta))
 
-        return handler
+        return open_reject
 
-    lazily(app.action("review_reject"))(reject("review"))
-    lazily(app.action("verify_reject"))(reject("verify"))
+    listen(app.action("review_reject"), reject("review"))
+    listen(app.action("verify_reject"), reject("verify"))
 
-    def submit_verdict(verdict: Verdict) -> Any:
+    def submit_verdict(verdict: Verdict) -> Commit:
         # The edit and reject modals differ only in what they read and where errors go.
         error_block = "instruction" if verdict == Verdict.EDIT else "reason"
 
-        def handler(
-            ack: Ack,
-            body: dict[str, Any],
-            view: dict[str, Any],
-            client: WebClient,
-            context: BoltContext,
-        ) -> None:
+        def submit(
+            ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext
+        ) -> Later | None:
             meta = ModalMeta.loads(view.get("private_metadata"))
             assert meta.example_id is not None
             edited = read_text(view) if verdict == Verdict.EDIT else None
@@ -259,13 +249,14 @@ def register(app: App, deps: Deps) -> None:
                         draft=meta.mode == "verify",
                         edited=edited,
                         reason=reason,
+                        shown_at=meta.started_at,
                     )
                     verb = (
                         f"Edit saved as revision {outcome.example.revision}"
                         if edited is not None
                         else "Rejected"
                     )
-                    text, blocks = next_message(s, me, note=_outcome_note(outcome, verb))
+                    note = _outcome_note(outcome, verb)
             except ValidationFailed as exc:
                 errors = (
                     field_errors(exc.errors, view)
@@ -273,42 +264,30 @@ def register(app: App, deps: Deps) -> None:
                     else {"reason": " ".join(exc.errors.values())}
                 )
                 ack(response_action="errors", errors=errors)
-                return
+                return None
             except DomainError as exc:
                 ack(response_action="errors", errors={error_block: exc.message})
-                return
-            ack()
-            # The reply is a Web API call: it goes after the ack, in the lazy follow-up.
-            leave_for_later(context, url=meta.reply_url, text=text, blocks=blocks)
+                return None
+            return {"url": meta.reply_url, "note": note, "me": me.id}
 
-        return handler
+        submit.__name__ = f"submit_{verdict.value}"
+        return submit
 
-    def send_reply(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
-        reply = after_ack(context)
-        if reply is not None:
-            _reply(client, body, reply["url"], reply["text"], reply["blocks"])
+    def reply_next(
+        body: dict[str, Any], client: WebClient, context: BoltContext, later: Later
+    ) -> None:
+        if not later:  # the submission came back with errors: the modal shows them
+            return
+        with deps.reading() as s:
+            text, blocks = next_message(s, s.get_one(Contributor, later["me"]), note=later["note"])
+        # Replace the message the person clicked in, when we know it; else a DM.
+        show(client, body, text=text, blocks=blocks, url=later["url"])
 
     # Validation must answer in the ack (response_action), so the store call runs there.
-    app.view(EDIT_CALLBACK)(ack=friendly(submit_verdict(Verdict.EDIT)), lazy=[friendly(send_reply)])
-    app.view(REJECT_CALLBACK)(
-        ack=friendly(submit_verdict(Verdict.REJECT)), lazy=[friendly(send_reply)]
-    )
+    listen(app.view(EDIT_CALLBACK), reply_next, commit=submit_verdict(Verdict.EDIT))
+    listen(app.view(REJECT_CALLBACK), reply_next, commit=submit_verdict(Verdict.REJECT))
 
 
 def read_text_of(example: Example) -> PairText:
     """The example's current text as a PairText."""
     return PairText(example.instruction, example.context, example.response)
-
-
-def _reply(
-    client: WebClient,
-    body: dict[str, Any],
-    url: str | None,
-    text: str,
-    blocks: list[dict[str, Any]],
-) -> None:
-    # Replace the message the person clicked in, when we know it; else a DM.
-    if url:
-        WebhookClient(url).send(text=text, blocks=blocks, replace_original=True)
-        return
-    client.chat_postMessage(channel=body["user"]["id"], text=text, blocks=blocks)

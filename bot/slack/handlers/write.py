@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session
 
-from bot.slack.errors import friendly
 from bot.slack.escape import escape_mrkdwn
-from bot.slack.handlers.common import (
-    Deps,
-    SuggestedCategory,
-    acting_person,
-    after_ack,
-    lazily,
-    leave_for_later,
-)
+from bot.slack.handlers.common import Deps, SuggestedCategory, acting_person
+from bot.slack.handlers.listeners import Later, listen
 from bot.slack.views.write import (
     CATEGORY_ACTION,
     WRITE_CALLBACK,
@@ -32,12 +25,12 @@ from bot.slack.views.write import (
 )
 from store.assignments import complete_open
 from store.categories import get_category, list_categories
-from store.contributors import get_or_create_contributor
+from store.deliveries import claim_delivery
 from store.enums import AssignmentKind
 from store.errors import NeedsConfirmation, ValidationFailed
 from store.examples import count_by_author, submit_example
-from store.experts import affinity
-from store.models import Category, Contributor
+from store.experts import Affinity, affinity_for
+from store.models import Category
 from store.types import utcnow
 
 
@@ -45,7 +38,7 @@ def _chosen_category(
     session: Session,
     slug: str | None,
     suggestion: SuggestedCategory,
-    person: Contributor | None = None,
+    person: Affinity | None = None,
 ) -> Category:
     """The category asked for, else the one furthest from its target for this person (gaps
     weighted by their expertise and interests), else the first active.
@@ -54,7 +47,7 @@ def _chosen_category(
     is what the cache is there to avoid.
     """
     if not slug:
-        slug = suggestion.slug(session, affinity(session, person) if person else None)
+        slug = suggestion.slug(session, person)
     if slug:
         return get_category(session, slug)
     active = list_categories(session, active_only=True)
@@ -71,45 +64,52 @@ def open_write_modal(
     *,
     user: tuple[str, str] | None = None,
 ) -> None:
-    """Open the write modal (trigger_id lives 3 s: a few quick queries, then views.open);
+    """Open the write modal (trigger_id lives 3 s: a few quick reads, then views.open);
     `user` (team id, user id) makes the suggestion personal."""
-    with deps.session() as s:
-        person = get_or_create_contributor(s, *user) if user else None
+    with deps.reading() as s:
+        person = affinity_for(s, *user) if user else None
         selected = _chosen_category(s, slug, deps.suggestion, person)
-        view = write_modal(list_categories(s, active_only=True), selected)
+        meta = ModalMeta(category=selected.slug, started=time.time())
+        view = write_modal(list_categories(s, active_only=True), selected, meta=meta)
     client.views_open(trigger_id=trigger_id, view=view)
 
 
 def register(app: App, deps: Deps) -> None:
     """Listeners of the write modal."""
 
-    @lazily(app.action(CATEGORY_ACTION))
-    def switch_category(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
+    def switch_category(body: dict[str, Any], client: WebClient) -> None:
         view = body["view"]
         slug = read_category(view)
-        with deps.session() as s:
+        started = ModalMeta.loads(view.get("private_metadata")).started
+        with deps.reading() as s:
             selected = _chosen_category(s, slug, deps.suggestion)
             new = write_modal(
                 list_categories(s, active_only=True),
                 selected,
-                meta=ModalMeta(category=selected.slug),
+                meta=ModalMeta(category=selected.slug, started=started),
                 text=read_text(view),
             )
         client.views_update(view_id=view["id"], hash=view.get("hash"), view=new)
+
+    listen(app.action(CATEGORY_ACTION), switch_category)
 
     def submit(
         ack: Ack,
         body: dict[str, Any],
         view: dict[str, Any],
-        client: WebClient,
         context: BoltContext,
         logger: logging.Logger,
-    ) -> None:
+    ) -> Later | None:
         text = read_text(view)
-        slug = read_category(view) or ModalMeta.loads(view.get("private_metadata")).category
+        meta = ModalMeta.loads(view.get("private_metadata"))
+        slug = read_category(view) or meta.category
         try:
             with deps.session() as s:
+                # One modal is one example: a second delivery of this submission (a double
+                # click, a retry) finds its key taken and stores nothing.
+                if view.get("id") and not claim_delivery(s, f"submit:{view['id']}"):
+                    logger.info("submission of view %s already stored", view["id"])
+                    return None
                 me = acting_person(s, context, body)
                 category = _chosen_category(s, slug, deps.suggestion)
                 example = submit_example(
@@ -119,47 +119,39 @@ def register(app: App, deps: Deps) -> None:
                     author=me,
                     gate=deps.gate,
                     confirmed=read_confirmed(view),
+                    started_at=meta.started_at,
                 )
                 complete_open(s, me, AssignmentKind.WRITE, now=utcnow())
                 written = count_by_author(s, me)
                 example_id, cat_name = example.id, category.name
         except ValidationFailed as exc:
             ack(response_action="errors", errors=field_errors(exc.errors, view))
-            return
+            return None
         except NeedsConfirmation as exc:
             with deps.session() as s:
                 category = _chosen_category(s, slug, deps.suggestion)
                 again = write_modal(
                     list_categories(s, active_only=True),
                     category,
+                    meta=ModalMeta(category=category.slug, started=meta.started),
                     text=text,
                     warnings=exc.warnings,
                 )
             ack(response_action="update", view=again)
-            return
-        ack()
+            return None
         logger.info("example %s submitted by %s", example_id, context.user_id)
-        leave_for_later(
-            context,
-            text=(
+        return {
+            "text": (
                 f":raised_hands: Thank you! Your {escape_mrkdwn(cat_name)} example "
                 f"(#{example_id}) is waiting for review. That makes {written} from you."
-            ),
-        )
+            )
+        }
 
-    def thank(
-        body: dict[str, Any], client: WebClient, context: BoltContext, logger: logging.Logger
-    ) -> None:
-        thanks = after_ack(context)
-        if thanks is None:  # the submission came back with errors: nothing to thank for
+    def thank(body: dict[str, Any], client: WebClient, context: BoltContext, later: Later) -> None:
+        if not later:  # errors went back in the ack, or this was a repeat: nothing to thank for
             return
-        user = context.user_id or body["user"]["id"]
-        try:
-            client.chat_postMessage(channel=user, text=thanks["text"])
-        except SlackApiError as exc:
-            # The example is stored; a lost thank-you is not worth an error to the person.
-            logger.warning("thank-you to %s failed: %s", user, exc.response.get("error"))
+        client.chat_postMessage(channel=context.user_id or body["user"]["id"], text=later["text"])
 
     # Validation must answer in the ack (response_action), so the store call runs there;
     # the thank-you (a Web API call) follows after the ack.
-    app.view(WRITE_CALLBACK)(ack=friendly(submit), lazy=[friendly(thank)])
+    listen(app.view(WRITE_CALLBACK), thank, commit=submit)

@@ -5,6 +5,8 @@ method, missing required argument per ../shared/specs/slack_web_methods.json, mi
 invalid token, the wrong kind of token, Block Kit limits), and can be told to answer a method
 with an error or with HTTP 429 + Retry-After (once, or by a per-method token bucket). For
 Socket Mode it hands out the URL of a `bot.slack.standin.socket_mode.SocketModeDouble`.
+Given a `Workspace`, it also keeps what people would see (messages, modals, App Home) and
+refuses what only that state can refuse (trigger_id, view id and hash, channels).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from bot.slack.standin.workspace import StandinError, UploadedFile, Workspace
+
 # Slack's OpenAPI v2 spec (slackapi/slack-api-specs, commit bc08db4, MIT licence), reduced to
 # {method: {"required": [...], "params": [...]}}; a copy of ../shared/specs/slack_web_methods.json.
 SPEC_PATH = Path(__file__).resolve().parent / "slack_web_methods.json"
@@ -28,6 +32,8 @@ VALID_TOKEN = "xoxb-test-token"  # noqa: S105 (the stand-in's own token, not a s
 VALID_APP_TOKEN = "xapp-1-A0CROWD-1-test-token"  # noqa: S105 (the stand-in's own)
 TEAM_ID = "T0001"
 BOT_USER_ID = "UBOT"
+BOT_ID = "B0001"
+APP_ID = "A0CROWD"
 
 # Methods Slack added after the 2021 spec (files.upload's replacement).
 EXTRA_METHODS: dict[str, dict[str, list[str]]] = {
@@ -171,6 +177,11 @@ def _view_problems(view: dict[str, Any], *, max_blocks: int) -> list[str]:
     return problems
 
 
+def view_problems(view: dict[str, Any]) -> list[str]:
+    """What Slack would refuse in a modal or Home view (title, buttons, metadata, blocks)."""
+    return _view_problems(view, max_blocks=MAX_MODAL_BLOCKS)
+
+
 def _elements(block: dict[str, Any]) -> Iterator[dict[str, Any]]:
     if isinstance(block.get("accessory"), dict):
         yield block["accessory"]
@@ -217,12 +228,17 @@ class SlackDouble:
         spec_path: Path = SPEC_PATH,
         tokens: tuple[str, ...] = (VALID_TOKEN,),
         app_tokens: tuple[str, ...] = (VALID_APP_TOKEN,),
+        workspace: Workspace | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
     ):
         spec = json.loads(spec_path.read_text())
         spec.update(EXTRA_METHODS)
         self.spec: dict[str, dict[str, list[str]]] = spec
         self.tokens = set(tokens)
         self.app_tokens = set(app_tokens)
+        self.workspace = workspace
+        self._address = (host, port)
         # What apps.connections.open answers: a SocketModeDouble's url (set by the test).
         self.socket_mode_url: Callable[[], str] | None = None
         self.calls: list[Call] = []
@@ -239,8 +255,8 @@ class SlackDouble:
 
     # --- lifecycle ---
     def start(self) -> SlackDouble:
-        """Serve on an ephemeral port of 127.0.0.1 in a daemon thread."""
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        """Serve (on an ephemeral port of 127.0.0.1 by default) in a daemon thread."""
+        self._server = ThreadingHTTPServer(self._address, _make_handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), daemon=True
@@ -431,7 +447,68 @@ class SlackDouble:
                     "response_metadata": {"messages": problems},
                 },
             )
+        if self.workspace is not None:
+            try:
+                kept = self._keep(self.workspace, method, args)
+            except StandinError as exc:
+                return 200, {}, {"ok": False, "error": exc.error}
+            if kept is not None:
+                return 200, {}, kept
         return 200, {}, self._result(method, args)
+
+    def _keep(self, ws: Workspace, method: str, args: dict[str, Any]) -> dict[str, Any] | None:
+        """The answer of a method that changes what people see (None: not one of those)."""
+        blocks = _json_arg(args.get("blocks")) or []
+        if method in ("chat.postMessage", "chat.postEphemeral"):
+            ephemeral = str(args["user"]) if method == "chat.postEphemeral" else None
+            msg = ws.post_message({**args, "blocks": blocks}, visible_to=ephemeral)
+            if ephemeral:
+                return {"ok": True, "message_ts": msg.ts}
+            channel = ws.dm_id(args["channel"]) if args["channel"][0] in "UW" else args["channel"]
+            as_json = {"text": msg.text, "ts": msg.ts, "blocks": blocks, "user": msg.user}
+            return {"ok": True, "channel": channel, "ts": msg.ts, "message": as_json}
+        if method == "chat.update":
+            ws.update_message({**args, "blocks": blocks})
+            return {"ok": True, "channel": args["channel"], "ts": args["ts"]}
+        if method == "conversations.open":
+            users = str(args.get("users", "")).split(",")
+            return {"ok": True, "channel": {"id": ws.dm_id(users[0].strip()), "is_im": True}}
+        if method in VIEW_METHODS:
+            view = dict(_json_arg(args["view"]))
+            if method == "views.open":
+                opened = ws.open_view(str(args["trigger_id"]), view)
+            elif method == "views.push":
+                opened = ws.push_view(str(args["trigger_id"]), view)
+            elif method == "views.update":
+                opened = ws.update_view(
+                    view,
+                    view_id=args.get("view_id"),
+                    external_id=args.get("external_id"),
+                    hash_=args.get("hash"),
+                )
+            else:
+                opened = ws.publish_home(str(args["user_id"]), view)
+            return {"ok": True, "view": opened.as_json(TEAM_ID, APP_ID, BOT_ID)}
+        if method == "files.completeUploadExternal":
+            files = _json_arg(args["files"])
+            if not isinstance(files, list) or not files:
+                return {"ok": False, "error": "invalid_arguments"}
+            with self._lock:
+                if any(f.get("id") not in self.uploads for f in files):
+                    return {"ok": False, "error": "file_not_found"}
+                shared = [
+                    UploadedFile(
+                        f["id"],
+                        str(f.get("title") or f["id"]),
+                        str(f.get("title") or ""),
+                        self.uploads[f["id"]],
+                    )
+                    for f in files
+                ]
+            channel = args.get("channel_id") or args.get("channels")
+            ws.share_files(shared, str(channel) if channel else None, args.get("initial_comment"))
+            return {"ok": True, "files": [{"id": f.id, "title": f.title} for f in shared]}
+        return None
 
     def _limits(self, method: str, args: dict[str, Any]) -> list[str]:
         if method in VIEW_METHODS:
@@ -454,7 +531,7 @@ class SlackDouble:
                 "user": "crowdtune",
                 "team_id": TEAM_ID,
                 "user_id": BOT_USER_ID,
-                "bot_id": "B0001",
+                "bot_id": BOT_ID,
             }
         if method == "chat.postMessage":
             ts = f"{1_700_000_000 + n}.{n:06d}"
@@ -510,11 +587,18 @@ class SlackDouble:
 
     def record_response_url(
         self, name: str, payload: dict[str, Any], headers: dict[str, str]
-    ) -> None:
-        """Record a post to a response_url."""
+    ) -> int:
+        """Record a post to a response_url; the HTTP status Slack would answer."""
+        status, reply = 200, dict[str, Any](ok=True)
+        if self.workspace is not None:
+            try:
+                self.workspace.respond(name, payload)
+            except StandinError as exc:
+                status, reply = 404, {"ok": False, "error": exc.error}
         with self._lock:
-            self.calls.append(Call(f"response_url:{name}", payload, headers, 200, {"ok": True}))
+            self.calls.append(Call(f"response_url:{name}", payload, headers, status, reply))
             self._lock.notify_all()
+        return status
 
 
 def _json_arg(value: Any) -> Any:
@@ -582,8 +666,8 @@ def _make_handler(double: SlackDouble) -> type[BaseHTTPRequestHandler]:
                 status, extra, body = double.answer(path[len("/api/") :], args, headers)
                 self._send(status, body, extra)
             elif path.startswith("/response/"):
-                double.record_response_url(path[len("/response/") :], args, headers)
-                self._send(200, {"ok": True}, {})
+                status = double.record_response_url(path[len("/response/") :], args, headers)
+                self._send(status, {"ok": status == 200}, {})
             elif path.startswith("/upload/"):
                 ok = double.receive_upload(path[len("/upload/") :], self._raw)
                 self._send(200 if ok else 404, {"ok": ok}, {})

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from bot.slack.escape import escape_mrkdwn, quote_block
+from bot.slack.fields import BadPayload, identifier, json_object, path, text
 from bot.slack.views.write import ModalMeta
 from store.enums import ExampleStatus
 from store.models import Example
+from store.quality.injection import PROMPT_INJECTION
 
 REJECT_CALLBACK = "reject_submit"
 RATE_ACTION = "review_rate"
 MAX_SKIPS_KEPT = 30  # button values are ≤ 2000 characters
 SECTION_BUDGET = 2900
+INJECTION_WARNING = (
+    ":warning: *Flagged:* this draft contains text aimed at the model or at readers "
+    "(instructions to ignore rules, or mentions/links); such markup is shown escaped. "
+    "Reject it unless it is really part of the task."
+)
 
 
 def _section(text: str, block_id: str | None = None) -> dict[str, Any]:
@@ -23,15 +31,29 @@ def _section(text: str, block_id: str | None = None) -> dict[str, Any]:
     return block
 
 
-def button_value(example_id: int, skipped: list[int]) -> str:
-    """The example id and the ids skipped so far, as a button value."""
-    return json.dumps({"id": example_id, "skip": skipped[-MAX_SKIPS_KEPT:]})
+def button_value(example_id: int, skipped: list[int], shown: float | None = None) -> str:
+    """The example id, the ids skipped so far and when it was shown, as a button value."""
+    data: dict[str, Any] = {"id": example_id, "skip": skipped[-MAX_SKIPS_KEPT:]}
+    if shown is not None:
+        data["t"] = round(shown, 3)
+    return json.dumps(data)
 
 
-def read_button_value(raw: str) -> tuple[int, list[int]]:
-    """(example id, skipped ids) from a button value."""
-    data = json.loads(raw)
-    return int(data["id"]), [int(i) for i in data.get("skip", [])]
+def read_button_value(raw: Any) -> tuple[int, list[int]]:
+    """(example id, skipped ids) from a button value; BadPayload when it is not ours."""
+    data = json_object(raw, "button value")
+    skipped = data.get("skip") or []
+    if not isinstance(skipped, list) or len(skipped) > MAX_SKIPS_KEPT:
+        raise BadPayload("button value skip is not a short list")
+    return identifier(data.get("id"), "button value id"), [
+        identifier(i, "skipped id") for i in skipped
+    ]
+
+
+def read_shown(raw: str) -> float | None:
+    """When the example in this button's message was shown (epoch seconds), if recorded."""
+    shown = json.loads(raw).get("t")
+    return float(shown) if isinstance(shown, int | float) else None
 
 
 def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
@@ -46,10 +68,15 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
     return b
 
 
-def example_blocks(example: Example, *, skipped: list[int] | None = None) -> list[dict[str, Any]]:
-    """One example to review (pending) or verify (AI draft), with its buttons."""
+def example_blocks(
+    example: Example, *, skipped: list[int] | None = None, shown: float | None = None
+) -> list[dict[str, Any]]:
+    """One example to review (pending) or verify (AI draft), with its buttons.
+
+    `shown` (epoch seconds) rides in the button value, so the verdict knows how long it took.
+    """
     skipped = list(skipped or [])
-    value = button_value(example.id, skipped)
+    value = button_value(example.id, skipped, time.time() if shown is None else shown)
     draft = example.status == ExampleStatus.DRAFT
     cat = escape_mrkdwn(example.category.name)
     if draft:
@@ -58,6 +85,8 @@ def example_blocks(example: Example, *, skipped: list[int] | None = None) -> lis
             f":robot_face: *AI draft to verify* · {cat}\n"
             f"Written by {model}, not by a person. Is it correct and helpful?"
         )
+        if PROMPT_INJECTION in (example.flags or []):
+            head += f"\n{INJECTION_WARNING}"
     else:
         head = f":mag: *Review* · {cat} · reviewed {example.review_count} time(s) so far"
     blocks = [
@@ -108,11 +137,15 @@ def example_blocks(example: Example, *, skipped: list[int] | None = None) -> lis
     return blocks
 
 
-def read_rating(state: dict[str, Any] | None) -> int | None:
-    """The optional 1–5 rating chosen in the message, if any."""
-    values = (state or {}).get("values", {})
-    option = values.get("rating", {}).get(RATE_ACTION, {}).get("selected_option") or {}
-    return int(option["value"]) if option.get("value") else None
+def read_rating(state: Any) -> int | None:
+    """The optional 1–5 rating chosen in the message, if any (BadPayload when not 1–5)."""
+    chosen = path(state, "values", "rating", RATE_ACTION)
+    value = text(path(chosen, "selected_option").get("value"), "rating")
+    if not value:
+        return None
+    if value not in {"1", "2", "3", "4", "5"}:
+        raise BadPayload(f"rating {value[:20]!r} is not 1-5")
+    return int(value)
 
 
 def nothing_to_review_blocks(note: str = "") -> list[dict[str, Any]]:
@@ -153,9 +186,6 @@ def reject_modal(meta: ModalMeta) -> dict[str, Any]:
     }
 
 
-def read_reason(view: dict[str, Any]) -> str:
+def read_reason(view: Any) -> str:
     """The rejection reason typed in the modal."""
-    return str(
-        view.get("state", {}).get("values", {}).get("reason", {}).get("reason", {}).get("value")
-        or ""
-    )
+    return text(path(view, "state", "values", "reason", "reason").get("value"), "reason")

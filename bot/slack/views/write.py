@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.slack.escape import clip, escape_mrkdwn
+from bot.slack.fields import BadPayload, identifier, json_object, path, text
 from store.examples import PairText
 from store.models import Category
 
@@ -18,6 +20,13 @@ INPUT_MAX = 3000  # Slack's plain_text_input limit
 FIELD_BLOCKS = ("instruction", "context", "response")
 
 
+def epoch_to_utc(seconds: float | None) -> datetime | None:
+    """Epoch seconds (from a modal's metadata or a button's value) as aware UTC, or None."""
+    if not isinstance(seconds, int | float) or seconds <= 0:
+        return None
+    return datetime.fromtimestamp(seconds, UTC)
+
+
 @dataclass(frozen=True)
 class ModalMeta:
     """What the modal is for, kept in private_metadata (ids only, never text)."""
@@ -26,17 +35,37 @@ class ModalMeta:
     example_id: int | None = None
     category: str | None = None
     reply_url: str | None = None
+    # Epoch seconds when the task was put in front of the person (modal opened, item shown).
+    started: float | None = None
+
+    @property
+    def started_at(self) -> datetime | None:
+        """`started` as an aware UTC datetime."""
+        return epoch_to_utc(self.started)
 
     def dumps(self) -> str:
         """JSON for private_metadata (≤ 3000 chars: ids and a response_url only)."""
         return json.dumps({k: v for k, v in self.__dict__.items() if v is not None})
 
     @classmethod
-    def loads(cls, raw: str | None) -> ModalMeta:
-        """Read private_metadata back; an empty one is a plain write."""
-        data = json.loads(raw) if raw else {}
+    def loads(cls, raw: Any) -> ModalMeta:
+        """Read private_metadata back (an empty one is a plain write); BadPayload when it is
+        not what `dumps` wrote."""
+        data = json_object(raw, "private_metadata")
+        mode = text(data.get("mode"), "mode", default="write")
+        if mode not in ("write", "review", "verify"):
+            raise BadPayload(f"mode {mode[:20]!r} is unknown")
+        example_id = data.get("example_id")
+        started = data.get("started")
         return cls(
-            **{k: data[k] for k in ("mode", "example_id", "category", "reply_url") if k in data}
+            mode=mode,
+            example_id=None if example_id is None else identifier(example_id, "example_id"),
+            category=text(data.get("category"), "category") or None,
+            reply_url=text(data.get("reply_url"), "reply_url") or None,
+            # A started time that is not a number is ignored: timing is a measurement, not input.
+            started=started
+            if isinstance(started, int | float) and not isinstance(started, bool)
+            else None,
         )
 
 
@@ -181,29 +210,31 @@ def write_modal(
     }
 
 
-def _value(values: dict[str, Any], block: str) -> Any:
-    return values.get(block, {}).get(block if block != "category" else CATEGORY_ACTION, {})
+def _value(values: dict[str, Any], block: str) -> dict[str, Any]:
+    action = block if block != "category" else CATEGORY_ACTION
+    return path(values, block, action)
 
 
-def read_text(view: dict[str, Any]) -> PairText:
+def read_text(view: Any) -> PairText:
     """The three texts as typed (missing optional fields are empty)."""
-    values = view.get("state", {}).get("values", {})
-    parts = [(_value(values, b).get("value") or "") for b in FIELD_BLOCKS]
+    values = path(view, "state", "values")
+    parts = [text(_value(values, b).get("value"), b) for b in FIELD_BLOCKS]
     return PairText(*parts)
 
 
-def read_category(view: dict[str, Any]) -> str | None:
+def read_category(view: Any) -> str | None:
     """The selected category slug, if the modal has a category select."""
-    values = view.get("state", {}).get("values", {})
-    option = _value(values, "category").get("selected_option") or {}
-    slug = option.get("value")
-    return str(slug) if slug else None
+    values = path(view, "state", "values")
+    option = path(_value(values, "category"), "selected_option")
+    return text(option.get("value"), "category") or None
 
 
-def read_confirmed(view: dict[str, Any]) -> bool:
+def read_confirmed(view: Any) -> bool:
     """True when the person ticked the confirmation box."""
-    values = view.get("state", {}).get("values", {})
-    return bool(values.get("confirm", {}).get("confirm", {}).get("selected_options"))
+    chosen = path(view, "state", "values", "confirm", "confirm").get("selected_options")
+    if chosen is not None and not isinstance(chosen, list):
+        raise BadPayload("selected_options is not a list")
+    return bool(chosen)
 
 
 def field_errors(errors: dict[str, str], view: dict[str, Any]) -> dict[str, str]:
