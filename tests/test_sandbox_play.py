@@ -34,9 +34,7 @@ MODAL = {
 
 
 @pytest.fixture
-def box(
-    db: TestDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Sandbox]:
+def box(db: TestDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
     monkeypatch.chdir(tmp_path)  # a PostgreSQL sandbox exports into the working folder
     sandbox = Sandbox(Settings(database_url=db.url), employees(2), port=0).start()
     try:
