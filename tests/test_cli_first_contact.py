@@ -229,6 +229,7 @@ def test_scheduler_list_shows_the_cron_as_written_and_the_next_fire_in_the_zone(
         "gap_fill",
         "export",
         "digest",
+        "dedup_snapshot",
     }
 
 
