@@ -25,7 +25,14 @@ from store.categories import list_categories
 from store.contributors import mark_unreachable
 from store.db import session_scope
 from store.enums import AssignmentKind, AssignmentStatus, ExampleStatus
-from store.examples import next_for_review
+from store.experts import (
+    Affinity,
+    expert_first,
+    expertise_map,
+    interests_map,
+    next_for_review_routed,
+    suggest_category,
+)
 from store.models import Category, Contributor, Example
 from store.stats import gaps
 
@@ -149,7 +156,11 @@ def plan_nudges(session: Session, *, now: datetime, policy: NudgePolicy) -> Nudg
         or 0
     )
     handed = frozenset(open_example_ids(session))
-    for person in candidates(session, now):
+    experts = expertise_map(session)
+    interests = interests_map(session)
+    lagging = {cats[slug].id for slug, gap in remaining.items() if gap > 0 and slug in cats}
+    # Experts of a lagging category are planned first, so its gap goes to them before others.
+    for person in expert_first(candidates(session, now), experts, lagging):
         local = now.astimezone(_zone(person.tz))
         stamp = local.strftime("%a %H:%M ") + (person.tz or "UTC")
         if policy.is_quiet(local):
@@ -162,7 +173,13 @@ def plan_nudges(session: Session, *, now: datetime, policy: NudgePolicy) -> Nudg
         if count_since(session, person.id, day_start) >= policy.daily_cap:
             report.skipped[person.slack_user_id] = f"daily cap of {policy.daily_cap} reached"
             continue
-        nudge = _choose(session, person, stamp, remaining, cats, pending, handed, policy)
+        person_affinity = Affinity(
+            frozenset(experts.get(person.slack_user_id, ())),
+            frozenset(interests.get(person.id, ())),
+        )
+        nudge = _choose(
+            session, person, person_affinity, stamp, remaining, cats, pending, handed, policy
+        )
         if nudge is None:
             report.skipped[person.slack_user_id] = "nothing to ask"
             continue
@@ -177,6 +194,7 @@ def plan_nudges(session: Session, *, now: datetime, policy: NudgePolicy) -> Nudg
 def _choose(
     session: Session,
     person: Contributor,
+    person_affinity: Affinity,
     stamp: str,
     remaining: dict[str, int],
     cats: dict[str, Category],
@@ -184,7 +202,9 @@ def _choose(
     handed: frozenset[int],
     policy: NudgePolicy,
 ) -> Nudge | None:
-    draft = next_for_review(session, person, status=ExampleStatus.DRAFT, exclude_ids=handed)
+    draft = next_for_review_routed(
+        session, person, person_affinity, status=ExampleStatus.DRAFT, exclude_ids=handed
+    )
     if draft is not None:
         return Nudge(
             person.id,
@@ -196,7 +216,7 @@ def _choose(
         )
     review = None
     if pending >= policy.review_backlog:
-        review = next_for_review(session, person, exclude_ids=handed)
+        review = next_for_review_routed(session, person, person_affinity, exclude_ids=handed)
     if review is not None:
         return Nudge(
             person.id,
@@ -206,14 +226,13 @@ def _choose(
             example_id=review.id,
             category_id=review.category_id,
         )
-    # Largest remaining gap; ties go to the category listed first (display order).
-    order = {slug: i for i, slug in enumerate(cats)}
-    slug, gap = max(
-        remaining.items(), key=lambda kv: (kv[1], -order.get(kv[0], 99)), default=("", 0)
-    )
-    if gap <= 0 or slug not in cats:
+    # Largest remaining gap weighted by the person's expertise and interests; ties go to the
+    # category listed first (display order).
+    in_order = {slug: remaining[slug] for slug in cats if slug in remaining}
+    slug = suggest_category(in_order, {s: c.id for s, c in cats.items()}, person_affinity)
+    if slug is None:
         return None
-    category = cats[slug]
+    category, gap = cats[slug], remaining[slug]
     return Nudge(
         person.id,
         person.slack_user_id,

@@ -20,6 +20,7 @@ from bot.runtime import Runtime
 from bot.slack.app import build_app
 from bot.slack.client import build_client
 from bot.slack.wsgi import EVENTS_PATH, build_wsgi, database_check
+from store.db import require_schema
 
 if TYPE_CHECKING:
     from wsgiref.types import WSGIApplication
@@ -177,6 +178,7 @@ def serve(rt: Runtime, *, workers: int = 2, threads: int = 8) -> None:
     settings = rt.settings
     check_settings(settings)
     who = check_token(settings)
+    require_schema(rt.engine, settings.database_url)  # a fresh folder: "run db upgrade"
     database_check(rt.engine)()
     rt.close()  # no connections cross the fork into gunicorn's workers
     if settings.slack_app_token is not None:

@@ -128,6 +128,8 @@ class CardFacts:
     quorum: int | None = None  # approvals that approve an example (the bot's setting)
     # The per-origin table (exporters.card_origins.origin_table): rows, share, ratings.
     origin_lines: list[str] = field(default_factory=list)
+    # Guideline versions the exported examples were written under, per category slug.
+    guideline_versions: dict[str, list[int]] = field(default_factory=dict)
 
 
 def size_category(n: int) -> str:
@@ -314,6 +316,21 @@ def _hygiene(spec: ExportSpec) -> str:
     return f"- Text hygiene: Wikipedia citation brackets {cites}; {pii}."
 
 
+def _guidelines(versions: dict[str, list[int]]) -> list[str]:
+    if not versions:
+        return []
+    lines = [
+        "## Guidelines",
+        "",
+        "The guideline versions the examples were written under, per category "
+        "(`crowdtune categories show SLUG` prints each text):",
+        "",
+    ]
+    for slug, vs in sorted(versions.items()):
+        lines.append(f"- {slug}: " + ", ".join(f"v{v}" for v in vs))
+    return [*lines, ""]
+
+
 def card_text(
     name: str,
     spec: ExportSpec,
@@ -374,6 +391,7 @@ def card_text(
         f"- Licence of this export: {_md(spec.licence)}.",
         *_source_lines(facts),
         "",
+        *_guidelines(facts.guideline_versions),
         "## Fields",
         "",
         "Every row carries `id` (the example's stable crowdtune id), `category`, `origin` "

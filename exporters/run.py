@@ -47,6 +47,7 @@ from store.export_queries import (
     category_table,
     database_marker,
     duplicate_ids,
+    export_category_ids,
     filter_counts,
     iter_excluded,
     iter_keys,
@@ -271,10 +272,22 @@ class _Run:
         self.flt = ExportFilter(
             origins=tuple(Origin(o) for o in spec.origins),
             min_reviews=spec.min_reviews,
-            category_ids=self._agreeing_categories(),
+            category_ids=self._selected_categories(spec),
             min_rating=spec.min_rating,
         )
+        # Category slug -> guideline versions the exported rows were written under.
+        self.guidelines: dict[str, set[int]] = defaultdict(set)
         self._pseudonyms: dict[tuple[str, str], str | None] = {}
+
+    def _selected_categories(self, spec: ExportSpec) -> tuple[int, ...] | None:
+        # The categories asked for (every active one by default), less those below
+        # --min-agreement; None when nothing is left out.
+        chosen = export_category_ids(self.s, spec.categories)
+        agreeing = self._agreeing_categories()
+        if chosen is None or agreeing is None:
+            return agreeing if chosen is None else chosen
+        keep = set(agreeing)
+        return tuple(c for c in chosen if c in keep)
 
     def _agreeing_categories(self) -> tuple[int, ...] | None:
         if self.spec.min_agreement is None:
@@ -485,6 +498,8 @@ class _Run:
                 out = self.out_row(row)
                 for w in opened[split]:
                     w.write(out)
+                if row.guideline_version is not None:
+                    self.guidelines[row.category].add(row.guideline_version)
         finally:
             for ws in opened.values():
                 for w in ws:
@@ -564,7 +579,13 @@ def _run_locked(
             rows, layout = run.write(sel, marks, tmp)
             dropped.close()
             rows[DROPPED] = sum(run.drops.counts.values())
-            facts = CardFacts(prov, quorum, origin_lines=origin_table(origin_mix(s, sel.ids)))
+            versions = {c: sorted(v) for c, v in sorted(run.guidelines.items())}
+            facts = CardFacts(
+                prov,
+                quorum,
+                origin_lines=origin_table(origin_mix(s, sel.ids)),
+                guideline_versions=versions,
+            )
             write_card(tmp, out_dir.name, spec, run.counts, layout, sorted(rows), facts)
             files = describe_files(tmp, rows)
             extra = {
@@ -574,6 +595,7 @@ def _run_locked(
                 "crowdtune_version": crowdtune_version(),
                 "database": database_marker(s),
                 "licence_warnings": check.warnings(),
+                "guideline_versions": versions,
             }
             write_manifest(tmp, spec, run.counts, files, extra)
             s.rollback()  # read-only: release the snapshot before the rename

@@ -46,6 +46,8 @@ class ExportSpec:
     # Export although selected rows' licences conflict with `licence`.
     force: bool = False
     languages: tuple[str, ...] = ("en",)
+    # Category slugs to export, retired ones included; empty: every active category.
+    categories: tuple[str, ...] = ()
     # Only categories whose alpha on verdicts is at least this (None: no agreement filter).
     min_agreement: float | None = None
     # Only examples whose reviewers' mean 1–5 rating is at least this (unrated ones left out).
@@ -84,6 +86,8 @@ class ExportSpec:
             out.append(f"unknown origin(s) {', '.join(bad)}; choose from {', '.join(origins)}")
         if not self.origins:
             out.append("name at least one origin")
+        if len(set(self.categories)) != len(self.categories):
+            out.append("a category is named twice in --categories")
         if self.min_reviews < 0:
             out.append("--min-reviews must be 0 or more")
         if self.scrub_pii and self.drop_pii:
@@ -123,6 +127,7 @@ class ExportSpec:
             "allow_empty": self.allow_empty,
             "force": self.force,
             "languages": list(self.languages),
+            "categories": list(self.categories),
             "min_agreement": self.min_agreement,
             "min_rating": self.min_rating,
         }

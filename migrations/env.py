@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import Any, Literal
 
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
-from sqlalchemy import Connection
+from sqlalchemy import Connection, event
 
 from store.db import make_engine, normalize_url
 from store.models import Base
@@ -22,6 +22,23 @@ def _url() -> str:
     if not url:
         raise RuntimeError("set DATABASE_URL (e.g. sqlite:///crowdtune.db) to run migrations")
     return normalize_url(url)
+
+
+def _foreign_keys_off(dbapi_conn: Any, _record: Any) -> None:
+    # Batch mode rebuilds a SQLite table by "move and copy": with foreign keys on, dropping a
+    # table other rows refer to fails (or cascades). Alembic's docs: migrate with them off,
+    # then check them (_check_foreign_keys).
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=OFF")
+    cur.close()
+
+
+def _check_foreign_keys(conn: Connection) -> None:
+    if conn.dialect.name != "sqlite":
+        return
+    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(f"the migration left rows with broken foreign keys: {broken[:5]}")
 
 
 def _render_item(type_: str, obj: object, autogen_context: AutogenContext) -> str | Literal[False]:
@@ -60,11 +77,15 @@ def run_migrations_online() -> None:
             context.run_migrations()
         return
     engine = make_engine(_url())
+    if engine.dialect.name == "sqlite":
+        # Runs after make_engine's own connect listener, which turns foreign keys on.
+        event.listen(engine, "connect", _foreign_keys_off)
     try:
         with engine.connect() as conn:
             _configure(connection=conn)
             with context.begin_transaction():
                 context.run_migrations()
+                _check_foreign_keys(conn)
     finally:
         engine.dispose()
 

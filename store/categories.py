@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from store.errors import NotFound, ValidationFailed
-from store.models import Category
+from store.models import Category, CategoryGuideline
 
 
 @dataclass(frozen=True)
@@ -102,16 +102,20 @@ def seed_default_categories(session: Session) -> int:
     for order, spec in enumerate(DEFAULT_CATEGORIES):
         if spec.slug in existing:
             continue
+        cat = Category(
+            slug=spec.slug,
+            name=spec.name,
+            guideline=spec.guideline,
+            needs_context=spec.needs_context,
+            target=spec.target,
+            min_response_chars=spec.min_response_chars,
+            sort_order=order,
+            guideline_version=1,
+        )
+        session.add(cat)
+        session.flush()
         session.add(
-            Category(
-                slug=spec.slug,
-                name=spec.name,
-                guideline=spec.guideline,
-                needs_context=spec.needs_context,
-                target=spec.target,
-                min_response_chars=spec.min_response_chars,
-                sort_order=order,
-            )
+            CategoryGuideline(category_id=cat.id, version=1, text=spec.guideline, changed_by="seed")
         )
         added += 1
     session.flush()

@@ -98,6 +98,7 @@ def submit_example(
         origin=origin,
         status=status,
         flags=flags,
+        guideline_version=category.guideline_version,
         write_started_at=started_before(started_at, utcnow()),
     )
     session.add(example)

@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, Engine, and_, func, inspect, not_, select,
 from sqlalchemy.orm import Session, aliased
 
 from store.enums import ExampleStatus, Origin
+from store.errors import NotFound
 from store.models import Category, Contributor, Example, Review
 
 KEY_BATCH = 20_000
@@ -40,6 +41,7 @@ class ExportRow:
     instruction: str
     context: str
     response: str
+    guideline_version: int | None = None
 
 
 def _eligible(example: type[Example], flt: ExportFilter) -> ColumnElement[bool]:
@@ -59,6 +61,25 @@ def _eligible(example: type[Example], flt: ExportFilter) -> ColumnElement[bool]:
         )
         terms.append(example.id.in_(rated))
     return and_(*terms)
+
+
+def export_category_ids(session: Session, slugs: Sequence[str]) -> tuple[int, ...] | None:
+    """Ids of the named categories (retired ones too), or of every active one when none named;
+    None when that is every category (nothing to filter).
+
+    Raises NotFound naming the unknown slugs and the known ones.
+    """
+    rows = session.execute(select(Category.id, Category.slug, Category.active)).all()
+    if not slugs:
+        if all(active for _, _, active in rows):
+            return None
+        return tuple(sorted(cid for cid, _, active in rows if active))
+    by_slug = {slug: cid for cid, slug, _ in rows}
+    unknown = [s for s in slugs if s not in by_slug]
+    if unknown:
+        known = ", ".join(sorted(by_slug))
+        raise NotFound(f"--categories: unknown {', '.join(unknown)}; known: {known}")
+    return tuple(sorted(by_slug[s] for s in slugs))
 
 
 def duplicate_ids(session: Session, flt: ExportFilter) -> dict[int, int]:
@@ -236,6 +257,7 @@ def iter_rows(
                 Example.instruction,
                 Example.context,
                 Example.response,
+                Example.guideline_version,
             )
             .join(Category, Category.id == Example.category_id)
             .outerjoin(author, author.id == Example.author_id)
@@ -243,7 +265,9 @@ def iter_rows(
             .order_by(Example.id)
         )
         for r in session.execute(stmt):
-            yield ExportRow(r[0], r[1], Origin(r[2]).value, r[3], r[4], r[5], r[6] or "", r[7])
+            yield ExportRow(
+                r[0], r[1], Origin(r[2]).value, r[3], r[4], r[5], r[6] or "", r[7], r[8]
+            )
 
 
 def category_table(session: Session) -> dict[int, tuple[str, int]]:

@@ -79,8 +79,61 @@ class Category(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The company's field this category belongs to (e.g. "Customer support"), shown to writers.
+    domain: Mapped[str | None] = mapped_column(String(128), default=None)
+    # The version number of `guideline`; every earlier text is kept in category_guidelines.
+    guideline_version: Mapped[int] = mapped_column(Integer, default=1)
+    # A Slack user group (S…) whose members are experts, resolved into category_experts.
+    expert_usergroup: Mapped[str | None] = mapped_column(String(32), default=None)
+    # When set, an example is approved only if at least one expert is among the approvals.
+    expert_sign_off: Mapped[bool] = mapped_column(Boolean, default=False)
 
-    __table_args__ = (CheckConstraint("target >= 0", name="target_not_negative"),)
+    __table_args__ = (
+        CheckConstraint("target >= 0", name="target_not_negative"),
+        UniqueConstraint("name"),
+    )
+
+
+class CategoryGuideline(Base):
+    """One version of a category's guideline; editing the guideline adds a version."""
+
+    __tablename__ = "category_guidelines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    # Who wrote this version: a Slack user id, "cli", or "seed" for the shipped defaults.
+    changed_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("category_id", "version"),)
+
+
+class CategoryExpert(Base):
+    """A Slack user who is an expert of a category: named directly or via its user group."""
+
+    __tablename__ = "category_experts"
+
+    category_id: Mapped[int] = mapped_column(
+        ForeignKey("categories.id", ondelete="CASCADE"), primary_key=True
+    )
+    slack_user_id: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
+    # True when the person came from the category's user group (replaced on each resolve).
+    via_usergroup: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ContributorInterest(Base):
+    """A category a person said (in App Home) they like to help with."""
+
+    __tablename__ = "contributor_interests"
+
+    contributor_id: Mapped[int] = mapped_column(
+        ForeignKey("contributors.id", ondelete="CASCADE"), primary_key=True
+    )
+    category_id: Mapped[int] = mapped_column(
+        ForeignKey("categories.id", ondelete="CASCADE"), primary_key=True
+    )
 
 
 class Contributor(Base):
@@ -149,6 +202,8 @@ class Example(Base):
     # Quality flags raised at submit time (e.g. "pii_confirmed", "citation_brackets").
     flags: Mapped[list[str]] = mapped_column(JSON, default=list)
     revision: Mapped[int] = mapped_column(Integer, default=1)
+    # The category's guideline version when the example was stored (category_guidelines).
+    guideline_version: Mapped[int | None] = mapped_column(Integer, default=None)
     # Denormalised so "least-reviewed first" needs no aggregate over all reviews.
     review_count: Mapped[int] = mapped_column(Integer, default=0)
     # Indexed: the leaderboard's partial day reads by created_at, the index catch-up by
@@ -320,7 +375,7 @@ class AppSetting(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-# Counters kept by database triggers (migration 0008) in the same transaction as the change,
+# Counters kept by database triggers (migration 0009) in the same transaction as the change,
 # so every writer (the ORM, bulk imports, cascades, raw SQL) keeps them right. Store code only
 # reads them (store.counters); nothing writes them but the triggers and a recount.
 

@@ -19,7 +19,7 @@ from store.examples import (
     revise_example,
     started_before,
 )
-from store.models import Contributor, Example, Review
+from store.models import CategoryExpert, Contributor, Example, Review
 from store.types import utcnow
 from store.validation import check_short_text
 
@@ -56,8 +56,32 @@ def _tally(session: Session, example_id: int) -> tuple[int, int]:
     return approvals, counts.get(Verdict.REJECT, 0)
 
 
+def _signed_off(session: Session, example: Example) -> bool:
+    """True unless the category needs an expert's sign-off and no expert has approved."""
+    if not example.category.expert_sign_off:
+        return True
+    expert_approvals = session.scalar(
+        select(func.count())
+        .select_from(Review)
+        .join(Contributor, Contributor.id == Review.reviewer_id)
+        .join(
+            CategoryExpert,
+            (CategoryExpert.slack_user_id == Contributor.slack_user_id)
+            & (CategoryExpert.category_id == example.category_id),
+        )
+        .where(
+            Review.example_id == example.id,
+            Review.verdict.in_((Verdict.APPROVE, Verdict.EDIT)),
+        )
+    )
+    return bool(expert_approvals)
+
+
 def apply_quorum(session: Session, example: Example, quorum: Quorum) -> bool:
     """Approve or reject a pending example once enough reviews agree; True if decided.
+
+    In a category that requires expert sign-off, the approvals must include an expert's
+    (an edit counts); rejections need no expert.
 
     `example.review_count` must already count the review just recorded.
     """
@@ -66,7 +90,7 @@ def apply_quorum(session: Session, example: Example, quorum: Quorum) -> bool:
     if example.review_count < min(quorum.approvals, quorum.rejections):
         return False  # too few verdicts for either decision: no need to count them
     approvals, rejections = _tally(session, example.id)
-    if approvals >= quorum.approvals:
+    if approvals >= quorum.approvals and _signed_off(session, example):
         example.status = ExampleStatus.APPROVED
     elif rejections >= quorum.rejections:
         example.status = ExampleStatus.REJECTED

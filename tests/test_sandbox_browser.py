@@ -36,8 +36,9 @@ RESPONSE = (
 
 
 @pytest.fixture
-def sandbox(db: TestDatabase) -> Iterator[Sandbox]:
+def sandbox(db: TestDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
     """The sandbox on the test database, its page on a free port of 127.0.0.1."""
+    monkeypatch.chdir(tmp_path)  # a PostgreSQL sandbox exports into the working folder
     box = Sandbox(Settings(database_url=db.url), employees(3), port=0).start()
     try:
         yield box

@@ -85,8 +85,9 @@ def test_demo_examples_are_added_once(db: TestDatabase) -> None:
 
 
 def test_jobs_run_now_post_the_digest_chart_and_the_export_summary(
-    db: TestDatabase, tmp_path: Path
+    db: TestDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # a PostgreSQL sandbox exports into the working folder
     box = Sandbox(Settings(database_url=db.url), employees(2), port=0).start()
     try:
         with db.session() as s:
@@ -101,11 +102,14 @@ def test_jobs_run_now_post_the_digest_chart_and_the_export_summary(
         assert export["outcome"] == "succeeded", export
         summary = box.workspace.visible_messages(EXPORT_CHANNEL, employees(1)[0].id)
         assert summary and summary[-1].text
-        # Exports of demo data go beside the sandbox's database, not into the real folder.
-        assert (
-            box.rt.settings.export_root
-            == db.url.removeprefix("sqlite:///").removesuffix(".db") + "-exports"
-            or db.kind != "sqlite"
-        )
+        # Exports of demo data go beside the sandbox's database, never into the real folder.
+        root = Path(box.rt.settings.export_root)
+        if db.kind == "sqlite":
+            assert root == Path(db.url.removeprefix("sqlite:///")).with_suffix("").with_name(
+                Path(db.url).stem + "-exports"
+            )
+        else:
+            assert root == Path("crowdtune-sandbox-exports")
+        assert any(root.iterdir())
     finally:
         box.stop()

@@ -6,6 +6,7 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,7 +34,8 @@ MODAL = {
 
 
 @pytest.fixture
-def box(db: TestDatabase) -> Iterator[Sandbox]:
+def box(db: TestDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
+    monkeypatch.chdir(tmp_path)  # a PostgreSQL sandbox exports into the working folder
     sandbox = Sandbox(Settings(database_url=db.url), employees(2), port=0).start()
     try:
         yield sandbox

@@ -25,6 +25,8 @@ METHOD_SCOPES: dict[str, str | None] = {
     "views_open": None,
     "views_update": None,
     "views_publish": None,
+    "views_push": None,
+    "usergroups_users_list": "usergroups:read",
     "auth_test": None,
 }
 

@@ -97,6 +97,13 @@ def add_spec_options(p: argparse.ArgumentParser) -> None:
         help="comma-separated language codes for the card (default en)",
     )
     p.add_argument(
+        "--categories",
+        type=_csv,
+        default=(),
+        metavar="SLUG,…",
+        help="only these categories, retired ones included (default: every active category)",
+    )
+    p.add_argument(
         "--min-agreement",
         type=float,
         default=None,
@@ -139,6 +146,7 @@ def spec_from_namespace(args: argparse.Namespace, settings: Settings, salt: str)
         allow_empty=args.allow_empty,
         force=args.force,
         languages=args.language,
+        categories=args.categories,
         min_agreement=args.min_agreement,
         min_rating=args.min_rating,
     )

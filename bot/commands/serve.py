@@ -21,7 +21,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="HTTP mode: gunicorn worker processes",
     )
     p.add_argument("--threads", type=int, default=8, help="HTTP mode: threads per process")
-    p.set_defaults(handler=run)
+    # Missing or refused Slack settings are named before the database is looked at.
+    p.set_defaults(handler=run, needs_schema="none")
 
 
 def run(rt: Runtime, args: argparse.Namespace) -> int:

@@ -8,7 +8,6 @@ back over each job's misfire grace time and runs the latest unclaimed fire once 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
@@ -164,9 +163,11 @@ def run_forever(sched: BlockingScheduler, on_stop: Callable[[], None] | None = N
         stopping.set()
         log.info("scheduler stopping on signal %d; waiting for running jobs", signum)
         # Waits for the runs in progress, so their claims end `succeeded`/`failed`, not stale.
-        # (Not running: the signal came before start() or after the scheduler ended itself.)
-        with contextlib.suppress(SchedulerNotRunningError):
+        try:
             sched.shutdown(wait=True)
+        except SchedulerNotRunningError:
+            # Not running yet (or any more): a later signal must still be able to stop it.
+            stopping.clear()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

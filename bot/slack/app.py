@@ -12,7 +12,7 @@ from bot.commands.report import slack_reporter
 from bot.runtime import Runtime
 from bot.slack.client import build_client
 from bot.slack.errors import register_error_handler
-from bot.slack.handlers import commands, home, review, write
+from bot.slack.handlers import categories, commands, home, interests, review, write
 from bot.slack.handlers.common import Deps, ExportRunner
 
 # Threads running the lazy halves of listeners (the Web API calls after each ack), in the
@@ -63,7 +63,7 @@ def build_app(
         one_at_a_time=rt.engine.dialect.name == "sqlite",
         reads=rt.read_sessions,
     )
-    for module in (commands, write, review, home):
+    for module in (commands, write, review, home, categories, interests):
         module.register(app, deps)
     register_error_handler(app)
     return app

@@ -14,7 +14,8 @@ from slack_sdk.errors import SlackApiError
 
 from bot.slack.escape import escape_mrkdwn
 from bot.slack.fields import BadPayload
-from bot.slack.handlers.common import Deps, acting_person, reading_as
+from bot.slack.handlers.categories import open_categories
+from bot.slack.handlers.common import Deps, acting_person, acting_user, reading_as
 from bot.slack.handlers.listeners import Later, listen
 from bot.slack.handlers.review import next_message
 from bot.slack.handlers.write import open_write_modal
@@ -75,7 +76,8 @@ def _reply(req: Request, text: str, blocks: list[dict[str, Any]] | None = None) 
 
 def _write(req: Request) -> None:
     slug = req.args[0] if req.args else None
-    open_write_modal(req.deps, req.client, req.body["trigger_id"], slug)
+    user = acting_user(req.context, req.body)
+    open_write_modal(req.deps, req.client, req.body["trigger_id"], slug, user=user)
 
 
 def _review(req: Request) -> None:
@@ -160,6 +162,10 @@ def _report(req: Request) -> None:
         _reply(req, f"{text}\n\n_(Could not post the chart here: {error}. Invite me first.)_")
 
 
+def _categories(req: Request) -> None:
+    open_categories(req.deps, req.client, req.body["trigger_id"])
+
+
 def _help(req: Request) -> None:
     with req.deps.session() as s:
         admin = req.deps.is_admin(acting_person(s, req.context, req.body))
@@ -186,6 +192,9 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     ),
     "report": Subcommand(
         "report", "post reviewer agreement and sourcing figures here (admins)", _report, admin=True
+    ),
+    "categories": Subcommand(
+        "categories", "add, edit or retire categories (admins)", _categories, admin=True
     ),
 }
 

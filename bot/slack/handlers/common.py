@@ -12,6 +12,7 @@ from typing import Any
 from slack_bolt import BoltContext
 from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.slack.client import webhook_retry_handlers
@@ -20,10 +21,11 @@ from store.contributors import find_contributor, get_or_create_contributor, is_a
 from store.db import session_scope
 from store.errors import NotFound
 from store.examples import QualityGate
-from store.models import Contributor
+from store.experts import Affinity, suggest_category
+from store.models import Category, Contributor
 from store.report import Report
 from store.reviews import Quorum
-from store.stats import largest_gap_category
+from store.stats import gaps
 
 # Runs an export with the given `crowdtune export` options and returns a one-line summary.
 ExportRunner = Callable[[str], str]
@@ -35,26 +37,30 @@ SUGGESTION_TTL_SECONDS = 30.0
 
 
 class SuggestedCategory:
-    """The category furthest from its target, recounted at most every `ttl` seconds.
+    """The category to suggest, from gaps recounted at most every `ttl` seconds.
 
     Counting approved and pending examples scans the whole table (21 ms of PostgreSQL time at
-    67k examples, on every `/crowdtune write`); a suggestion a few seconds old is as good.
+    67k examples, on every `/crowdtune write`); gaps a few seconds old are as good. The gaps
+    are weighted per person by their expertise and interests (`store.experts`).
     """
 
     def __init__(self, ttl: float = SUGGESTION_TTL_SECONDS) -> None:
         self.ttl = ttl
         self._lock = threading.Lock()
-        self._slug: str | None = None
+        self._gaps: dict[str, int] = {}
+        self._ids: dict[str, int] = {}
         self._counted_at = float("-inf")
 
-    def slug(self, session: Session) -> str | None:
+    def slug(self, session: Session, person: Affinity | None = None) -> str | None:
         """The suggested category's slug (None when every category has met its target)."""
         with self._lock:
             if time.monotonic() - self._counted_at > self.ttl:
-                found = largest_gap_category(session)
-                self._slug = found.slug if found is not None else None
+                self._gaps = gaps(session)
+                self._ids = {
+                    slug: cid for slug, cid in session.execute(select(Category.slug, Category.id))
+                }
                 self._counted_at = time.monotonic()
-            return self._slug
+            return suggest_category(self._gaps, self._ids, person or Affinity())
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,12 @@ def _identity(context: BoltContext, body: dict[str, Any]) -> tuple[str, str, str
     if not isinstance(team, str) or len(team) > 32:
         raise BadPayload("the request's team is not an id")
     return team, user_id, name if isinstance(name, str) else None
+
+
+def acting_user(context: BoltContext, body: dict[str, Any]) -> tuple[str, str]:
+    """(team id, user id) of who sent this request."""
+    team, user_id, _ = _identity(context, body)
+    return team, user_id
 
 
 def acting_person(session: Session, context: BoltContext, body: dict[str, Any]) -> Contributor:

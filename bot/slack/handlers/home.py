@@ -10,13 +10,14 @@ from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
 from bot.slack.fields import BadPayload, text
-from bot.slack.handlers.common import Deps, acting_person, reading_as, show
+from bot.slack.handlers.common import Deps, acting_person, acting_user, reading_as, show
 from bot.slack.handlers.listeners import Later, listen
 from bot.slack.handlers.review import next_message
 from bot.slack.handlers.write import open_write_modal
 from bot.slack.views.home import home_view
 from store.contributors import snooze
 from store.deliveries import claim_delivery
+from store.experts import interest_slugs
 from store.models import Contributor
 from store.stats import category_counts, leaderboard, personal_counts
 from store.types import utcnow
@@ -45,14 +46,23 @@ def register(app: App, deps: Deps) -> None:
                 logger.info("event %s already handled", body.get("event_id"))
                 return
             me = acting_person(s, context, {"user": {"id": user}})
-            view = home_view(personal_counts(s, me), category_counts(s), leaderboard(s, limit=5))
+            view = home_view(
+                personal_counts(s, me),
+                category_counts(s),
+                leaderboard(s, limit=5),
+                interests=interest_slugs(s, me),
+            )
         client.views_publish(user_id=user, view=view)
 
     # Nothing the person changes: the event is acked at once and the Home tab built after.
     listen(app.event("app_home_opened"), home_opened)
 
-    def open_write(body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
-        open_write_modal(deps, client, body["trigger_id"], action.get("value") or None)
+    def open_write(
+        body: dict[str, Any], action: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
+        slug = action.get("value") or None
+        user = acting_user(context, body)
+        open_write_modal(deps, client, body["trigger_id"], slug, user=user)
 
     listen(app.action("open_write"), open_write)
 

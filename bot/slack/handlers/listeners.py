@@ -23,6 +23,7 @@ from slack_sdk.errors import SlackApiError
 from bot.slack.errors import OOPS, answer_in_modal, friendly_message, tell_quietly
 from bot.slack.fields import BadPayload
 from bot.slack.handlers.common import ResponseUrlRefused
+from store.db import DatabaseProblem
 from store.errors import DomainError
 
 # The context key of what the ack half leaves for the follow-up (Bolt copies the context).
@@ -84,6 +85,10 @@ def committed(fn: Commit) -> Callable[..., None]:
                 logger.warning(
                     "%s refused a malformed request from %s: %s", fn.__name__, _who(body), exc.what
                 )
+            elif isinstance(exc, DatabaseProblem):
+                # Not stored, and the person is told so: one line says whom (the operator
+                # sees how often the database keeps people waiting).
+                logger.warning("%s for %s not stored: %s", fn.__name__, _who(body), exc.code)
             elif not isinstance(exc, DomainError):
                 logger.exception("%s failed for %s; nothing was stored", fn.__name__, _who(body))
             text = friendly_message(exc)

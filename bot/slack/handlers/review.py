@@ -34,7 +34,8 @@ from bot.slack.views.write import (
 from store.assignments import complete_open
 from store.enums import AssignmentKind, AssignmentStatus, ExampleStatus, Verdict
 from store.errors import DomainError, ValidationFailed
-from store.examples import PairText, example_to_act_on, next_for_review
+from store.examples import PairText, example_to_act_on
+from store.experts import affinity, next_for_review_routed
 from store.models import Contributor, Example
 from store.reviews import ReviewOutcome, record_review, verify_draft
 from store.types import utcnow
@@ -48,15 +49,20 @@ def next_message(
     note: str = "",
     drafts_first: bool = False,
 ) -> tuple[str, list[dict[str, Any]]]:
-    """Text and blocks of the next example for this person: pending first, then AI drafts."""
+    """Text and blocks of the next example for this person: pending first, then AI drafts;
+    within each, their expert categories' first."""
     skipped = list(skipped or [])
     exclude = frozenset(skipped)
     order = [ExampleStatus.PENDING, ExampleStatus.DRAFT]
     if drafts_first:
         order.reverse()
     example = None
+    # Experts get the examples of their own categories first.
+    person = affinity(session, me)
     for status in order:
-        example = example or next_for_review(session, me, status=status, exclude_ids=exclude)
+        example = example or next_for_review_routed(
+            session, me, person, status=status, exclude_ids=exclude
+        )
     if example is None:
         blocks = nothing_to_review_blocks(note)
         return "Nothing to review right now.", blocks

@@ -30,17 +30,25 @@ from store.deliveries import claim_delivery
 from store.enums import AssignmentKind
 from store.errors import NeedsConfirmation, ValidationFailed
 from store.examples import count_by_author, submit_example
+from store.experts import Affinity, affinity_for
 from store.models import Category
 from store.types import utcnow
 
 
-def _chosen_category(session: Session, slug: str | None, suggestion: SuggestedCategory) -> Category:
-    """The category asked for, else the one furthest from its target, else the first active.
+def _chosen_category(
+    session: Session,
+    slug: str | None,
+    suggestion: SuggestedCategory,
+    person: Affinity | None = None,
+) -> Category:
+    """The category asked for, else the one furthest from its target for this person (gaps
+    weighted by their expertise and interests), else the first active.
 
-    The suggestion is cached (`SuggestedCategory`): when every target is met it stays None, and
-    counting the whole table again on every write is what the cache is there to avoid.
+    The gaps are cached (`SuggestedCategory`): counting the whole table again on every write
+    is what the cache is there to avoid.
     """
-    slug = slug or suggestion.slug(session)
+    if not slug:
+        slug = suggestion.slug(session, person)
     if slug:
         return get_category(session, slug)
     active = list_categories(session, active_only=True)
@@ -49,10 +57,19 @@ def _chosen_category(session: Session, slug: str | None, suggestion: SuggestedCa
     return active[0]
 
 
-def open_write_modal(deps: Deps, client: WebClient, trigger_id: str, slug: str | None) -> None:
-    """Open the write modal (trigger_id lives 3 s: one quick query, then views.open)."""
+def open_write_modal(
+    deps: Deps,
+    client: WebClient,
+    trigger_id: str,
+    slug: str | None,
+    *,
+    user: tuple[str, str] | None = None,
+) -> None:
+    """Open the write modal (trigger_id lives 3 s: a few quick reads, then views.open);
+    `user` (team id, user id) makes the suggestion personal."""
     with deps.reading() as s:
-        selected = _chosen_category(s, slug, deps.suggestion)
+        person = affinity_for(s, *user) if user else None
+        selected = _chosen_category(s, slug, deps.suggestion, person)
         meta = ModalMeta(category=selected.slug, started=time.time())
         view = write_modal(list_categories(s, active_only=True), selected, meta=meta)
     client.views_open(trigger_id=trigger_id, view=view)

@@ -243,6 +243,8 @@ class SlackDouble:
         self.socket_mode_url: Callable[[], str] | None = None
         self.calls: list[Call] = []
         self.users: dict[str, User] = {}
+        # usergroups.users.list answers from this: user group id -> member user ids.
+        self.usergroups: dict[str, list[str]] = {}
         self.uploads: dict[str, bytes] = {}
         self._rules: list[_Rule] = []
         self._buckets: dict[str, TokenBucket] = {}
@@ -299,6 +301,10 @@ class SlackDouble:
         self.users[user_id] = user
         return user
 
+    def add_usergroup(self, group_id: str, members: list[str]) -> None:
+        """Make usergroups.users.list know a user group and its members."""
+        self.usergroups[group_id] = list(members)
+
     def fail(
         self,
         method: str,
@@ -326,13 +332,14 @@ class SlackDouble:
         return bucket
 
     def reset(self) -> None:
-        """Forget calls, rules, buckets, users, uploads and the Socket Mode URL."""
+        """Forget calls, rules, buckets, users, user groups, uploads and the Socket Mode URL."""
         with self._lock:
             self.socket_mode_url = None
             self.calls.clear()
             self._rules.clear()
             self._buckets.clear()
             self.users.clear()
+            self.usergroups.clear()
             self.uploads.clear()
 
     # --- assertions ---
@@ -542,6 +549,11 @@ class SlackDouble:
             if user is None:
                 return {"ok": False, "error": "user_not_found"}
             return {"ok": True, "user": user.as_json()}
+        if method == "usergroups.users.list":
+            members = self.usergroups.get(str(args["usergroup"]))
+            if members is None:
+                return {"ok": False, "error": "no_such_subteam"}
+            return {"ok": True, "users": list(members)}
         if method in VIEW_METHODS:
             view = dict(_json_arg(args["view"]))
             view.update({"id": f"V{n:08d}", "team_id": TEAM_ID, "hash": f"h{n}"})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from bot.slack.escape import clip, escape_mrkdwn
@@ -14,10 +14,46 @@ def _section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, 3000)}}
 
 
-def home_view(
-    mine: PersonalCounts, categories: Sequence[CategoryCounts], leaders: Sequence[LeaderRow]
+INTERESTS_ACTION = "home_interests"
+MAX_OPTIONS = 100  # a multi-select holds at most 100 options
+
+
+def _interests_block(
+    categories: Sequence[CategoryCounts], interests: Collection[str]
 ) -> dict[str, Any]:
-    """The Home tab for one person."""
+    options = [
+        {"text": {"type": "plain_text", "text": clip(c.name, 75)}, "value": c.slug}
+        for c in categories
+        if c.active
+    ][:MAX_OPTIONS]
+    element: dict[str, Any] = {
+        "type": "multi_static_select",
+        "action_id": INTERESTS_ACTION,
+        "placeholder": {"type": "plain_text", "text": "Pick categories"},
+        "options": options,
+    }
+    chosen = [o for o in options if o["value"] in interests]
+    if chosen:
+        element["initial_options"] = chosen
+    return {
+        "type": "section",
+        "block_id": "interests",
+        "text": {
+            "type": "mrkdwn",
+            "text": "*What do you like to help with?* I'll suggest these first.",
+        },
+        "accessory": element,
+    }
+
+
+def home_view(
+    mine: PersonalCounts,
+    categories: Sequence[CategoryCounts],
+    leaders: Sequence[LeaderRow],
+    *,
+    interests: Collection[str] = (),
+) -> dict[str, Any]:
+    """The Home tab for one person; `interests` are the slugs they picked."""
     progress = "\n".join(
         f"`{progress_bar(c.approved, c.target)}` {escape_mrkdwn(c.name)} "
         f"({c.approved}/{c.target}, {c.pending} pending)"
@@ -51,6 +87,7 @@ def home_view(
                     },
                 ],
             },
+            _interests_block(categories, interests),
             {"type": "divider"},
             _section(
                 f"*You so far*\n{mine.written} written · {mine.approved} approved · "

@@ -124,13 +124,14 @@ def write_modal(
             }
         )
     guideline = escape_mrkdwn(selected.guideline) or "_No guideline for this category yet._"
+    domain = f" · _Domain: {escape_mrkdwn(selected.domain)}_" if selected.domain else ""
     blocks.append(
         {
             "type": "section",
             "block_id": "guideline",
             "text": {
                 "type": "mrkdwn",
-                "text": clip(f"*{escape_mrkdwn(selected.name)}*\n{guideline}", 3000),
+                "text": clip(f"*{escape_mrkdwn(selected.name)}*{domain}\n{guideline}", 3000),
             },
         }
     )
