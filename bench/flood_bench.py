@@ -90,6 +90,9 @@ def serve(env: dict[str, str], workers: int, logs: Path) -> Iterator[Server]:
                 raise RuntimeError(f"serve did not start:\n{app_log.read_text()[-2000:]}")
             time.sleep(0.1)
         yield Server(f"http://127.0.0.1:{port}/slack/events", app_log, access_log)
+    except BaseException:
+        print(app_log.read_text(errors="replace")[-3000:], file=sys.stderr)
+        raise
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
@@ -163,10 +166,10 @@ def run_kind(kind: str, args: argparse.Namespace) -> Result:
             "SLACK_API_URL": double.api_url,
         }
 
-        def load(offset: int) -> list[tuple[bytes, str]]:
+        def load(offset: int, count: int) -> list[tuple[bytes, str]]:
             # Half review commands, half Approve clicks on examples nobody clicked yet.
             bodies = []
-            for n in range(args.requests):
+            for n in range(count):
                 user = f"UR{n % args.clients:04d}"
                 if n % 2:
                     bodies.append(approve_body(double, user, pending[offset + n], offset + n))
@@ -175,13 +178,15 @@ def run_kind(kind: str, args: argparse.Namespace) -> Result:
             return bodies
 
         with serve(env, args.workers, Path(tmp)) as server:
-            _in_process(_clients, server.url, load(args.requests * 2)[:40], args.clients)  # warm
-            baseline = _in_process(_clients, server.url, load(0), args.clients)
+            _in_process(_clients, server.url, load(args.requests * 2, 40), args.clients)  # warm
+            baseline = _in_process(_clients, server.url, load(0, args.requests), args.clients)
             before = server.log_sizes()
             ctx = multiprocessing.get_context("spawn")
             with ctx.Pool(1) as flood_pool:
                 flood = flood_pool.apply_async(_flood, (server.url, args.junk, args.flood_threads))
-                flooded = _in_process(_clients, server.url, load(args.requests), args.clients)
+                flooded = _in_process(
+                    _clients, server.url, load(args.requests, args.requests), args.clients
+                )
                 junk = flood.get(timeout=600)
             time.sleep(1.0)  # let the last log lines reach the files
             after = server.log_sizes()

@@ -54,7 +54,7 @@ PG_ADMIN = os.environ.get(
     "CROWDTUNE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 # The migration that owns the counters' triggers and backfill (its module name is a number).
-COUNTERS: Any = importlib.import_module("migrations.versions.0006_counters")
+COUNTERS: Any = importlib.import_module("migrations.versions.0008_counters")
 PEOPLE = 2_000
 TEAM = "TBENCH"
 BATCH = 5_000

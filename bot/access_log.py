@@ -19,7 +19,7 @@ class QuietAccessLog(Logger):  # type: ignore[misc]
         super().__init__(cfg)
         self._lock = threading.Lock()
         self._refused = 0
-        self._since = time.monotonic()
+        self._logged_at: float | None = None
 
     def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
         """Log one request, or count it when it was refused for its signature."""
@@ -29,12 +29,11 @@ class QuietAccessLog(Logger):  # type: ignore[misc]
         with self._lock:
             self._refused += 1
             now = time.monotonic()
-            if now - self._since < SUMMARY_EVERY_SECONDS and self._refused > 1:
-                return
-            refused, seconds = self._refused, now - self._since
-            self._refused, self._since = 0, now
+            if self._logged_at is not None and now - self._logged_at < SUMMARY_EVERY_SECONDS:
+                return  # counted; said in the next line
+            refused, self._refused, self._logged_at = self._refused, 0, now
         self.access_log.info(
-            "%d request(s) refused with 401 (missing or wrong Slack signature) in %.0f s",
+            "%d request(s) refused with 401 (missing or wrong Slack signature) since the last "
+            "such line",
             refused,
-            seconds,
         )

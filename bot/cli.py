@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.commands import (
     categories,
@@ -24,6 +26,7 @@ from bot.commands import (
 )
 from bot.config import configure_logging, load_settings
 from bot.runtime import Runtime
+from store.db import explain_database_error, parse_url, require_existing_file, require_schema
 from store.errors import DomainError
 
 COMMAND_MODULES = (
@@ -58,8 +61,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_database(runtime: Runtime, needs: str) -> None:
+    """Before a command runs: refuse URLs we cannot use, and databases never migrated.
+
+    A SQLite file that does not exist is refused before anything connects (connecting
+    would create it empty); `db upgrade` and `db revision` are the commands that may.
+    """
+    url = runtime.settings.database_url
+    parse_url(url)
+    if needs == "file":
+        require_existing_file(url)
+    elif needs == "tables":
+        require_schema(runtime.engine, url)
+
+
+def cli_message(exc: BaseException, database_url: str) -> str | None:
+    """The one-line message of an ordinary mistake (exit 2), or None for a real bug."""
+    if isinstance(exc, SQLAlchemyError) and not isinstance(exc, DomainError):
+        exc = explain_database_error(exc, database_url)
+    if isinstance(exc, DomainError):
+        return exc.message
+    if isinstance(exc, UsageError):
+        return str(exc)
+    return None
+
+
+def _silence_closed_stdout() -> None:
+    # `crowdtune categories | head -3`: the reader left. Point stdout at /dev/null so the
+    # interpreter's final flush does not print a BrokenPipeError (Python's documented recipe).
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; domain and configuration errors become a message and exit code 2."""
+    """Run one command; ordinary mistakes become one line on stderr and exit code 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -72,16 +107,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level)
     runtime = Runtime(settings)
     try:
-        return int(args.handler(runtime, args) or 0)
-    except DomainError as exc:
-        print(f"crowdtune: {exc.message}", file=sys.stderr)
-        return 2
-    except UsageError as exc:
-        print(f"crowdtune: {exc}", file=sys.stderr)
-        return 2
+        _check_database(runtime, getattr(args, "needs_schema", "tables"))
+        code = int(args.handler(runtime, args) or 0)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        _silence_closed_stdout()
+        return 1
     except KeyboardInterrupt:
         print("crowdtune: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        message = cli_message(exc, settings.database_url)
+        if message is None:
+            raise
+        print(f"crowdtune: {message}", file=sys.stderr)
+        return 2
     finally:
         runtime.close()
 

@@ -45,6 +45,22 @@ class Runtime:
         """The session factory every listener, job and command uses."""
         return make_session_factory(self.engine)
 
+    @cached_property
+    def read_engine(self) -> Engine:
+        """On SQLite, an engine whose transactions begin DEFERRED: with WAL, reads run beside
+        the one writer instead of queueing for the file. Elsewhere the engine itself."""
+        if self.engine.dialect.name != "sqlite":
+            return self.engine
+        url = self.engine.url.render_as_string(hide_password=False)
+        return make_engine(url, sqlite_begin="DEFERRED")
+
+    @cached_property
+    def read_sessions(self) -> sessionmaker[Session]:
+        """Sessions for transactions that only read (the replies after acks)."""
+        if self.read_engine is self.engine:
+            return self.sessions
+        return make_session_factory(self.read_engine)
+
     @property
     def quorum(self) -> Quorum:
         """The review quorum from settings."""
@@ -82,11 +98,19 @@ class Runtime:
             return DedupIndex.write_snapshot(s, Path(path))
 
     def warm_up(self) -> None:
-        """Build the near-duplicate index now, so the first writer does not wait for it."""
-        with session_scope(self.sessions) as s:
+        """Build the near-duplicate index now, so the first writer does not wait for it.
+
+        It only reads, for seconds on a large corpus: on SQLite a read transaction, so the
+        other workers warming up and the writers are not held (a write lock would make them
+        give up after the interactive busy timeout)."""
+        with session_scope(self.read_sessions) as s:
             self.quality_gate.sync(s)
 
     def close(self) -> None:
         """Release database connections."""
+        if "read_engine" in self.__dict__:
+            self.read_engine.dispose()
+            del self.__dict__["read_engine"]
+            self.__dict__.pop("read_sessions", None)
         if "engine" in self.__dict__:
             self.engine.dispose()

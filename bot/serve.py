@@ -5,8 +5,10 @@ from __future__ import annotations
 import gc
 import logging
 import signal
+import threading
+import time
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gunicorn.app.base import BaseApplication
 from slack_bolt import App
@@ -19,7 +21,13 @@ from bot.slack.app import build_app
 from bot.slack.client import build_client
 from bot.slack.wsgi import EVENTS_PATH, build_wsgi, database_check
 
+if TYPE_CHECKING:
+    from wsgiref.types import WSGIApplication
+
 log = logging.getLogger(__name__)
+
+# How long a gunicorn worker may take to load the app before it counts as hung.
+BOOT_SECONDS = 600.0
 
 
 class SettingMissing(Exception):
@@ -47,12 +55,24 @@ def check_settings(settings: Settings) -> None:
 
 def check_token(settings: Settings) -> str:
     """Call auth.test once, so a wrong token is a clear message at startup."""
+    sdk_log = logging.getLogger("slack_sdk")
+    level = sdk_log.level
+    # slack_sdk logs each failed attempt at ERROR; the one line below says it better.
+    sdk_log.setLevel(logging.CRITICAL)
     try:
         resp = build_client(settings).auth_test()
     except SlackApiError as exc:
         raise SettingMissing(
             f"SLACK_BOT_TOKEN was refused by {settings.slack_api_url}: {exc.response.get('error')}"
         ) from exc
+    except OSError as exc:  # URLError, DNS failure, refused connection, TLS error, timeout
+        reason = getattr(exc, "reason", None) or exc
+        raise SettingMissing(
+            f"cannot reach Slack at {settings.slack_api_url} ({reason}); check the network, "
+            "or SLACK_API_URL if you set it"
+        ) from exc
+    finally:
+        sdk_log.setLevel(level)
     return f"{resp.get('user')} in {resp.get('team')}"
 
 
@@ -70,6 +90,18 @@ def finish_follow_ups(app: App) -> None:
     app.listener_runner.listener_executor.shutdown(wait=True)
 
 
+def http_app(rt: Runtime) -> tuple[App, WSGIApplication]:
+    """The Bolt app and the WSGI application HTTP mode serves (`crowdtune sandbox` too)."""
+    app = build_app(rt)
+    secret = rt.settings.slack_signing_secret
+    wsgi = build_wsgi(
+        app,
+        database_check(rt.engine),
+        signing_secret=secret.get_secret_value() if secret else None,
+    )
+    return app, wsgi
+
+
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
     """gunicorn serving Bolt's WSGI adapter; each worker builds its own app and engine."""
 
@@ -82,19 +114,26 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def load_config(self) -> None:
         for key, value in self.options.items():
             self.cfg.set(key, value)
+        self.cfg.set("post_fork", self._post_fork)
         self.cfg.set("worker_exit", self._worker_exit)
+
+    def _post_fork(self, _server: Any, worker: Any) -> None:
+        # gunicorn kills a worker silent for `timeout` s, and loading the app (the
+        # near-duplicate index of a large corpus) counts as silence: beat for it meanwhile.
+        def beat() -> None:
+            deadline = time.monotonic() + BOOT_SECONDS
+            while not worker.booted and time.monotonic() < deadline:
+                worker.tmp.notify()
+                time.sleep(1.0)
+
+        threading.Thread(target=beat, name="boot-heartbeat", daemon=True).start()
 
     def load(self) -> Any:
         # Built in the worker, after the fork; it answers people, so it waits little for locks.
         rt = Runtime(self.rt.settings, interactive=True)
         _warm_up(rt)
-        self.app = build_app(rt)
-        secret = rt.settings.slack_signing_secret
-        return build_wsgi(
-            self.app,
-            database_check(rt.engine),
-            signing_secret=secret.get_secret_value() if secret else None,
-        )
+        self.app, wsgi = http_app(rt)
+        return wsgi
 
     def _worker_exit(self, _server: Any, _worker: Any) -> None:
         # A worker stopping gracefully sends the messages of the requests it acked first

@@ -8,11 +8,50 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+from huggingface_hub import DatasetCard, DatasetCardData
+
+from exporters.licences import Licence, hub_licence_fields
 from exporters.spec import ExportSpec
+from store.export_queries import Provenance
 
 MANIFEST = "manifest.json"
 CARD = "README.md"
+DROPPED = "dropped.jsonl"
+LICENCE_FILE = "LICENSE"
 SPLITS = ("train", "test")
+PARQUET = "parquet"
+
+_STRING = {"dtype": "string"}
+_META = [
+    {"name": "id", "dtype": "int64"},
+    {"name": "category", **_STRING},
+    {"name": "origin", **_STRING},
+    {"name": "contributor", **_STRING},
+]
+
+
+def _strings(*names: str) -> list[dict[str, Any]]:
+    return [{"name": n, **_STRING} for n in names]
+
+
+def _turns(column: str, role: str, content: str) -> dict[str, Any]:
+    return {"name": column, "list": _strings(role, content)}
+
+
+# Each format's columns as `datasets` features (the card's dataset_info), so a loader infers
+# the same types from every file, even when a column holds only nulls.
+FEATURES: dict[str, list[dict[str, Any]]] = {
+    "dolly": [*_strings("instruction", "context", "response"), *_META],
+    "alpaca": [*_strings("instruction", "input", "output"), *_META],
+    "openai": [_turns("messages", "role", "content")],
+    "sharegpt": [_turns("conversations", "from", "value"), *_META],
+    "parquet": [
+        {"name": "id", "dtype": "int64"},
+        *_strings("instruction", "context", "response"),
+        *_META[1:],
+    ],
+}
 
 
 @dataclass
@@ -23,6 +62,9 @@ class ExportCounts:
     exact_duplicates: int = 0
     near_duplicates: int = 0
     balanced_out: int = 0
+    pii: int = 0
+    # Approved examples the filters left out: "origins" and "min_reviews" -> rows.
+    filtered: dict[str, int] = field(default_factory=dict)
     by_split: dict[str, dict[str, int]] = field(default_factory=lambda: {s: {} for s in SPLITS})
     origins: dict[str, int] = field(default_factory=dict)
 
@@ -43,6 +85,8 @@ class ExportCounts:
                 "exact_duplicates": self.exact_duplicates,
                 "near_duplicates": self.near_duplicates,
                 "balanced_out": self.balanced_out,
+                "pii": self.pii,
+                **{f"filter_{k}": v for k, v in sorted(self.filtered.items())},
             },
         }
 
@@ -70,19 +114,94 @@ def write_manifest(
 ) -> Path:
     """Write manifest.json: spec, counts and the checksum of every other file."""
     doc = {**extra, "spec": spec.manifest(), "counts": counts.as_dict(), "files": files}
+    doc = json.loads(json.dumps(doc))  # plain JSON types only
     path = root / MANIFEST
     path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
 
 
-def _table(counts: ExportCounts) -> list[str]:
-    cats = sorted(set(counts.by_split["train"]) | set(counts.by_split["test"]))
-    lines = ["| category | train | test | total |", "|---|---:|---:|---:|"]
+@dataclass(frozen=True)
+class CardFacts:
+    """What the card says beyond the spec and the counts: provenance and the review rule."""
+
+    provenance: Provenance
+    quorum: int | None = None  # approvals that approve an example (the bot's setting)
+    # The per-origin table (exporters.card_origins.origin_table): rows, share, ratings.
+    origin_lines: list[str] = field(default_factory=list)
+
+
+def size_category(n: int) -> str:
+    """The Hub's size_categories bucket of a row count."""
+    bounds = [
+        (1_000, "n<1K"),
+        (10_000, "1K<n<10K"),
+        (100_000, "10K<n<100K"),
+        (1_000_000, "100K<n<1M"),
+        (10_000_000, "1M<n<10M"),
+        (100_000_000, "10M<n<100M"),
+    ]
+    for limit, label in bounds:
+        if n < limit:
+            return label
+    return "100M<n<1B"
+
+
+def card_configs(layout: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """The formats the card lists as `configs`: all JSON ones, and Parquet when it is alone.
+
+    `datasets` picks one builder for a whole folder, from its first config's files: a
+    Parquet config beside JSON ones would be read by the JSON builder and fail, so Parquet
+    files are loaded with the parquet builder (the card says how) unless they are all there is.
+    """
+    json_formats = {f: files for f, files in layout.items() if f != PARQUET}
+    return json_formats or dict(layout)
+
+
+def front_matter(
+    name: str, spec: ExportSpec, counts: ExportCounts, layout: dict[str, dict[str, str]]
+) -> dict[str, Any]:
+    """The card's YAML metadata: licence, language, size, configs and features per format."""
+    configs = [
+        {
+            "config_name": fmt,
+            **({"default": True} if i == 0 else {}),
+            "data_files": [{"split": split, "path": path} for split, path in files.items()],
+        }
+        for i, (fmt, files) in enumerate(card_configs(layout).items())
+    ]
+    licence: dict[str, Any] = hub_licence_fields(spec.licence)
+    data = DatasetCardData(
+        pretty_name=name,
+        language=list(spec.languages),
+        size_categories=[size_category(counts.total)],
+        task_categories=["text-generation"],
+        license=licence.pop("license"),
+        configs=configs,
+        dataset_info=[
+            {"config_name": fmt, "features": FEATURES[fmt]} for fmt in card_configs(layout)
+        ],
+        **licence,
+    )
+    raw: dict[str, Any] = data.to_dict()  # type: ignore[no-untyped-call]
+    # The licence keys together; a JSON round trip so no two places share one object (which
+    # YAML would write as &anchors and *aliases).
+    order = ["pretty_name", "license", *licence, "language", "size_categories"]
+    ordered = {k: raw[k] for k in order if k in raw} | raw
+    out: dict[str, Any] = json.loads(json.dumps(ordered))
+    return out
+
+
+def _table(counts: ExportCounts, splits: list[str]) -> list[str]:
+    cats = sorted({c for s in splits for c in counts.by_split[s]})
+    lines = [
+        "| category | " + " | ".join(splits) + " | total |",
+        "|---|" + "---:|" * (len(splits) + 1),
+    ]
     for c in cats:
-        tr, te = counts.by_split["train"].get(c, 0), counts.by_split["test"].get(c, 0)
-        lines.append(f"| {c} | {tr:,} | {te:,} | {tr + te:,} |")
-    tr, te = sum(counts.by_split["train"].values()), sum(counts.by_split["test"].values())
-    lines.append(f"| **all** | {tr:,} | {te:,} | {tr + te:,} |")
+        ns = [counts.by_split[s].get(c, 0) for s in splits]
+        lines.append(f"| {c} | " + " | ".join(f"{n:,}" for n in ns) + f" | {sum(ns):,} |")
+    ns = [sum(counts.by_split[s].values()) for s in splits]
+    lines.append("| **all** | " + " | ".join(f"{n:,}" for n in ns) + f" | {sum(ns):,} |")
     return lines
 
 
@@ -108,70 +227,188 @@ def _balance_text(spec: ExportSpec) -> str:
     return "none: every eligible example"
 
 
-def write_card(
-    root: Path,
+_ORIGIN_WORDS = {
+    "human": "written by employees",
+    "llm": "drafted by an LLM and verified by a person",
+    "imported": "imported from public datasets",
+    "transformed": "built from existing NLP datasets by templates",
+}
+
+
+def _md(text: str) -> str:
+    # User-given text in the prose: no markup of its own, no raw HTML.
+    return (
+        text.replace("\\", "\\\\")
+        .replace("`", "\\`")
+        .replace("*", "\\*")
+        .replace("_", "\\_")
+        .replace("|", "\\|")
+        .replace("<", "&lt;")
+    )
+
+
+def _origin_sentence(counts: ExportCounts) -> str:
+    parts = [f"{n:,} {_ORIGIN_WORDS.get(o, o)}" for o, n in sorted(counts.origins.items(), key=str)]
+    if not parts:
+        return "This export holds no examples."
+    return "Instruction-tuning pairs collected with crowdtune, a Slack app: " + "; ".join(parts)
+
+
+def _review_lines(counts: ExportCounts, facts: CardFacts) -> list[str]:
+    p = facts.provenance
+    total = counts.total
+    rule = (
+        f"an example is approved when {facts.quorum} reviewers approve it"
+        if facts.quorum
+        else "an example is approved when the review quorum agrees"
+    )
+    lines = [
+        f"- Review: {p.reviewed:,} of {total:,} rows were reviewed by people "
+        f"({p.reviews:,} reviews in all); {rule}. Only approved examples are exported; LLM "
+        "drafts only after a person verified them."
+    ]
+    unreviewed = sum(n for o, n in counts.origins.items() if o in ("imported", "transformed"))
+    if unreviewed:
+        lines.append(
+            f"- {unreviewed:,} imported or transformed rows were approved when they were "
+            "loaded (curated data) unless they went through review."
+        )
+    return lines
+
+
+def _source_lines(facts: CardFacts) -> list[str]:
+    sources = facts.provenance.sources
+    if not sources:
+        return []
+    lines = ["", "## Sources and licences", "", "| source | origin | licence | rows |"]
+    lines.append("|---|---|---|---:|")
+    for (origin, source, licence), n in sorted(sources.items(), key=lambda kv: str(kv[0])):
+        lic = _md(licence) if licence else "not recorded"
+        terms = Licence.parse(licence).terms() if licence else ""
+        lic = f"{lic} ({terms})" if terms else lic
+        lines.append(f"| {_md(source)} | {origin} | {lic} | {n:,} |")
+    return lines
+
+
+def _loading_lines(layout: dict[str, dict[str, str]]) -> list[str]:
+    configs = card_configs(layout)
+    lines = ["## Loading", "", "```python", "from datasets import load_dataset", ""]
+    for i, fmt in enumerate(configs):
+        lines.append(
+            f'ds = load_dataset("path/to/this/folder", "{fmt}")' + ("  # default" * (i == 0))
+        )
+    if PARQUET in layout and PARQUET not in configs:
+        files = ", ".join(f'"{s}": "{p}"' for s, p in layout[PARQUET].items())
+        lines.append(f'ds = load_dataset("parquet", data_files={{{files}}})  # in this folder')
+    return [*lines, "```", ""]
+
+
+def _hygiene(spec: ExportSpec) -> str:
+    cites = "removed" if spec.strip_citations else "kept"
+    if spec.scrub_pii:
+        pii = "personal data (e-mails, phone numbers, ids, secrets) masked"
+    elif spec.drop_pii:
+        pii = "rows with personal data left out"
+    else:
+        pii = "personal data not masked"
+    return f"- Text hygiene: Wikipedia citation brackets {cites}; {pii}."
+
+
+def card_text(
     name: str,
     spec: ExportSpec,
     counts: ExportCounts,
+    layout: dict[str, dict[str, str]],
     files: list[str],
-    origin_lines: list[str] | None = None,
-) -> Path:
-    """Write README.md, a dataset card people (and the Hugging Face Hub) can read.
-
-    `origin_lines` is the per-origin table (exporters.card_origins.origin_table).
-    """
-    origins = ", ".join(f"{o} {n:,}" for o, n in sorted(counts.origins.items())) or "none"
-    data = [f for f in files if f.startswith("dolly/")]
-    front = ["---", f"license: {spec.licence}", "task_categories:", "- text-generation"]
-    if data:
-        front += ["configs:", "- config_name: default", "  data_files:"]
-        for f in data:
-            split = Path(f).stem
-            front += [f"  - split: {split}", f"    path: {f}"]
-    front.append("---")
+    facts: CardFacts,
+) -> str:
+    """The whole README.md: YAML front matter (PyYAML safe_dump) and prose true to the data."""
+    meta = front_matter(name, spec, counts, layout)
+    front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=1000)
+    splits = [s for s in SPLITS if any(s in f for f in layout.values())] or ["train"]
     removed = counts.as_dict()["removed"]
+    near = (
+        f"{removed['near_duplicates']:,} near-duplicates "
+        f"(ROUGE-L F1 at or above {spec.near_dup_threshold:g})"
+        if spec.near_dup_threshold is not None
+        else "no near-duplicate check"
+    )
+    split_text = (
+        f"- Split: {spec.test_size:g} of each category held out as `test`, grouped by "
+        "author (one person's examples are all on one side); examples without an author "
+        "are grouped alone."
+        if "test" in splits
+        else "- Split: no test split; every row is in `train`."
+    )
     lines = [
-        *front,
+        "---",
+        front.rstrip("\n"),
+        "---",
         "",
-        f"# {name}",
+        f"# {_md(name)}",
         "",
-        "Instruction-tuning pairs written and reviewed by employees through crowdtune, a Slack "
-        "app that asks people to write or rate instruction/response pairs in Dolly's "
-        "categories. Only examples approved by a review quorum are exported; LLM-drafted "
-        "examples are included only after a person verified them.",
+        _origin_sentence(counts) + ".",
         "",
         "## Contents",
         "",
-        *_table(counts),
+        *_table(counts, splits),
         "",
-        *([*origin_lines, ""] if origin_lines else []),
-        f"- Origin mix: {origins}.",
+        *([*facts.origin_lines, ""] if facts.origin_lines else []),
+        "- Origin mix: "
+        + (", ".join(f"{o} {n:,}" for o, n in sorted(counts.origins.items())) or "none")
+        + ".",
+        *_review_lines(counts, facts),
         f"- Balance: {_balance_text(spec)}; seed {spec.seed}.",
-        f"- Split: {spec.test_size:g} of each category held out as `test`, grouped by "
-        "author (one person's examples are all on one side); examples without an author "
-        "are grouped alone.",
+        split_text,
         f"- Filters: origins {', '.join(spec.origins)}; at least {spec.min_reviews} review(s)"
         f"{_quality_filters(spec)}.",
-        f"- Removed: {removed['exact_duplicates']:,} exact duplicates, "
-        f"{removed['near_duplicates']:,} near-duplicates "
-        f"(ROUGE-L F1 threshold {spec.near_dup_threshold}), "
-        f"{removed['balanced_out']:,} left out by balancing.",
-        f"- Text hygiene: citation brackets stripped: {spec.strip_citations}; "
-        f"personal data scrubbed: {spec.scrub_pii}.",
-        f"- Licence: {spec.licence}.",
+        f"- Removed: {removed['exact_duplicates']:,} exact duplicates, {near}, "
+        f"{removed['balanced_out']:,} left out by balancing, {removed['pii']:,} with personal "
+        f"data; each is listed with its reason in `{DROPPED}`.",
+        _hygiene(spec),
+        *(
+            [f"- System prompt of the chat formats: {_md(spec.system_prompt)}"]
+            if spec.system_prompt
+            else []
+        ),
+        f"- Licence of this export: {_md(spec.licence)}.",
+        *_source_lines(facts),
         "",
         "## Fields",
         "",
         "Every row carries `id` (the example's stable crowdtune id), `category`, `origin` "
         "(human, llm, imported, transformed) and `contributor` (a salted HMAC-SHA256 "
-        "pseudonym of the author; never a Slack id; empty when there is no author).",
+        "pseudonym of the author; never a Slack id; null when there is no author). In "
+        "`openai/` these are in `{split}.meta.jsonl`, line for line, since OpenAI's "
+        "fine-tuning lines hold `messages` only.",
         "",
+        *_loading_lines(layout),
         "## Files",
         "",
         *[f"- `{f}`" for f in files],
         f"- `{MANIFEST}`: the export spec, these counts and the sha256 of every file.",
         "",
     ]
+    text = "\n".join(lines)
+    DatasetCard(text)  # parses the front matter back: a broken card fails here, not on the Hub
+    return text
+
+
+def write_card(
+    root: Path,
+    name: str,
+    spec: ExportSpec,
+    counts: ExportCounts,
+    layout: dict[str, dict[str, str]],
+    files: list[str],
+    facts: CardFacts,
+) -> Path:
+    """Write README.md (and LICENSE when the licence is not one the Hub knows)."""
+    if "license_link" in hub_licence_fields(spec.licence):
+        (root / LICENCE_FILE).write_text(
+            f"This dataset is released under: {spec.licence}\n", encoding="utf-8"
+        )
+        files = sorted([*files, LICENCE_FILE])
     path = root / CARD
-    path.write_text("\n".join(lines), encoding="utf-8")
+    path.write_text(card_text(name, spec, counts, layout, files, facts), encoding="utf-8")
     return path

@@ -8,16 +8,16 @@ from typing import Protocol
 
 from store.quality.dedup import DedupIndex, prompt_text
 from store.quality.hygiene import strip_citations
-from store.quality.pii import scrub_pii
+from store.quality.pii import pii_kinds, scrub_pii
 
 TextFn = Callable[[str], str]
 
 
 class NearDupFilter(Protocol):
-    """Remembers kept examples; says whether a new one nearly repeats one of them."""
+    """Remembers kept examples; says which kept one (and how closely) a new one repeats."""
 
-    def seen(self, example_id: int, text: str, category: str) -> bool:
-        """True when `text` is a near-duplicate of a kept example; else keep it and say False."""
+    def match(self, example_id: int, text: str, category: str) -> tuple[int, float] | None:
+        """(kept id, score) when `text` nearly repeats a kept example; else keep it, None."""
         ...
 
 
@@ -27,6 +27,8 @@ class Collaborators:
 
     strip_citations: TextFn | None = None
     scrub_pii: TextFn | None = None
+    # The kinds of personal data in a text (empty: none), for --drop-pii.
+    pii_kinds: Callable[[str], list[str]] | None = None
     # Builds a fresh filter for one run from the spec's ROUGE-L threshold.
     near_dups: Callable[[float], NearDupFilter] | None = None
 
@@ -47,16 +49,20 @@ class IndexNearDups:
         self.threshold = threshold
         self.index = DedupIndex()
 
-    def seen(self, example_id: int, text: str, category: str) -> bool:
-        """True when a kept row scores >= threshold against `text`; otherwise keep this one."""
-        if self.index.nearest(text, k=1, threshold=self.threshold):
-            return True
+    def match(self, example_id: int, text: str, category: str) -> tuple[int, float] | None:
+        """The best kept row scoring >= threshold against `text`; otherwise keep this one."""
+        hits = self.index.nearest(text, k=1, threshold=self.threshold)
+        if hits:
+            return hits[0].example_id, hits[0].score
         self.index.add(example_id, text, category)
-        return False
+        return None
 
 
 def default_collaborators() -> Collaborators:
     """The store's own rules: citation stripping, PII scrubbing, the ROUGE-L index."""
     return Collaborators(
-        strip_citations=strip_citations, scrub_pii=scrub_pii, near_dups=IndexNearDups
+        strip_citations=strip_citations,
+        scrub_pii=scrub_pii,
+        pii_kinds=pii_kinds,
+        near_dups=IndexNearDups,
     )

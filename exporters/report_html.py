@@ -156,6 +156,7 @@ def _origin_table(origins: list[OriginRow]) -> str:
         ("distinct-1 / distinct-2", _distinct),
         ("distinct-n sample", lambda o: f"{o.diversity.distinct_size:,}"),
         ("mean ROUGE-L to nearest", lambda o: _num(o.diversity.nearest_rouge_l, "{:.3f}")),
+        ("with a neighbour ≥ 0.5", lambda o: _pct(o.diversity.near_share)),
         ("top openings (share)", _openings),
         ("instruction words p10/p50/p90", lambda o: _pcts(o.diversity.instruction_words)),
         ("response words p10/p50/p90", lambda o: _pcts(o.diversity.response_words)),
@@ -224,9 +225,10 @@ left open over an hour counts as one hour. LLM tokens are every request's, inclu
 that were discarded; cost is {escape(priced)}. Edit distance is the normalized Levenshtein
 distance between an LLM draft and the text people accepted (0 = kept as drafted). Diversity,
 on a sample of accepted examples: distinct-n is the share of unique word n-grams (higher is
-more varied; it falls as samples grow, so compare similar sample sizes), nearest ROUGE-L is
+more varied; every origin is measured on the same number of examples), nearest ROUGE-L is
 how close each prompt is to its most similar other example in the corpus (lower is less
-redundant), and the openings show how often instructions start with the same two words.</p>
+redundant; a prompt with nothing at 0.5 or above counts as 0), and the openings show how
+often instructions start with the same two words.</p>
 {_origin_table(report.origins)}
 <div class="grid">{charts["minutes"]}{charts["approval"]}</div>
 <div class="grid">{charts["diversity"]}</div>

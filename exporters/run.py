@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -11,31 +12,46 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from exporters.atomic import atomic_folder, remove_leftovers, sweep_leftovers, target_lock
 from exporters.balance import allocate, choose
-from exporters.card import SPLITS, ExportCounts, describe_files, write_card, write_manifest
+from exporters.card import (
+    DROPPED,
+    SPLITS,
+    CardFacts,
+    ExportCounts,
+    describe_files,
+    write_card,
+    write_manifest,
+)
 from exporters.card_origins import origin_table
-from exporters.formats import WRITERS, OutRow, Writer
+from exporters.formats import WRITERS, FormatOptions, OutRow, Writer
+from exporters.licences import LicenceCheck, check_licences
 from exporters.pseudonym import pseudonym
 from exporters.quality import Collaborators, dedup_text, default_collaborators
 from exporters.spec import ExportSpec
 from exporters.split import NO_AUTHOR, TEST, assign_split
 from store.db import session_scope
 from store.enums import Origin, RunStatus
-from store.errors import Conflict
+from store.errors import Conflict, DomainError
 from store.export_queries import (
     ExportFilter,
     ExportRow,
+    Provenance,
     begin_snapshot,
     category_table,
+    database_marker,
     duplicate_ids,
+    filter_counts,
+    iter_excluded,
     iter_keys,
     iter_rows,
+    provenance,
 )
 from store.export_runs import (
     export_heartbeat,
@@ -44,10 +60,23 @@ from store.export_runs import (
     recent_out_dirs,
 )
 from store.models import Export
+from store.progress import ProgressFn, track
 from store.report import categories_meeting, origin_mix
 from store.types import utcnow
 
 log = logging.getLogger(__name__)
+
+
+class EmptyExport(DomainError):
+    """The options select no row; the message names the filter that removed everything."""
+
+    code = "export_empty"
+
+
+class LicenceConflict(DomainError):
+    """Selected rows carry a licence that the export's --licence cannot carry."""
+
+    code = "export_licence_conflict"
 
 
 @dataclass
@@ -59,6 +88,46 @@ class ExportResult:
     counts: ExportCounts
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ExportPlan:
+    """What an export would write (a dry run): counts, drops by reason, licence warnings."""
+
+    counts: ExportCounts
+    dropped: dict[str, int]  # reason kind -> rows
+    dropped_examples: dict[str, list[tuple[int, str]]]  # kind -> first (id, reason)
+    warnings: list[str] = field(default_factory=list)
+
+
+DROP_EXAMPLES = 5
+
+
+class DropLog:
+    """Why each left-out row is left out: `dropped.jsonl` lines, and counts per kind."""
+
+    def __init__(self, out: IO[str] | None = None) -> None:
+        self.out = out
+        self.counts: dict[str, int] = {}
+        self.examples: dict[str, list[tuple[int, str]]] = {}
+
+    def add(self, kind: str, example_id: int, reason: str) -> None:
+        """Record one left-out row: its kind of reason (for counts) and the reason in words."""
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        first = self.examples.setdefault(kind, [])
+        if len(first) < DROP_EXAMPLES:
+            first.append((example_id, reason))
+        if self.out is not None:
+            self.out.write(json.dumps({"id": example_id, "reason": reason}) + "\n")
+
+
+def crowdtune_version() -> str:
+    """The installed crowdtune version (manifest.json records it)."""
+    try:
+        return version("crowdtune")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
 
 
 @dataclass
@@ -188,8 +257,12 @@ class _Run:
         spec: ExportSpec,
         collaborators: Collaborators,
         writers: Mapping[str, type[Writer]],
+        drops: DropLog,
+        progress: ProgressFn | None = None,
     ) -> None:
         self.s = session
+        self.drops = drops
+        self.progress = progress
         self.spec = spec
         self.co = collaborators
         self.writers = writers
@@ -212,13 +285,27 @@ class _Run:
     def slug(self, category_id: int) -> str:
         return self.cats[category_id][0]
 
+    def log_filtered(self) -> None:
+        origins = ",".join(self.spec.origins)
+        for example_id, origin, reviews in iter_excluded(self.s, self.flt):
+            if origin not in self.spec.origins:
+                kind = "origins"
+                reason = f"origin {origin} not selected (--origins {origins})"
+            else:
+                kind = "min_reviews"
+                reason = f"below min reviews ({reviews} of {self.spec.min_reviews})"
+            self.counts.filtered[kind] = self.counts.filtered.get(kind, 0) + 1
+            self.drops.add(kind, example_id, reason)
+
     def read_keys(self) -> _Selection:
         sel = _Selection()
         dups = duplicate_ids(self.s, self.flt)
         ids, cats, authors = sel.ids.append, sel.cats.append, sel.authors.append
         for example_id, category_id, author_id in iter_keys(self.s, self.flt):
-            if example_id in dups:
+            kept = dups.get(example_id)
+            if kept is not None:
                 self.counts.exact_duplicates += 1
+                self.drops.add("exact_duplicate", example_id, f"exact duplicate of id {kept}")
                 continue
             ids(example_id)
             cats(category_id)
@@ -240,10 +327,24 @@ class _Run:
         kept: list[int] = []
         for c, positions in groups.items():
             slug = self.slug(c)
-            kept.extend(choose(positions, want[slug], self.spec.seed, slug))
+            chosen = choose(positions, want[slug], self.spec.seed, slug)
+            kept.extend(chosen)
+            if len(chosen) < len(positions):
+                reason = self._balance_reason(slug, want[slug])
+                left = set(positions).difference(chosen)
+                for p in sorted(left):
+                    self.drops.add("balance", sel.ids[p], reason)
         kept.sort()
         self.counts.balanced_out = len(sel.ids) - len(kept)
         return sel.keep(kept)
+
+    def _balance_reason(self, slug: str, kept: int) -> str:
+        b = self.spec.balance
+        if b == "cap" or (self.spec.cap is not None and kept == self.spec.cap):
+            return f"over the category cap ({kept:,} kept for {slug})"
+        if b == "quota":
+            return f"over the category's target ({kept:,} kept for {slug})"
+        return f"over the category's temperature share ({kept:,} kept for {slug})"
 
     def clean(self, text: str) -> str:
         if self.spec.strip_citations and self.co.strip_citations is not None:
@@ -252,21 +353,91 @@ class _Run:
             text = self.co.scrub_pii(text)
         return text
 
-    def drop_near_duplicates(self, sel: _Selection) -> _Selection:
+    def screen(self, sel: _Selection) -> _Selection:
+        """Leave out rows with personal data (--drop-pii) and near-duplicates of kept rows."""
         threshold = self.spec.near_dup_threshold
-        if threshold is None or self.co.near_dups is None or not sel.ids:
+        index = None
+        if threshold is not None and self.co.near_dups is not None:
+            index = self.co.near_dups(threshold)
+        find_pii = self.co.pii_kinds if self.spec.drop_pii else None
+        if (index is None and find_pii is None) or not sel.ids:
             return sel
-        index = self.co.near_dups(threshold)
         kept: list[int] = []
         p = 0
-        for row in iter_rows(self.s, sel.ids):
+        rows = iter_rows(self.s, sel.ids)
+        for row in track(rows, self.progress, "near-duplicates", len(sel.ids)):
             p = _advance(sel.ids, p, row.id)
-            text = dedup_text(self.clean(row.instruction), self.clean(row.context))
-            if index.seen(row.id, text, row.category):
-                self.counts.near_duplicates += 1
-            else:
-                kept.append(p)
+            if find_pii is not None:
+                kinds = find_pii("\n".join((row.instruction, row.context, row.response)))
+                if kinds:
+                    self.counts.pii += 1
+                    self.drops.add("pii", row.id, f"PII: {', '.join(kinds)}")
+                    continue
+            if index is not None:
+                text = dedup_text(self.clean(row.instruction), self.clean(row.context))
+                hit = index.match(row.id, text, row.category)
+                if hit is not None:
+                    self.counts.near_duplicates += 1
+                    reason = f"near-duplicate of id {hit[0]} at score {hit[1]:.2f}"
+                    self.drops.add("near_duplicate", row.id, reason)
+                    continue
+            kept.append(p)
         return sel.keep(kept)
+
+    def empty_reason(self) -> str:
+        """Which filter left nothing, in the order they apply, and what to change."""
+        f = filter_counts(self.s, self.flt)
+        hint = "; pass --allow-empty to write an empty export anyway"
+        if f.approved == 0:
+            return (
+                "nothing to export: the database has no approved examples yet (people write "
+                "and review them in Slack, or load some with `crowdtune import`)" + hint
+            )
+        if f.of_origins == 0:
+            return (
+                f"nothing to export: --origins {','.join(self.spec.origins)} removed all "
+                f"{f.approved:,} approved examples" + hint
+            )
+        if f.with_reviews == 0:
+            return (
+                f"nothing to export: --min-reviews {self.spec.min_reviews} removed all "
+                f"{f.of_origins:,} approved examples of the chosen origins" + hint
+            )
+        if self.counts.pii and not self.counts.balanced_out:
+            return f"nothing to export: --drop-pii removed all {self.counts.pii:,} rows" + hint
+        why = " (every category's target is 0: see `crowdtune categories`)"
+        return (
+            f"nothing to export: --balance {self.spec.balance} removed all "
+            f"{sum(self.counts.available.values()):,} eligible examples"
+            + (why if self.spec.balance == "quota" else "")
+            + hint
+        )
+
+    def select(self) -> tuple[_Selection, bytearray, Provenance, LicenceCheck]:
+        """Filter, deduplicate, balance, screen and split; check licences and emptiness."""
+        self.log_filtered()
+        sel = self.read_keys()
+        log.info("export: %d eligible examples", len(sel.ids))
+        sel = self.balance(sel)
+        sel = self.screen(sel)
+        if not sel.ids and not self.spec.allow_empty:
+            raise EmptyExport(self.empty_reason())
+        slugs = [self.slug(c) for c in sel.cats]
+        marks = assign_split(slugs, sel.authors, self.spec.test_size, self.spec.seed)
+        for slug, mark in zip(slugs, marks, strict=True):
+            split = self.counts.by_split[SPLITS[1] if mark == TEST else SPLITS[0]]
+            split[slug] = split.get(slug, 0) + 1
+        prov = provenance(self.s, sel.ids)
+        self.counts.origins = dict(prov.origins)
+        check = check_licences(prov.licences, self.spec.licence)
+        if check.conflicts and not self.spec.force:
+            rows = ", ".join(f"{n:,} under {t}" for t, n in sorted(check.conflicts.items()))
+            raise LicenceConflict(
+                f"the selection includes rows whose licence does not allow release under "
+                f"{self.spec.licence} ({rows}); leave them out with --origins, choose a "
+                "compatible --licence, or pass --force if you have the right to do so"
+            )
+        return sel, marks, prov, check
 
     def out_row(self, row: ExportRow) -> OutRow:
         who: str | None = None
@@ -285,34 +456,44 @@ class _Run:
             response=self.clean(row.response),
         )
 
-    def write(self, sel: _Selection, marks: bytearray, root: Path) -> dict[str, int]:
-        opened: dict[str, list[Writer]] = {s: [] for s in SPLITS}
+    def splits(self) -> tuple[str, ...]:
+        """The splits that get files: train always, test only when it holds rows."""
+        return tuple(s for s in SPLITS if s == SPLITS[0] or self.counts.by_split[s])
+
+    def write(
+        self, sel: _Selection, marks: bytearray, root: Path
+    ) -> tuple[dict[str, int], dict[str, dict[str, str]]]:
+        """Write every format; (rows per file, format -> split -> data file for the card)."""
+        splits = self.splits()
+        opened: dict[str, list[Writer]] = {s: [] for s in splits}
         rows: dict[str, int] = {}
+        layout: dict[str, dict[str, str]] = {}
+        options = FormatOptions(system_prompt=self.spec.system_prompt)
         try:
             for fmt in self.spec.formats:
                 cls = self.writers[fmt]
                 (root / fmt).mkdir()
-                for split in SPLITS:
-                    opened[split].append(cls(root / fmt / f"{split}.{cls.extension}"))
+                for split in splits:
+                    w = cls(root / fmt / f"{split}.{cls.extension}", options)
+                    opened[split].append(w)
+                    layout.setdefault(fmt, {})[split] = w.path.relative_to(root).as_posix()
             p = 0
-            by_split = self.counts.by_split
-            origins = self.counts.origins
-            for row in iter_rows(self.s, sel.ids):
+            rows_in = iter_rows(self.s, sel.ids)
+            for row in track(rows_in, self.progress, "writing", len(sel.ids)):
                 p = _advance(sel.ids, p, row.id)
                 split = SPLITS[1] if marks[p] == TEST else SPLITS[0]
                 out = self.out_row(row)
                 for w in opened[split]:
                     w.write(out)
-                by_split[split][out.category] = by_split[split].get(out.category, 0) + 1
-                origins[out.origin] = origins.get(out.origin, 0) + 1
         finally:
             for ws in opened.values():
                 for w in ws:
                     w.close()
         for ws in opened.values():
             for w in ws:
-                rows[w.path.relative_to(root).as_posix()] = w.rows
-        return rows
+                for path, n in w.outputs().items():
+                    rows[path.relative_to(root).as_posix()] = n
+        return rows, layout
 
 
 def run_export(
@@ -324,17 +505,32 @@ def run_export(
     collaborators: Collaborators | None = None,
     writers: Mapping[str, type[Writer]] = WRITERS,
     clock: Callable[[], float] = time.monotonic,
+    quorum: int | None = None,
+    progress: ProgressFn | None = None,
 ) -> ExportResult:
     """Export approved examples to `out_dir` per `spec`, recording an Export row.
 
+    `progress` (store.progress.ProgressFn) hears how far the near-duplicate and write passes are.
+
     Reads one consistent snapshot in a single transaction; on any failure the Export row is
-    marked failed with the error and nothing is left at `out_dir`.
+    marked failed with the error and nothing is left at `out_dir`. `quorum` (the approvals
+    that approve an example) is only described in the card.
     """
     out_dir = Path(out_dir).absolute()
     # One export per folder at a time: a second one fails at once, saying so.
     with target_lock(out_dir):
         _clean_up_interrupted(session_factory, out_dir)
-        return _run_locked(session_factory, out_dir, spec, overwrite, collaborators, writers, clock)
+        return _run_locked(
+            session_factory,
+            out_dir,
+            spec,
+            overwrite,
+            collaborators,
+            writers,
+            clock,
+            quorum,
+            progress,
+        )
 
 
 def _run_locked(
@@ -345,6 +541,8 @@ def _run_locked(
     collaborators: Collaborators | None,
     writers: Mapping[str, type[Writer]],
     clock: Callable[[], float],
+    quorum: int | None,
+    progress: ProgressFn | None = None,
 ) -> ExportResult:
     started = clock()
     co = collaborators if collaborators is not None else default_collaborators()
@@ -356,25 +554,26 @@ def _run_locked(
             _heartbeat(session_factory, export_id),
             atomic_folder(out_dir, overwrite=overwrite) as tmp,
             session_scope(session_factory) as s,
+            (tmp / DROPPED).open("w", encoding="utf-8") as dropped,
         ):
             begin_snapshot(s)
-            run = _Run(s, spec, co, writers)
-            sel = run.read_keys()
-            log.info("export %s: %d eligible examples", export_id, len(sel.ids))
-            sel = run.balance(sel)
-            sel = run.drop_near_duplicates(sel)
-            marks = assign_split(
-                [run.slug(c) for c in sel.cats], sel.authors, spec.test_size, spec.seed
-            )
-            rows = run.write(sel, marks, tmp)
-            data_files = sorted(rows)
-            mix = origin_table(origin_mix(s, sel.ids))
-            write_card(tmp, out_dir.name, spec, run.counts, data_files, origin_lines=mix)
+            run = _Run(s, spec, co, writers, DropLog(dropped), progress)
+            sel, marks, prov, check = run.select()
+            for warning in check.warnings():
+                log.warning("export %s: %s", export_id, warning)
+            rows, layout = run.write(sel, marks, tmp)
+            dropped.close()
+            rows[DROPPED] = sum(run.drops.counts.values())
+            facts = CardFacts(prov, quorum, origin_lines=origin_table(origin_mix(s, sel.ids)))
+            write_card(tmp, out_dir.name, spec, run.counts, layout, sorted(rows), facts)
             files = describe_files(tmp, rows)
             extra = {
                 "name": out_dir.name,
                 "export_id": export_id,
                 "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "crowdtune_version": crowdtune_version(),
+                "database": database_marker(s),
+                "licence_warnings": check.warnings(),
             }
             write_manifest(tmp, spec, run.counts, files, extra)
             s.rollback()  # read-only: release the snapshot before the rename
@@ -389,4 +588,24 @@ def _run_locked(
         counts=counts.as_dict(),
         files=files,
     )
-    return ExportResult(export_id, out_dir, counts, files, clock() - started)
+    return ExportResult(
+        export_id, out_dir, counts, files, clock() - started, warnings=check.warnings()
+    )
+
+
+def plan_export(
+    session_factory: sessionmaker[Session],
+    spec: ExportSpec,
+    *,
+    collaborators: Collaborators | None = None,
+) -> ExportPlan:
+    """A dry run: the counts per category and split and every drop by reason, writing
+    nothing (no files, no Export row). Raises what the export would (empty, licence)."""
+    co = collaborators if collaborators is not None else default_collaborators()
+    with session_scope(session_factory) as s:
+        begin_snapshot(s)
+        drops = DropLog()
+        run = _Run(s, spec, co, WRITERS, drops)
+        _sel, _marks, _prov, check = run.select()
+        s.rollback()
+    return ExportPlan(run.counts, drops.counts, drops.examples, check.warnings())

@@ -37,6 +37,15 @@ class ExportSpec:
     # ROUGE-L F1 at or above which a later example in the same category is dropped; None: off.
     near_dup_threshold: float | None = DEFAULT_NEAR_DUP_THRESHOLD
     licence: str = "proprietary"
+    # A system message on every line of the chat formats (openai, sharegpt).
+    system_prompt: str | None = None
+    # Leave out rows in which personal data is found (instead of masking it: scrub_pii).
+    drop_pii: bool = False
+    # Write an export that selects no row instead of refusing.
+    allow_empty: bool = False
+    # Export although selected rows' licences conflict with `licence`.
+    force: bool = False
+    languages: tuple[str, ...] = ("en",)
     # Only categories whose alpha on verdicts is at least this (None: no agreement filter).
     min_agreement: float | None = None
     # Only examples whose reviewers' mean 1–5 rating is at least this (unrated ones left out).
@@ -77,6 +86,14 @@ class ExportSpec:
             out.append("name at least one origin")
         if self.min_reviews < 0:
             out.append("--min-reviews must be 0 or more")
+        if self.scrub_pii and self.drop_pii:
+            out.append("choose one of --scrub-pii (mask personal data) and --drop-pii (leave out)")
+        if self.system_prompt is not None and not self.system_prompt.strip():
+            out.append("--system-prompt must not be empty")
+        if not self.licence.strip():
+            out.append("--licence must not be empty")
+        if not self.languages:
+            out.append("name at least one --language (e.g. en)")
         if self.min_agreement is not None and not -1 <= self.min_agreement <= 1:
             out.append("--min-agreement is a Krippendorff's alpha: from -1 to 1 (e.g. 0.667)")
         if self.min_rating is not None and not 1 <= self.min_rating <= 5:
@@ -101,6 +118,11 @@ class ExportSpec:
             "strip_citations": self.strip_citations,
             "near_dup_threshold": self.near_dup_threshold,
             "licence": self.licence,
+            "system_prompt": self.system_prompt,
+            "drop_pii": self.drop_pii,
+            "allow_empty": self.allow_empty,
+            "force": self.force,
+            "languages": list(self.languages),
             "min_agreement": self.min_agreement,
             "min_rating": self.min_rating,
         }

@@ -83,6 +83,8 @@ class CategoryReport:
     returned: int = 0
     kept: int = 0
     dropped: Counter[str] = field(default_factory=Counter)
+    # One (draft's instruction, why it was dropped) per dropped draft, in the order seen.
+    drops: list[tuple[str, str]] = field(default_factory=list)
     failed_requests: Counter[str] = field(default_factory=Counter)
     retries: int = 0
     prompt_tokens: int = 0
@@ -251,9 +253,16 @@ class _Keeper:
         rep.returned += len(result.candidates) + len(result.bad_items)
         if result.bad_items:
             rep.dropped["wrong_field_types"] += len(result.bad_items)
+            rep.drops.extend(
+                (f"(item {b.index + 1} of the answer)", f"wrong field types: {b.problem}")
+                for b in result.bad_items
+            )
         candidates = result.candidates
         if len(candidates) > req.n:
             rep.dropped["more_than_asked"] += len(candidates) - req.n
+            rep.drops.extend(
+                (c.instruction, f"more than the {req.n} asked for") for c in candidates[req.n :]
+            )
             candidates = candidates[: req.n]
         share_p = result.prompt_tokens // max(1, len(candidates))
         share_c = result.completion_tokens // max(1, len(candidates))
@@ -264,9 +273,11 @@ class _Keeper:
             for raw in candidates:
                 text, flags = _defanged(raw)
                 cand = Candidate(text.instruction, text.context, text.response)
-                reason = self._rejection(s, category, cand)
-                if reason:
+                rejection = self._rejection(s, category, cand)
+                if rejection:
+                    reason, detail = rejection
                     rep.dropped[reason] += 1
+                    rep.drops.append((cand.instruction, detail))
                     continue
                 ex = submit_example(
                     s,
@@ -294,24 +305,36 @@ class _Keeper:
         rep.kept += len(stored)
         rep.example_ids.extend(stored)
 
-    def _rejection(self, s: Session, category: Category, cand: Candidate) -> str | None:
-        if validate_pair(category, cand.instruction, cand.context, cand.response, strict=True):
-            return "invalid"
+    def _rejection(self, s: Session, category: Category, cand: Candidate) -> tuple[str, str] | None:
+        """(reason code, what exactly was wrong) for a draft that is not kept, else None."""
+        problems = validate_pair(
+            category, cand.instruction, cand.context, cand.response, strict=True
+        )
+        if problems:
+            return "invalid", "invalid: " + "; ".join(f"{k}: {v}" for k, v in problems.items())
         digest = content_hash(cand.instruction.strip(), cand.context.strip(), cand.response.strip())
         if digest in self.batch_hashes:
-            return "duplicate_in_batch"
+            return "duplicate_in_batch", "same text as another draft of this run"
         if exists_hash(s, digest):
-            return "duplicate_of_corpus"
+            return "duplicate_of_corpus", "same text as a stored example"
         if self.index is not None:
             text = prompt_text(cand.instruction, cand.context)
             hits = self.index.nearest(text, k=1, threshold=self.threshold)
             if hits:
-                in_batch = hits[0].example_id in self.created
-                return "duplicate_in_batch" if in_batch else "duplicate_of_corpus"
-        if self.pii_finder is not None and any(
-            self.pii_finder(t) for t in (cand.instruction, cand.context, cand.response)
-        ):
-            return "personal_data"
+                hit = hits[0]
+                if hit.example_id in self.created:
+                    what = f"near-duplicate of draft #{hit.example_id} of this run"
+                    return "duplicate_in_batch", f"{what} (ROUGE-L {hit.score:.2f})"
+                what = f"near-duplicate of example #{hit.example_id}"
+                return "duplicate_of_corpus", f"{what} (ROUGE-L {hit.score:.2f})"
+        if self.pii_finder is not None:
+            for name, value in (
+                ("instruction", cand.instruction),
+                ("context", cand.context),
+                ("response", cand.response),
+            ):
+                if self.pii_finder(value):
+                    return "personal_data", f"personal data in the {name}"
         return None
 
 

@@ -7,12 +7,14 @@ import csv
 import io
 import json
 import random
+import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
@@ -25,13 +27,19 @@ from store.types import utcnow
 from store.validation import validate_pair
 
 TASKS = ("qa", "summarization", "translation")
-FORMATS = ("jsonl", "csv", "tsv")
+FORMATS = ("jsonl", "csv", "tsv", "parquet")
 
-# Roles each task reads, mapped to column names by default; --column ROLE=NAME renames.
-DEFAULT_COLUMNS: dict[str, dict[str, str]] = {
-    "qa": {"context": "context", "question": "question", "answer": "answer"},
-    "summarization": {"document": "document", "summary": "summary"},
-    "translation": {"source": "source", "target": "target"},
+# Roles each task reads and the column paths tried for each, first present wins (the second
+# ones are how Hugging Face exports SQuAD and CNN/DailyMail); --column ROLE=PATH sets one.
+# A path reaches into nested columns: `answers.text[0]`, `translation.de`.
+DEFAULT_COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
+    "qa": {
+        "context": ("context",),
+        "question": ("question",),
+        "answer": ("answer", "answers.text[0]"),
+    },
+    "summarization": {"document": ("document", "article"), "summary": ("summary", "highlights")},
+    "translation": {"source": ("source",), "target": ("target",)},
 }
 DEFAULT_CATEGORY = {
     "qa": "closed_qa",
@@ -42,7 +50,7 @@ DEFAULT_CATEGORY = {
 # Several phrasings per task, so the dataset is not one template repeated.
 PHRASINGS: dict[str, tuple[str, ...]] = {
     "qa": (
-        "{question}",
+        "Here is a passage and a question about it. {question}",
         "Answer the question using only the text below: {question}",
         "Read the passage and answer this question: {question}",
         "Based on the reference text, {question_lc}",
@@ -75,6 +83,8 @@ class TransformReport:
     read: int = 0
     added: int = 0
     already_present: int = 0
+    # Rows whose path ends in an empty list (SQuAD v2's unanswerable questions): not pairs.
+    no_value: int = 0
     phrasings: Counter[int] = field(default_factory=Counter)
 
 
@@ -85,9 +95,22 @@ class _Row:
 
 
 def detect_format(path: Path) -> str:
-    """csv or tsv by extension, JSON lines otherwise."""
+    """csv, tsv or parquet by extension, JSON lines otherwise."""
     suffix = path.suffix.lower()
-    return {".csv": "csv", ".tsv": "tsv"}.get(suffix, "jsonl")
+    return {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet"}.get(suffix, "jsonl")
+
+
+def _parquet_rows(path: Path, errors: list[LineError]) -> Iterator[_Row]:
+    try:
+        reader = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several types for a file that is not Parquet
+        errors.append(LineError(1, f"not a Parquet file ({exc})", "row"))
+        return
+    number = 0
+    for batch in reader.iter_batches(batch_size=10_000):
+        for values in batch.to_pylist():
+            number += 1
+            yield _Row(number, values)
 
 
 def _jsonl_rows(path: Path, errors: list[LineError]) -> Iterator[_Row]:
@@ -133,14 +156,54 @@ def _csv_rows(path: Path, delimiter: str, errors: list[LineError]) -> Iterator[_
         errors.append(LineError(reader.line_num, f"not valid CSV ({exc})"))
 
 
-def _value(row: _Row, role: str, column: str) -> str:
-    if column not in row.values:
+_PATH_PART = re.compile(r"([^.\[\]]+)((?:\[\d+\])*)")
+
+
+class NoValue(ValueError):
+    """The path ends in an empty list: the row has nothing for this role (not an error)."""
+
+
+def resolve(values: Mapping[str, Any], path: str) -> Any:
+    """The value at a column path: `answers.text[0]` is values["answers"]["text"][0].
+
+    A column whose own name contains dots or brackets is found by that name first.
+    """
+    if path in values:
+        return values[path]
+    current: Any = values
+    for part in path.split("."):
+        m = _PATH_PART.fullmatch(part)
+        if m is None or not isinstance(current, Mapping) or m.group(1) not in current:
+            raise KeyError(path)
+        current = current[m.group(1)]
+        for index in re.findall(r"\[(\d+)\]", m.group(2)):
+            if not isinstance(current, list):
+                raise ValueError(f"{path}: {m.group(1)} is not a list")
+            if int(index) >= len(current):
+                raise NoValue(f"{path}: the list has {len(current)} item(s)")
+            current = current[int(index)]
+    return current
+
+
+def _value(row: _Row, role: str, paths: tuple[str, ...]) -> str:
+    value: Any = None
+    for path in paths:
+        try:
+            value = resolve(row.values, path)
+        except KeyError:
+            continue
+        break
+    else:
+        tried = " or ".join(repr(p) for p in paths)
         raise ValueError(
-            f"missing column {column!r} (the {role}); rename with --column {role}=NAME"
+            f"missing column {tried} (the {role}); point to it with --column {role}=PATH"
         )
-    value = row.values[column]
+    column = path
     if not isinstance(value, str):
-        raise ValueError(f"column {column!r} must be text, got {type(value).__name__}")
+        raise ValueError(
+            f"column {column!r} must be text, got {type(value).__name__}"
+            + ("; pick one item, e.g. [0]" if isinstance(value, list) else "")
+        )
     if not value.strip():
         raise ValueError(f"column {column!r} is empty")
     return value.strip()
@@ -186,9 +249,12 @@ def transform_file(
     source_lang: str | None = None,
     target_lang: str | None = None,
     status: ExampleStatus = ExampleStatus.PENDING,
+    source_name: str | None = None,
+    licence: str | None = None,
 ) -> TransformReport:
     """Turn every row of `path` into an example in the caller's transaction, or raise
-    ImportFailed naming each bad line and write nothing."""
+    ImportFailed naming each bad line and write nothing. `source_name` and `licence` (the
+    dataset's name and licence) are stored on every row."""
     path = Path(path)
     if task not in TASKS:
         raise DomainError(f"unknown task {task!r}; use one of: {', '.join(TASKS)}")
@@ -198,7 +264,7 @@ def transform_file(
     for role, name in (columns or {}).items():
         if role not in roles:
             raise DomainError(f"--column {role}=…: task {task} reads {', '.join(roles)}")
-        roles[role] = name
+        roles[role] = (name,)
     if not path.is_file():
         raise DomainError(f"{path}: no such file")
     if path.stat().st_size == 0:
@@ -208,23 +274,28 @@ def transform_file(
         raise DomainError(f"unknown format {fmt!r}; use one of: {', '.join(FORMATS)}, auto")
     cat = get_category(session, category or DEFAULT_CATEGORY[task])
     errors: list[LineError] = []
-    rows = list(
-        _jsonl_rows(path, errors)
-        if fmt == "jsonl"
-        else _csv_rows(path, "," if fmt == "csv" else "\t", errors)
-    )
+    if fmt == "jsonl":
+        rows = list(_jsonl_rows(path, errors))
+    elif fmt == "parquet":
+        rows = list(_parquet_rows(path, errors))
+    else:
+        rows = list(_csv_rows(path, "," if fmt == "csv" else "\t", errors))
     if not rows and not errors:
         errors.append(LineError(1, "the file has no rows"))
     source = f"transform:{path.name}"[:255]
     present = set(session.scalars(select(Example.source_ref).where(Example.source == source)))
     report = TransformReport(str(path), task, cat.slug, fmt, read=len(rows))
+    unit = "row" if fmt == "parquet" else "line"
     now = utcnow()
     inserts: list[dict[str, Any]] = []
     for row in rows:
         try:
-            values = {role: _value(row, role, col) for role, col in roles.items()}
+            values = {role: _value(row, role, paths) for role, paths in roles.items()}
+        except NoValue:
+            report.no_value += 1
+            continue
         except ValueError as exc:
-            errors.append(LineError(row.line, str(exc)))
+            errors.append(LineError(row.line, str(exc), unit))
             continue
         # Each row's phrasing depends on the seed and the row alone, not on the rows before it.
         choice = random.Random(f"{seed}:{task}:{row.line}").randrange(len(PHRASINGS[task]))
@@ -233,15 +304,31 @@ def transform_file(
         )
         problems = validate_pair(cat, ins, ctx, resp, strict=False)
         if problems:
-            errors.extend(LineError(row.line, f"{k}: {v}") for k, v in problems.items())
+            errors.extend(LineError(row.line, f"{k}: {v}", unit) for k, v in problems.items())
             continue
-        ref = f"line {row.line}"
+        ref = f"{unit} {row.line}"
         if ref in present:
             report.already_present += 1
             continue
         report.phrasings[choice] += 1
         inserts.append(
-            example_row(cat, ins, ctx, resp, status, Origin.TRANSFORMED, source, ref, now)
+            example_row(
+                cat,
+                ins,
+                ctx,
+                resp,
+                status,
+                Origin.TRANSFORMED,
+                source,
+                ref,
+                now,
+                source_name=source_name,
+                licence=licence,
+            )
+        )
+    if rows and not inserts and not report.already_present and not errors:
+        errors.append(
+            LineError(1, f"no row has a value for every role ({report.no_value:,} without)")
         )
     if errors:
         errors.sort(key=lambda e: e.line)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -44,9 +45,26 @@ def downgrade(url: str, revision: str = "base", *, engine: Engine | None = None)
         command.downgrade(cfg, revision)
 
 
-def revision(url: str, message: str, *, autogenerate: bool = True) -> None:
-    """Write a new revision file comparing the models with the database at `url`."""
-    command.revision(alembic_config(url), message=message, autogenerate=autogenerate)
+def revision(url: str, message: str, *, autogenerate: bool = True) -> bool:
+    """Write a new revision file comparing the models with the database at `url`.
+
+    With autogenerate and no difference between the models and the database, nothing is
+    written and the result is False."""
+    written = True
+
+    def skip_empty(_context: Any, _revision: Any, directives: list[Any]) -> None:
+        nonlocal written
+        if autogenerate and directives and directives[0].upgrade_ops.is_empty():
+            directives[:] = []
+            written = False
+
+    command.revision(
+        alembic_config(url),
+        message=message,
+        autogenerate=autogenerate,
+        process_revision_directives=skip_empty,
+    )
+    return written
 
 
 def current(url: str) -> None:

@@ -81,19 +81,21 @@ def complete_open(
 ) -> int:
     """Close this person's open assignments of `kind` (for `example_id` if given) as `status`
     (done, or skipped)."""
-    stmt = select(Assignment).where(
-        Assignment.contributor_id == contributor.id,
-        Assignment.kind == kind,
-        Assignment.status == AssignmentStatus.OPEN,
+    # One UPDATE, no rows loaded: it runs inside the ack of every review.
+    stmt = (
+        update(Assignment)
+        .where(
+            Assignment.contributor_id == contributor.id,
+            Assignment.kind == kind,
+            Assignment.status == AssignmentStatus.OPEN,
+        )
+        .values(status=status, answered_at=now)
+        .execution_options(synchronize_session=False)
     )
     if example_id is not None:
         stmt = stmt.where(Assignment.example_id == example_id)
-    rows = list(session.scalars(stmt))
-    for row in rows:
-        row.status = status
-        row.answered_at = now
-    session.flush()
-    return len(rows)
+    result = session.execute(stmt)
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def expire_assignments(session: Session, *, now: datetime, default_hours: int) -> list[int]:

@@ -1,4 +1,4 @@
-"""Reading the counters the database's triggers keep (migration 0006), and a full recount.
+"""Reading the counters the database's triggers keep (migration 0008), and a full recount.
 
 Counts per category/status/origin, per contributor, and per contributor and UTC day are
 maintained in the same transaction as each change, so reading them costs the same at 10k or

@@ -6,11 +6,18 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    NoSuchModuleError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.errors import DomainError
@@ -44,6 +51,22 @@ class DatabaseUnavailable(DatabaseProblem):
 
 BUSY_MESSAGE = "The database is busy, submit again in a moment (nothing was saved)."
 UNAVAILABLE_MESSAGE = "The database is not answering right now; nothing was saved. Try again."
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+# A table every migrated crowdtune database has; its absence means "never migrated".
+SCHEMA_MARKER_TABLE = "examples"
+UPGRADE_HINT = "run 'crowdtune db upgrade'"
+
+
+class DatabaseUnusable(DomainError):
+    """DATABASE_URL points at something crowdtune cannot use; the message says what to do."""
+
+    code = "database_unusable"
+
+
+class SchemaMissing(DatabaseUnusable):
+    """The database exists (or would be created) but was never migrated."""
+
+    code = "schema_missing"
 
 
 def normalize_url(url: str) -> str:
@@ -53,6 +76,107 @@ def normalize_url(url: str) -> str:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
+
+
+def masked_url(url: str) -> str:
+    """The URL as it may be shown to a person: the password replaced by ***."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url.split("@")[-1] if "@" in url else url
+
+
+def parse_url(url: str) -> URL:
+    """The parsed URL of a database crowdtune supports, or DatabaseUnusable saying why not."""
+    try:
+        parsed = make_url(normalize_url(url))
+    except ArgumentError as exc:
+        raise DatabaseUnusable(
+            f"DATABASE_URL {url!r} is not a database URL; use sqlite:///crowdtune.db or "
+            "postgresql://user:password@host:5432/name"
+        ) from exc
+    if parsed.get_backend_name() not in SUPPORTED_BACKENDS:
+        raise DatabaseUnusable(
+            f"DATABASE_URL {masked_url(url)}: {parsed.get_backend_name()} is not supported; "
+            "crowdtune runs on SQLite (sqlite:///crowdtune.db) or PostgreSQL "
+            "(postgresql://user:password@host:5432/name)"
+        )
+    return parsed
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other databases and in-memory SQLite)."""
+    parsed = parse_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    if str(parsed.database).startswith("file:"):
+        return None  # a URI filename: sqlite3 decides, we do not guess
+    return Path(str(parsed.database))
+
+
+def schema_missing(url: str) -> SchemaMissing:
+    """The error of a database that has no crowdtune tables."""
+    return SchemaMissing(
+        f"the database at {masked_url(url)} has no crowdtune tables: {UPGRADE_HINT}"
+    )
+
+
+def require_existing_file(url: str) -> None:
+    """Refuse a SQLite URL whose file is missing or empty, before anything connects to it."""
+    path = sqlite_file(url)
+    if path is not None and (not path.exists() or path.stat().st_size == 0):
+        # (Connecting to an empty file would turn on WAL and write to it.)
+        raise schema_missing(url)
+
+
+def require_schema(engine: Engine, url: str) -> None:
+    """Raise SchemaMissing unless the database was migrated (a SQLite file is never created)."""
+    require_existing_file(url)
+    if not inspect(engine).has_table(SCHEMA_MARKER_TABLE):
+        raise schema_missing(url)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def explain_database_error(exc: SQLAlchemyError, url: str) -> DomainError:
+    """One line for a connection or schema failure: the URL (password masked) and what to do."""
+    shown = masked_url(url)
+    detail = _first_line(exc)
+    lowered = detail.lower()
+    if isinstance(exc, NoSuchModuleError):
+        try:
+            parse_url(url)
+        except DatabaseUnusable as unusable:
+            return unusable
+        return DatabaseUnusable(f"cannot load the database driver for {shown}: {detail}")
+    if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
+        return schema_missing(url)
+    if "database" in lowered and "does not exist" in lowered:
+        name = make_url(normalize_url(url)).database
+        return DatabaseUnusable(
+            f"the database at {shown} does not exist: create it (createdb {name}) and then "
+            f"{UPGRADE_HINT}"
+        )
+    if "connection refused" in lowered or "could not connect" in lowered:
+        return DatabaseUnusable(
+            f"cannot connect to the database at {shown}: connection refused; is the server "
+            "running, and are DATABASE_URL's host and port right?"
+        )
+    if "password authentication failed" in lowered or "authentication" in lowered:
+        return DatabaseUnusable(
+            f"the database at {shown} refused the login: check the user and password in "
+            "DATABASE_URL"
+        )
+    if "unable to open database file" in lowered:
+        return DatabaseUnusable(
+            f"cannot open the SQLite file of {shown}: does its folder exist and may we write it?"
+        )
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return DatabaseUnusable(f"lost the connection to the database at {shown}: {detail}")
+    return DatabaseUnusable(f"the database at {shown} failed: {detail}")
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any, *, busy_timeout_ms: int) -> None:
@@ -91,8 +215,8 @@ def make_engine(
     """
     if sqlite_begin not in ("IMMEDIATE", "DEFERRED"):
         raise ValueError("sqlite_begin must be IMMEDIATE or DEFERRED")
+    parsed = parse_url(url)
     url = normalize_url(url)
-    parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         connect_args = kwargs.pop("connect_args", {})
         connect_args.setdefault("check_same_thread", False)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, Engine, and_, func, inspect, not_, select, text
 from sqlalchemy.orm import Session, aliased
 
 from store.enums import ExampleStatus, Origin
@@ -58,8 +61,9 @@ def _eligible(example: type[Example], flt: ExportFilter) -> ColumnElement[bool]:
     return and_(*terms)
 
 
-def duplicate_ids(session: Session, flt: ExportFilter) -> set[int]:
-    """Ids of eligible examples whose exact text an eligible example with a smaller id has.
+def duplicate_ids(session: Session, flt: ExportFilter) -> dict[int, int]:
+    """Eligible examples whose exact text an eligible example with a smaller id has, mapped
+    to that smallest id (the copy that is kept).
 
     One grouped pass over the content_hash index finds the repeated hashes; only their rows
     are fetched, so memory follows the number of duplicates, not of examples. (A correlated
@@ -76,13 +80,120 @@ def duplicate_ids(session: Session, flt: ExportFilter) -> set[int]:
         .where(_eligible(Example, flt), Example.content_hash.in_(repeated))
         .order_by(Example.content_hash, Example.id)
     )
-    dups: set[int] = set()
+    dups: dict[int, int] = {}
     previous: str | None = None
+    first = 0
     for digest, example_id in session.execute(stmt):
         if digest == previous:
-            dups.add(example_id)
-        previous = digest
+            dups[example_id] = first
+        else:
+            previous, first = digest, example_id
     return dups
+
+
+@dataclass(frozen=True)
+class FilterCounts:
+    """How many approved examples each filter leaves, in the order they apply."""
+
+    approved: int
+    of_origins: int
+    with_reviews: int
+
+
+def filter_counts(session: Session, flt: ExportFilter) -> FilterCounts:
+    """Approved examples, then those of the chosen origins, then those with enough reviews."""
+    approved = Example.status == ExampleStatus.APPROVED
+    origins = Example.origin.in_(flt.origins)
+    count = select(func.count()).select_from(Example)
+    return FilterCounts(
+        session.scalar(count.where(approved)) or 0,
+        session.scalar(count.where(approved, origins)) or 0,
+        session.scalar(count.where(_eligible(Example, flt))) or 0,
+    )
+
+
+def iter_excluded(
+    session: Session, flt: ExportFilter, *, batch_size: int = KEY_BATCH
+) -> Iterator[tuple[int, str, int]]:
+    """(id, origin, review_count) of approved examples the filter leaves out, in id order."""
+    conn = session.connection()
+    last = 0
+    while True:
+        stmt = (
+            select(Example.id, Example.origin, Example.review_count)
+            .where(
+                Example.status == ExampleStatus.APPROVED,
+                not_(_eligible(Example, flt)),
+                Example.id > last,
+            )
+            .order_by(Example.id)
+            .limit(batch_size)
+        )
+        batch = conn.execute(stmt).all()
+        if not batch:
+            return
+        for example_id, origin, reviews in batch:
+            yield example_id, Origin(origin).value, reviews
+        last = batch[-1][0]
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a set of examples came from: origins, sources with licences, reviewed rows."""
+
+    origins: Counter[str]
+    sources: Counter[tuple[str, str, str | None]]  # (origin, source name, licence) -> rows
+    licences: Counter[str | None]
+    reviewed: int
+    reviews: int
+
+
+def provenance(session: Session, ids: Sequence[int], *, batch_size: int = ROW_BATCH) -> Provenance:
+    """Origins, import/transform sources and licences, and review counts of these examples."""
+    out = Provenance(Counter(), Counter(), Counter(), 0, 0)
+    reviewed = reviews = 0
+    for start in range(0, len(ids), batch_size):
+        chunk = list(ids[start : start + batch_size])
+        stmt = (
+            select(
+                Example.origin,
+                func.coalesce(Example.source_name, Example.source),
+                Example.licence,
+                func.count(),
+                func.sum(Example.review_count),
+                func.count().filter(Example.review_count > 0),
+            )
+            .where(Example.id.in_(chunk))
+            .group_by(
+                Example.origin, func.coalesce(Example.source_name, Example.source), Example.licence
+            )
+        )
+        for origin, source, licence, n, n_reviews, n_reviewed in session.execute(stmt):
+            o = Origin(origin).value
+            out.origins[o] += n
+            out.licences[licence] += n
+            if source is not None or licence is not None:
+                out.sources[(o, source or "unnamed", licence)] += n
+            reviews += int(n_reviews or 0)
+            reviewed += int(n_reviewed or 0)
+    return Provenance(out.origins, out.sources, out.licences, reviewed, reviews)
+
+
+def database_marker(session: Session) -> dict[str, Any]:
+    """What identifies the database an export read, without its address or password:
+    dialect, Alembic revision, a fingerprint of the URL, the highest example id."""
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    url = engine.url.render_as_string(hide_password=True)
+    revision = None
+    if inspect(session.connection()).has_table("alembic_version"):
+        revision = session.scalar(text("SELECT version_num FROM alembic_version"))
+    return {
+        "dialect": bind.dialect.name,
+        "revision": revision,
+        "fingerprint": hashlib.sha256(url.encode()).hexdigest()[:16],
+        "max_example_id": session.scalar(select(func.max(Example.id))) or 0,
+    }
 
 
 def iter_keys(

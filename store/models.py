@@ -130,6 +130,10 @@ class Example(Base):
     # Provenance of imports and transforms: e.g. ("databricks-dolly-15k.jsonl", "line 17").
     source: Mapped[str | None] = mapped_column(String(255), default=None)
     source_ref: Mapped[str | None] = mapped_column(String(255), default=None)
+    # What an import or transform says of the rows: the dataset's name and its licence
+    # (e.g. "databricks-dolly-15k", "CC BY-SA 3.0"); exports list them and check conflicts.
+    source_name: Mapped[str | None] = mapped_column(String(255), default=None)
+    licence: Mapped[str | None] = mapped_column(String(128), default=None)
     # Provenance of LLM drafts: the original draft text is kept to measure human edits.
     llm_model: Mapped[str | None] = mapped_column(String(128), default=None)
     prompt_version: Mapped[str | None] = mapped_column(String(32), default=None)
@@ -306,7 +310,17 @@ class LlmUsage(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-# Counters kept by database triggers (migration 0006) in the same transaction as the change,
+class AppSetting(Base):
+    """A value the installation generated and keeps (e.g. the pseudonym salt), by key."""
+
+    __tablename__ = "app_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# Counters kept by database triggers (migration 0008) in the same transaction as the change,
 # so every writer (the ORM, bulk imports, cascades, raw SQL) keeps them right. Store code only
 # reads them (store.counters); nothing writes them but the triggers and a recount.
 

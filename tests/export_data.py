@@ -30,6 +30,8 @@ class Item:
     context: str = ""
     response: str | None = None
     reviews: int = 0
+    source_name: str | None = None
+    licence: str | None = None
 
 
 def insert_items(session: Session, items: Sequence[Item]) -> list[int]:
@@ -54,6 +56,8 @@ def insert_items(session: Session, items: Sequence[Item]) -> list[int]:
                 "content_hash": content_hash(ins, ctx, resp),
                 "flags": [],
                 "review_count": it.reviews,
+                "source_name": it.source_name,
+                "licence": it.licence,
             }
         )
     if rows:

@@ -118,7 +118,7 @@ def _review_until_decided(
         if who is lenient:
             approve = True
         elif who is dissenter:
-            approve = good if rng.random() < 0.55 else not good
+            approve = good if rng.random() < 0.3 else not good
         else:
             approve = good if rng.random() < 0.94 else not good
         quality = (4 if good else 2) + rng.choice((-1, 0, 0, 1))

@@ -20,10 +20,12 @@ from typing import Any
 from urllib.parse import urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from sqlalchemy import Engine
+
 from bot.config import Settings
 from bot.runtime import Runtime
 from bot.serve import finish_follow_ups
-from bot.slack.app import build_app
+from bot.slack.app import FOLLOW_UP_THREADS, build_app
 from bot.slack.client import build_client
 from bot.slack.handlers.common import ExportRunner
 from bot.slack.standin.web_api import TEAM_ID, VALID_TOKEN, SlackDouble
@@ -195,9 +197,10 @@ class SlackApp:
     settings: Settings
     exporter: ExportRunner | None = None
     sleeps: list[float] = field(default_factory=list)
+    engine: Engine | None = None  # instead of the test database's own (e.g. shorter lock waits)
 
     def __post_init__(self) -> None:
-        self.runtime = Runtime(self.settings, _engine=self.db.engine)
+        self.runtime = Runtime(self.settings, _engine=self.engine or self.db.engine)
         # The retry handler records the Retry-After waits instead of sleeping through them.
         client = build_client(self.settings, sleep=self.sleeps.append)
         self.app = build_app(self.runtime, client=client, exporter=self.exporter)
@@ -218,6 +221,15 @@ class SlackApp:
         self.server.shutdown()
         self.server.server_close()
         finish_follow_ups(self.app)
+
+    def settle(self) -> None:
+        """Wait until every follow-up queued so far has run: one task per pool thread, all
+        meeting at a barrier, can only meet once the tasks queued before them are done."""
+        executor = self.app.listener_runner.listener_executor
+        barrier = threading.Barrier(FOLLOW_UP_THREADS + 1)
+        for _ in range(FOLLOW_UP_THREADS):
+            executor.submit(barrier.wait, 30)
+        barrier.wait(30)
 
     @property
     def url(self) -> str:

@@ -248,7 +248,7 @@ def test_moving_created_at_moves_the_day_counter(db: TestDatabase) -> None:
 
 def test_the_migration_counts_what_is_already_stored(db_kind: str, tmp_path: Path) -> None:
     with empty_database(db_kind, tmp_path) as url:
-        runner.upgrade(url, "0005")
+        runner.upgrade(url, "0007")
         engine = make_engine(url)
         try:
             factory = make_session_factory(engine)

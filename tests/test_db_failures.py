@@ -20,6 +20,10 @@ from store.db import (
 )
 from store.models import Category
 from tests.dbs import TestDatabase
+from tests.slack_fixtures import double, slack
+from tests.slack_requests import SlackApp
+
+__all__ = ["double", "slack"]  # fixtures
 
 
 def _tracebacks(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -113,3 +117,27 @@ def test_after_a_postgresql_restart_the_app_recovers_with_one_line_per_connectio
         assert not _tracebacks(caplog)
     finally:
         engine.dispose()
+
+
+def test_the_slack_app_rides_out_a_postgresql_restart_mid_burst(
+    slack: SlackApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    if slack.db.kind != "postgresql":
+        pytest.skip("PostgreSQL connections")
+    with caplog.at_level(logging.INFO):
+        for i in range(10):
+            assert slack.command(f"UBURST{i}", "stats").status == 200
+        _kill_backends(slack.db)  # the server restarts with the app's connections open
+        for i in range(10, 30):
+            assert slack.command(f"UBURST{i}", "stats").status == 200
+        slack.settle()
+    assert not _tracebacks(caplog)
+    lost = [r for r in caplog.records if "database connection lost" in r.getMessage()]
+    assert 1 <= len(lost) <= 10  # at most one per pooled connection
+    replies = [c for c in slack.double.calls if c.method.startswith("response_url:")]
+    assert len(replies) == 30
+    # Each reply is the stats, or (for a request caught on a dying connection) the words.
+    assert all(
+        "Progress toward targets" in str(c.args.get("text")) or "not answering" in str(c.args)
+        for c in replies
+    )

@@ -69,7 +69,7 @@ def test_refuses_to_overwrite_unless_asked(db: TestDatabase, tmp_path: Path) -> 
     assert _leftovers(out) == ["mine.txt"]
     result = run_export(db.sessions, out, spec(formats=("dolly",)), overwrite=True)
     assert result.counts.total == 3
-    assert _leftovers(out) == ["README.md", "dolly", "manifest.json"]
+    assert _leftovers(out) == ["LICENSE", "README.md", "dolly", "dropped.jsonl", "manifest.json"]
     assert _leftovers(tmp_path) == ["ds"]
 
 

@@ -34,8 +34,10 @@ def test_export_command(db: TestDatabase, env: Path, capsys: pytest.CaptureFixtu
     manifest = json.loads((env / "ds" / "manifest.json").read_text())
     assert manifest["spec"]["balance"] == "cap" and manifest["spec"]["seed"] == 3
     assert sorted(p.name for p in (env / "ds").iterdir()) == [
+        "LICENSE",
         "README.md",
         "dolly",
+        "dropped.jsonl",
         "manifest.json",
         "openai",
     ]
@@ -58,20 +60,26 @@ def test_bad_options_say_what_to_fix(env: Path, capsys: pytest.CaptureFixture[st
     assert "--balance cap needs --cap N" in capsys.readouterr().err
     assert main(["export", "--out", "ds", "--format", "dolly,csv"]) == 2
     assert "unknown format(s) csv" in capsys.readouterr().err
+    assert main(["export"]) == 2
+    assert "export needs --out DIR (the folder to create), or --dry-run" in capsys.readouterr().err
+    assert main(["export", "--out", "ds", "--scrub-pii", "--drop-pii"]) == 2
+    assert "choose one of --scrub-pii" in capsys.readouterr().err
+    assert main(["export", "--out", "ds", "--system-prompt", " "]) == 2
+    assert "--system-prompt must not be empty" in capsys.readouterr().err
 
 
 def test_spec_from_the_scheduled_export_args() -> None:
     settings = Settings(pseudonym_salt=SALT)  # type: ignore[call-arg]
-    spec = spec_from_args(settings.export_args, settings)
+    spec = spec_from_args(settings.export_args, settings, SALT)
     assert spec.formats == ("dolly", "alpaca", "openai", "sharegpt", "parquet")
     assert (spec.balance, spec.cap, spec.salt) == ("cap", 2000, SALT)
     assert spec.near_dup_threshold == settings.dedup_block_threshold
     with pytest.raises(ExportSpecError, match="--temperature must be greater than 0"):
-        spec_from_args(["--balance", "temperature", "--temperature", "0"], settings)
+        spec_from_args(["--balance", "temperature", "--temperature", "0"], settings, SALT)
     with pytest.raises(ExportSpecError, match="invalid choice"):
-        spec_from_args("--balance sideways", settings)
+        spec_from_args("--balance sideways", settings, SALT)
     with pytest.raises(ExportSpecError, match="CROWDTUNE_PSEUDONYM_SALT"):
-        spec_from_args([], Settings())
+        spec_from_args([], Settings(), "")
 
 
 def test_slack_exporter_writes_a_stamped_folder_under_the_export_root(
@@ -85,7 +93,8 @@ def test_slack_exporter_writes_a_stamped_folder_under_the_export_root(
         reply = slack_exporter(rt)("--format dolly --balance cap --cap 3 --test-size 0")
         [folder] = list((env / "exports").iterdir())
         assert "3 examples" in reply and str(folder) in reply and "open_qa" in reply
-        assert sorted(p.name for p in folder.iterdir()) == ["README.md", "dolly", "manifest.json"]
+        names = sorted(p.name for p in folder.iterdir())
+        assert names == ["LICENSE", "README.md", "dolly", "dropped.jsonl", "manifest.json"]
         with pytest.raises(ExportSpecError, match="unknown format"):
             slack_exporter(rt)("--format csv")
     finally:

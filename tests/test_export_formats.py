@@ -92,11 +92,14 @@ def test_every_format_parses_back(db: TestDatabase, tmp_path: Path) -> None:
     assert [a["id"] for a in alpaca] == [r["id"] for r in dolly]
     paris = next(a for a in alpaca if a["id"] == ids["paris"])
     assert paris["input"] == "Paris is the capital of France." and paris["output"] == "Paris."
-    assert json.loads((out / "alpaca" / "test.json").read_text()) == []
+    assert not (out / "alpaca" / "test.json").exists()  # --test-size 0: no test files
 
     chat = _jsonl(out / "openai" / "train.jsonl")
     assert openai_format_errors(chat) == []
-    turn = next(c for c in chat if c["metadata"]["id"] == ids["paris"])["messages"]
+    meta = _jsonl(out / "openai" / "train.meta.jsonl")
+    assert [m["id"] for m in meta] == [r["id"] for r in dolly]  # line for line
+    assert meta[0] == {k: dolly[0][k] for k in ("id", "category", "origin", "contributor")}
+    turn = chat[[m["id"] for m in meta].index(ids["paris"])]["messages"]
     assert turn[0] == {
         "role": "user",
         "content": "What is the capital of France?\n\nParis is the capital of France.",
@@ -112,7 +115,7 @@ def test_every_format_parses_back(db: TestDatabase, tmp_path: Path) -> None:
     assert table.num_rows == 4
     assert table.column("id").to_pylist() == [r["id"] for r in dolly]
     assert table.column("category").to_pylist() == [r["category"] for r in dolly]
-    assert pq.read_table(out / "parquet" / "test.parquet").num_rows == 0
+    assert not (out / "parquet" / "test.parquet").exists()
 
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts"]["train"] == {"brainstorming": 1, "closed_qa": 1, "open_qa": 2}
@@ -124,7 +127,7 @@ def test_every_format_parses_back(db: TestDatabase, tmp_path: Path) -> None:
     assert manifest["files"]["dolly/train.jsonl"]["rows"] == 4
     assert "salt" not in json.dumps(manifest) and SALT not in json.dumps(manifest)
     card = (out / "README.md").read_text()
-    assert "| open_qa | 2 | 0 | 2 |" in card and "Licence: proprietary" in card
+    assert "| open_qa | 2 | 2 |" in card and "Licence of this export: proprietary" in card
 
     with db.session() as s:
         row = s.get(Export, result.export_id)

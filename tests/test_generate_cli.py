@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from bot.cli import main
 from tests.dbs import TestDatabase
 from tests.gen_helpers import drafts, usage_outcomes
-from tests.llm_double import LlmDouble, running_double
+from tests.llm_double import LlmDouble, Reply, generated_examples, running_double
 
 
 @pytest.fixture
@@ -80,3 +81,28 @@ def test_every_request_failing_exits_nonzero(
     monkeypatch.setenv("OPENAI_BASE_URL", llm.base_url)
     assert main(["generate", "--category", "open_qa", "--count", "2"]) == 1
     assert "request client_error_401 1" in capsys.readouterr().out
+
+
+def test_each_dropped_draft_is_printed_with_its_reason(
+    env: TestDatabase,
+    llm: LlmDouble,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    items = generated_examples("closed_qa", 4, 5, True)
+    items[0]["context"] = ""  # closed QA needs a reference text
+    items[1]["response"] = 42  # type: ignore[assignment]
+    items[2]["response"] += " Mail jane.doe@initech.example for more."
+    llm.push(Reply(content=json.dumps({"examples": items})))
+    monkeypatch.setenv("OPENAI_BASE_URL", llm.base_url)
+    argv = ["generate", "--category", "closed_qa", "--count", "4", "--per-request", "4"]
+    assert main([*argv, "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "dropped in closed_qa:" in out
+    lines = out.splitlines()
+    start = lines.index("dropped in closed_qa:")
+    dropped = [ln for ln in lines[start + 1 :] if ln.startswith("  ")]
+    assert len(dropped) == 3, out
+    assert "  wrong field types: response is int, not a string: (item 2 of the answer)" in dropped
+    assert any("invalid: context:" in ln and items[0]["instruction"][:20] in ln for ln in dropped)
+    assert any("personal data in the response" in ln for ln in dropped)

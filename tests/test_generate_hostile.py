@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -70,17 +69,13 @@ def test_malformed_then_good_answer_keeps_the_good_one(db: TestDatabase, llm: Ll
 
 
 def test_timeout_is_a_deadline_for_the_whole_request(db: TestDatabase, llm: LlmDouble) -> None:
-    # One byte every 0.2 s: each read comes well within the 1 s timeout, the whole body never.
+    # One byte every 0.2 s: each read comes well within the 1 s timeout, the whole body
+    # (80 s of it) never does. Read to the end it would be a malformed answer, not a timeout.
     llm.push(*[Reply(content="x" * 400, trickle=0.2)] * 2)
-    started = time.monotonic()
-    report = run_generate(
-        db, llm, timeout=1.0, retry=RetryPolicy(max_attempts=2, sleep=SleepRecorder())
-    )
-    elapsed = time.monotonic() - started
+    policy = RetryPolicy(max_attempts=2, sleep=SleepRecorder())
+    report = run_generate(db, llm, timeout=1.0, retry=policy)
     assert report.categories["open_qa"].failed_requests == {"timeout": 1}
     assert usage_outcomes(db) == ["timeout", "timeout"]
-    # Two attempts of at most ~1 s each (a trickle of the whole body would take 80 s+).
-    assert elapsed < 10
 
 
 def test_missing_usage_charges_the_reservation(db: TestDatabase, llm: LlmDouble) -> None:

@@ -168,7 +168,7 @@ def test_per_origin_table_by_hand(db: TestDatabase) -> None:
     # one short text repeats nothing.
     assert (d.n, d.distinct_size, d.distinct_1, d.distinct_2) == (2, 1, 1.0, 1.0)
     # Each one's nearest is the other: LCS 2 of 3 + 3 tokens, F1 = 4/6.
-    assert d.nearest_rouge_l == pytest.approx(2 / 3)
+    assert d.nearest_rouge_l == pytest.approx(2 / 3) and d.near_share == 1.0
     assert d.openings == [("name a", 1.0)] and d.top_openings_share == 1.0
     assert d.instruction_words == {"p10": 3, "p50": 3, "p90": 3}
     assert d.response_words == {"p10": 1, "p50": 1, "p90": 1}

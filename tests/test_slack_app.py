@@ -278,7 +278,7 @@ def test_admin_export_writes_a_dataset(
         double,
         admin_user_ids="UADMIN",
         export_root=str(tmp_path / "exports"),
-        pseudonym_salt="test-salt",
+        pseudonym_salt="test-salt-0123456789",
     )
     app = SlackApp(db, double, settings)
     try:

@@ -223,7 +223,7 @@ def _tracebacks(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 def _settle(app: SlackApp) -> None:
     """Wait until the work after every ack so far has run (its errors are logged by then)."""
-    getattr(app, "finish_work", lambda: None)()
+    app.settle()
 
 
 def _assert_valid_rows(db: TestDatabase) -> None:

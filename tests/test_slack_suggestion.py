@@ -39,13 +39,17 @@ def test_the_write_modal_counts_nothing_again_once_every_target_is_met(slack: Sl
     def record(_c: object, _cur: object, statement: str, *_rest: object) -> None:
         statements.append(statement)
 
-    event.listen(slack.db.engine, "before_cursor_execute", record)
+    # The modal is built in a read-only transaction (its own engine on SQLite).
+    engines = {slack.db.engine, slack.runtime.read_engine}
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
     try:
         for n in range(3):
             assert slack.command("UALICE", "write").status == 200
             slack.double.wait_for("views.open", n + 1)
     finally:
-        event.remove(slack.db.engine, "before_cursor_execute", record)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)
     counts = [st for st in statements if "count(" in st.lower() and "examples" in st.lower()]
     assert len(counts) == 1, counts  # the first modal counts; the next two reuse "none needed"
     first = opened_view(slack.double.calls_to("views.open")[-1].args)

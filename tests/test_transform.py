@@ -131,7 +131,7 @@ def test_bad_rows_are_all_reported_and_nothing_is_written(db: TestDatabase, tmp_
     assert [e.line for e in info.value.errors] == [3, 4, 5, 6]
     msg = info.value.message
     assert "not valid JSON" in msg and "missing column 'question'" in msg
-    assert "--column question=NAME" in msg and "must be text, got int" in msg and "empty" in msg
+    assert "--column question=PATH" in msg and "must be text, got int" in msg and "empty" in msg
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Example)) == 0
 
@@ -163,4 +163,4 @@ def test_cli_transform(
     err = capsys.readouterr().err
     assert "line 2: missing column 'context'" in err and "nothing was imported" in err
     assert main(["transform", str(path), "--task", "qa", "--column", "oops"]) == 2
-    assert "ROLE=NAME" in capsys.readouterr().err
+    assert "ROLE=PATH" in capsys.readouterr().err

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import sys
+
+from sqlalchemy import inspect
 
 from bot.runtime import Runtime
 from migrations import runner
+from store.app_settings import ensure_stored_salt
 from store.categories import seed_default_categories
-from store.db import session_scope
+from store.db import masked_url, session_scope
+from store.models import AppSetting
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -17,22 +22,35 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up = dbsub.add_parser("upgrade", help="apply migrations and seed default categories")
     up.add_argument("revision", nargs="?", default="head")
     up.set_defaults(handler=upgrade)
+    # `db upgrade` and `db revision` may create a SQLite file; the others never do.
+    up.set_defaults(needs_schema="none")
     down = dbsub.add_parser("downgrade", help="revert migrations (to `base` drops everything)")
     down.add_argument("revision")
-    down.set_defaults(handler=downgrade)
+    down.add_argument(
+        "--yes", action="store_true", help="do not ask before dropping every table (base)"
+    )
+    down.set_defaults(handler=downgrade, needs_schema="file")
     cur = dbsub.add_parser("current", help="show the database's revision")
-    cur.set_defaults(handler=current)
+    cur.set_defaults(handler=current, needs_schema="file")
     rev = dbsub.add_parser("revision", help="write a new revision from model changes")
     rev.add_argument("-m", "--message", required=True)
-    rev.set_defaults(handler=revision)
+    rev.set_defaults(handler=revision, needs_schema="none")
 
 
 def upgrade(rt: Runtime, args: argparse.Namespace) -> int:
     """Migrate to head and make sure the default categories exist."""
     runner.upgrade(rt.settings.database_url, args.revision)
+    # An older revision asked for by name may not have the settings table yet.
+    keeps_salt = inspect(rt.engine).has_table(AppSetting.__tablename__)
     with session_scope(rt.sessions) as s:
         added = seed_default_categories(s)
+        new_salt = keeps_salt and rt.settings.pseudonym_salt is None and ensure_stored_salt(s)
     print(f"database is at {args.revision}; {added} default categories added")
+    if new_salt:
+        print(
+            "generated a pseudonym salt for exports and kept it in the database "
+            "(CROWDTUNE_PSEUDONYM_SALT overrides it)"
+        )
     if args.revision == "head":
         held = rt.write_dedup_snapshot()
         if held is not None:
@@ -40,9 +58,33 @@ def upgrade(rt: Runtime, args: argparse.Namespace) -> int:
     return 0
 
 
+def confirmed(question: str) -> bool:
+    """Ask a yes/no question on the terminal; False when stdin is not a terminal."""
+    if not sys.stdin.isatty():
+        return False
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
 def downgrade(rt: Runtime, args: argparse.Namespace) -> int:
-    """Revert to a revision."""
+    """Revert to a revision; to `base` (every table dropped) only when confirmed or --yes."""
+    if args.revision == "base" and not args.yes:
+        where = masked_url(rt.settings.database_url)
+        if not sys.stdin.isatty():
+            print(
+                f"crowdtune: 'db downgrade base' drops every table of {where} and all its "
+                "data; run it on a terminal to confirm, or add --yes",
+                file=sys.stderr,
+            )
+            return 2
+        if not confirmed(f"drop every table of {where}, with all examples and reviews?"):
+            print("crowdtune: nothing was changed", file=sys.stderr)
+            return 1
     runner.downgrade(rt.settings.database_url, args.revision)
+    print(f"database is at {args.revision}")
     return 0
 
 
@@ -54,5 +96,6 @@ def current(rt: Runtime, args: argparse.Namespace) -> int:
 
 def revision(rt: Runtime, args: argparse.Namespace) -> int:
     """Autogenerate a revision against DATABASE_URL."""
-    runner.revision(rt.settings.database_url, args.message)
+    if not runner.revision(rt.settings.database_url, args.message):
+        print("no model changes: no revision written")
     return 0

@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from bot.config import Settings
+from bot.progress import PhaseBars
 from bot.runtime import Runtime
 from bot.scheduler.jobs import export_folder_name
-from exporters.run import ExportResult, run_export
+from exporters.run import ExportPlan, ExportResult, plan_export, run_export
 from exporters.spec import BALANCES, FORMATS, ExportSpec, ExportSpecError
-from store.db import make_engine, make_session_factory
+from store.app_settings import Salt, pseudonym_salt
+from store.db import make_engine, make_session_factory, session_scope
 from store.enums import Origin
+from store.errors import DomainError
+from store.progress import ProgressFn
+
+# Smaller exports finish before a bar would be worth drawing.
+EXPORT_PROGRESS_MIN_ROWS = 2_000
 
 
 class _SpecParser(argparse.ArgumentParser):
@@ -63,7 +73,29 @@ def add_spec_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="ROUGE-L F1 for near-duplicates (default: CROWDTUNE_DEDUP_BLOCK); 0 turns it off",
     )
-    p.add_argument("--licence", default="proprietary", help="licence named in the dataset card")
+    p.add_argument(
+        "--licence",
+        default="proprietary",
+        help="licence of the export (a Hub id such as apache-2.0, cc-by-sa-3.0; or any name)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="export although selected rows' licences conflict with --licence",
+    )
+    p.add_argument("--system-prompt", help="a system message on every line of openai, sharegpt")
+    p.add_argument(
+        "--drop-pii", action="store_true", help="leave out rows with personal data (see dropped)"
+    )
+    p.add_argument(
+        "--allow-empty", action="store_true", help="write an export even when no row is selected"
+    )
+    p.add_argument(
+        "--language",
+        type=_csv,
+        default=("en",),
+        help="comma-separated language codes for the card (default en)",
+    )
     p.add_argument(
         "--min-agreement",
         type=float,
@@ -78,22 +110,18 @@ def add_spec_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _salt(settings: Settings) -> str:
-    salt = settings.pseudonym_salt.get_secret_value() if settings.pseudonym_salt else ""
-    if not salt:
-        raise ExportSpecError(
-            "exports need CROWDTUNE_PSEUDONYM_SALT (a long random secret, e.g. from "
-            "`python3 -c 'import secrets; print(secrets.token_hex(32))'`) to pseudonymise "
-            "contributor ids; set it in the environment or .env"
-        )
-    return salt
+def resolve_salt(settings: Settings, sessions: sessionmaker[Session]) -> Salt:
+    """The pseudonym salt exports use: CROWDTUNE_PSEUDONYM_SALT, else the one in the database."""
+    configured = settings.pseudonym_salt.get_secret_value() if settings.pseudonym_salt else None
+    with session_scope(sessions) as s:
+        return pseudonym_salt(s, configured)
 
 
-def spec_from_namespace(args: argparse.Namespace, settings: Settings) -> ExportSpec:
-    """An ExportSpec from parsed options and settings (the salt, the dedup threshold)."""
+def spec_from_namespace(args: argparse.Namespace, settings: Settings, salt: str) -> ExportSpec:
+    """An ExportSpec from parsed options, settings (the dedup threshold) and the salt."""
     near = settings.dedup_block_threshold if args.near_dup is None else args.near_dup
     return ExportSpec(
-        salt=_salt(settings),
+        salt=salt,
         formats=args.format,
         balance=args.balance,
         cap=args.cap,
@@ -106,26 +134,44 @@ def spec_from_namespace(args: argparse.Namespace, settings: Settings) -> ExportS
         strip_citations=not args.keep_citations,
         near_dup_threshold=near if near > 0 else None,
         licence=args.licence,
+        system_prompt=args.system_prompt,
+        drop_pii=args.drop_pii,
+        allow_empty=args.allow_empty,
+        force=args.force,
+        languages=args.language,
         min_agreement=args.min_agreement,
         min_rating=args.min_rating,
     )
 
 
-def spec_from_args(argv: list[str] | str, settings: Settings) -> ExportSpec:
+def spec_from_args(argv: list[str] | str, settings: Settings, salt: str) -> ExportSpec:
     """Build a spec from option words, e.g. Settings.export_args; errors say what to fix."""
     words = shlex.split(argv) if isinstance(argv, str) else list(argv)
     parser = _SpecParser(prog="crowdtune export", add_help=False)
     add_spec_options(parser)
-    return spec_from_namespace(parser.parse_args(words), settings)
+    return spec_from_namespace(parser.parse_args(words), settings, salt)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `export` command."""
     p = sub.add_parser("export", help="write a balanced, split dataset in training formats")
-    p.add_argument("--out", type=Path, required=True, help="folder to create (must not exist)")
+    p.add_argument("--out", type=Path, help="folder to create (must not exist)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print counts per category and split and what would be dropped; write nothing",
+    )
     add_spec_options(p)
     p.set_defaults(handler=run)
+
+
+def _split_table(by_split: dict[str, dict[str, int]]) -> list[str]:
+    lines = [f"{'category':<24}{'train':>9}{'test':>9}"]
+    for cat in sorted(set(by_split["train"]) | set(by_split["test"])):
+        tr, te = by_split["train"].get(cat, 0), by_split["test"].get(cat, 0)
+        lines.append(f"{cat:<24}{tr:>9,}{te:>9,}")
+    return lines
 
 
 def summary(result: ExportResult) -> str:
@@ -133,26 +179,73 @@ def summary(result: ExportResult) -> str:
     c = result.counts
     lines = [
         f"export {result.export_id}: {c.total:,} examples -> {result.out_dir}",
-        f"{'category':<24}{'train':>9}{'test':>9}",
-    ]
-    for cat in sorted(set(c.by_split["train"]) | set(c.by_split["test"])):
-        tr, te = c.by_split["train"].get(cat, 0), c.by_split["test"].get(cat, 0)
-        lines.append(f"{cat:<24}{tr:>9,}{te:>9,}")
-    lines.append(
+        *_split_table(c.by_split),
         f"removed: {c.exact_duplicates:,} exact duplicates, {c.near_duplicates:,} "
         f"near-duplicates, {c.balanced_out:,} by balancing"
-    )
+        + (f", {c.pii:,} with personal data" if c.pii else "")
+        + " (reasons in dropped.jsonl)",
+    ]
+    lines += [f"warning: {w}" for w in result.warnings]
+    return "\n".join(lines)
+
+
+DROP_KINDS = {
+    "origins": "origin not selected",
+    "min_reviews": "below min reviews",
+    "exact_duplicate": "exact duplicates",
+    "balance": "left out by balancing",
+    "pii": "personal data",
+    "near_duplicate": "near-duplicates",
+}
+
+
+def plan_summary(plan: ExportPlan) -> str:
+    """What a dry run found: counts per category and split, drops by reason, warnings."""
+    lines = [
+        f"dry run: {plan.counts.total:,} examples would be exported (nothing written)",
+        *_split_table(plan.counts.by_split),
+    ]
+    total = sum(plan.dropped.values())
+    lines.append(f"would drop {total:,} row(s)" + (":" if total else ""))
+    for kind, n in plan.dropped.items():
+        lines.append(f"  {DROP_KINDS.get(kind, kind)}: {n:,}")
+        for example_id, reason in plan.dropped_examples.get(kind, []):
+            lines.append(f"    id {example_id}: {reason}")
+        if n > len(plan.dropped_examples.get(kind, [])):
+            lines.append("    …")
+    lines += [f"warning: {w}" for w in plan.warnings]
     return "\n".join(lines)
 
 
 def export_to(
-    settings: Settings, out: Path, spec: ExportSpec, *, overwrite: bool = False
+    settings: Settings,
+    out: Path,
+    spec: ExportSpec,
+    *,
+    overwrite: bool = False,
+    progress: ProgressFn | None = None,
 ) -> ExportResult:
     """Run one export of DATABASE_URL into `out` (the CLI, Slack and the scheduler use it)."""
     # A long read must not hold SQLite's write lock: read in a DEFERRED transaction.
     engine = make_engine(settings.database_url, sqlite_begin="DEFERRED")
     try:
-        return run_export(make_session_factory(engine), out, spec, overwrite=overwrite)
+        return run_export(
+            make_session_factory(engine),
+            out,
+            spec,
+            overwrite=overwrite,
+            quorum=settings.quorum_approvals,
+            progress=progress,
+        )
+    finally:
+        engine.dispose()
+
+
+def plan(settings: Settings, spec: ExportSpec) -> ExportPlan:
+    """A dry run of one export of DATABASE_URL: what it would contain and drop."""
+    engine = make_engine(settings.database_url, sqlite_begin="DEFERRED")
+    try:
+        return plan_export(make_session_factory(engine), spec)
     finally:
         engine.dispose()
 
@@ -165,7 +258,14 @@ def slack_exporter(rt: Runtime) -> Callable[[str], str]:
     """
 
     def run_from_slack(options: str) -> str:
-        spec = spec_from_args(options, rt.settings)
+        salt = resolve_salt(rt.settings, rt.sessions).value
+        words = shlex.split(options)
+        if "--dry-run" in words:
+            words.remove("--dry-run")
+            # `/crowdtune export --dry-run` alone previews the scheduled export's options.
+            words = words or shlex.split(rt.settings.export_args)
+            return plan_summary(plan(rt.settings, spec_from_args(words, rt.settings, salt)))
+        spec = spec_from_args(words, rt.settings, salt)
         folder = export_folder_name(datetime.now(UTC))
         result = export_to(rt.settings, Path(rt.settings.export_root) / folder, spec)
         return summary(result)
@@ -175,9 +275,18 @@ def slack_exporter(rt: Runtime) -> Callable[[str], str]:
 
 def run(rt: Runtime, args: argparse.Namespace) -> int:
     """Run the export and print counts per category and split, then the files."""
-    spec = spec_from_namespace(args, rt.settings)
+    salt = resolve_salt(rt.settings, rt.sessions)
+    spec = spec_from_namespace(args, rt.settings, salt.value)
+    if args.dry_run:
+        print(plan_summary(plan(rt.settings, spec)))
+        return 0
+    if args.out is None:
+        raise DomainError("export needs --out DIR (the folder to create), or --dry-run")
+    print(f"using the {salt.describe()}")
     started = time.monotonic()
-    result = export_to(rt.settings, args.out, spec, overwrite=args.overwrite)
+    bars = PhaseBars(f"export {args.out.name}", min_total=EXPORT_PROGRESS_MIN_ROWS)
+    with contextlib.closing(bars):
+        result = export_to(rt.settings, args.out, spec, overwrite=args.overwrite, progress=bars)
     print(summary(result))
     for name, info in result.files.items():
         print(f"  {name}  {info['bytes']:,} bytes  sha256 {info['sha256'][:16]}…")

@@ -26,6 +26,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=run)
 
 
+def _snippet(text: str, width: int = 60) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
 def _print_report(report: GenerationReport, seed: int) -> None:
     mode = "dry run: nothing sent" if report.dry_run else f"{report.kept} drafts stored"
     print(
@@ -43,6 +48,11 @@ def _print_report(report: GenerationReport, seed: int) -> None:
             f"{rep.slug:<24}{rep.gap:>6}{rep.asked:>7}{rep.requests:>6}"
             f"{rep.returned:>9}{rep.kept:>6}  {reasons}"
         )
+    for rep in report.categories.values():
+        if rep.drops:
+            print(f"dropped in {rep.slug}:")
+        for text, reason in rep.drops:
+            print(f"  {reason}: {_snippet(text)}")
     if report.dry_run:
         print(f"estimated tokens at most: {report.estimated_tokens:,}")
     else:

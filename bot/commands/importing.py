@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import contextlib
 import time
 from pathlib import Path
 
+from bot.commands.provenance import add_provenance_options
+from bot.progress import PhaseBars
 from bot.runtime import Runtime
 from store.db import session_scope
 from store.enums import ExampleStatus, Origin
@@ -37,35 +39,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="records whose prompt scores ROUGE-L F1 >= CROWDTUNE_DEDUP_WARN against a stored "
         "example or an earlier record: report them (default), skip them, or do not check",
     )
+    add_provenance_options(p)
     p.set_defaults(handler=run)
-
-
-class ProgressBar:
-    """A one-line progress bar on a terminal's stderr; silent when not a terminal."""
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.enabled = sys.stderr.isatty()
-        self.started = time.monotonic()
-
-    def __call__(self, done: int, total: int) -> None:
-        """Redraw the bar."""
-        if not self.enabled or total <= 0:
-            return
-        width = 30
-        filled = int(width * done / total)
-        bar = "#" * filled + "-" * (width - filled)
-        rate = done / max(time.monotonic() - self.started, 1e-6)
-        sys.stderr.write(f"\r{self.label} [{bar}] {done:,}/{total:,} ({rate:,.0f}/s)")
-        if done >= total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
 
 
 def run(rt: Runtime, args: argparse.Namespace) -> int:
     """Import the file in one transaction and print what was added."""
     started = time.monotonic()
-    with session_scope(rt.sessions) as s:
+    bars = PhaseBars(args.path.name)
+    with session_scope(rt.sessions) as s, contextlib.closing(bars):
         report = import_file(
             s,
             args.path,
@@ -73,9 +55,11 @@ def run(rt: Runtime, args: argparse.Namespace) -> int:
             status=ExampleStatus(args.status),
             origin=Origin(args.origin),
             category=args.category,
-            progress=ProgressBar(f"importing {args.path.name}"),
+            progress=bars,
             near_duplicates=args.near_duplicates,
             near_threshold=rt.settings.dedup_warn_threshold,
+            source_name=args.source_name,
+            licence=args.licence,
         )
     elapsed = time.monotonic() - started
     print(
@@ -96,6 +80,8 @@ NEAR_DUPLICATES_SHOWN = 10
 def print_near_duplicates(report: ImportReport, threshold: float) -> None:
     """The count of near-duplicates and the first few, with where they are and their scores."""
     found = report.near_duplicates
+    if not found:
+        return  # nothing to say: a line counting zero near-duplicates is noise
     within = sum(1 for d in found if d.in_batch)
     what = "skipped" if report.skipped_near_duplicates else "imported anyway"
     print(

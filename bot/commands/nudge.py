@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.nudges import NudgePolicy, NudgeReport, plan_nudges, send_nudges
 from bot.runtime import Runtime
 from bot.slack.client import build_client
 from store.db import session_scope
+from store.models import Contributor
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,6 +43,29 @@ def print_report(report: NudgeReport, *, sent: bool) -> None:
     )
 
 
+def nobody_to_ask(session: Session, report: NudgeReport, now: datetime) -> str:
+    """Why a plan asks nobody: no contributors yet, or how many are out for which reason."""
+    people = list(session.scalars(select(Contributor)))
+    if not people:
+        return (
+            "nobody to nudge: there are no contributors yet; people appear when they first "
+            "use the bot (/crowdtune, its App Home or a DM to it)"
+        )
+    reasons: Counter[str] = Counter()
+    for person in people:
+        if person.opted_out:
+            reasons["opted out"] += 1
+        elif person.unreachable_reason is not None:
+            reasons["unreachable"] += 1
+        elif person.snoozed_until is not None and person.snoozed_until > now:
+            reasons["snoozed"] += 1
+    for why in report.skipped.values():
+        # "quiet hours (Mon 22:00 UTC)" -> "quiet hours": counts, not one line per person
+        reasons[why.split(" (")[0]] += 1
+    parts = ", ".join(f"{n} {why}" for why, n in reasons.most_common())
+    return f"nobody to nudge now: {len(people)} contributor(s): {parts}"
+
+
 def run(rt: Runtime, args: argparse.Namespace) -> int:
     """Plan or send nudges at the current time."""
     now = datetime.now(UTC)
@@ -50,6 +78,9 @@ def run(rt: Runtime, args: argparse.Namespace) -> int:
         with session_scope(rt.sessions) as s:
             report = plan_nudges(s, now=now, policy=policy)
         print_report(report, sent=False)
+        if not report.planned:
+            with session_scope(rt.sessions) as s:
+                print(nobody_to_ask(s, report, now))
         return 0
     if rt.settings.slack_bot_token is None:
         print("crowdtune: SLACK_BOT_TOKEN is not set; --send needs it", file=sys.stderr)

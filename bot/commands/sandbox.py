@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--database-url",
         help=f"database to use instead of {SANDBOX_DB} (the sandbox never uses DATABASE_URL)",
     )
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, needs_schema="none")  # it migrates its own database
 
 
 def database_url(rt: Runtime, explicit: str | None) -> str:

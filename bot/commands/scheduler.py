@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from datetime import timedelta
+import sys
+from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 from bot.runtime import Runtime
 from bot.scheduler.app import (
@@ -20,6 +22,8 @@ from bot.scheduler.claims import ClaimedRunner
 from bot.scheduler.cron import CronError, zone
 from bot.scheduler.wiring import production_specs
 from exporters.run import sweep_interrupted_exports
+from store.db import session_scope
+from store.job_runs import recent_runs
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,6 +50,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=run)
 
 
+def print_jobs(rows: list[dict[str, Any]], zone_name: str) -> None:
+    """One line per job: name, cron as configured, next fire in the configured zone, setting."""
+    print(f"{'job':<10}{'cron':<20}{'next fire (' + zone_name + ')':<30}setting")
+    for row in rows:
+        setting = row["setting"] or "-"
+        print(f"{row['job']:<10}{row['cron']:<20}{row['next'] or 'never':<30}{setting}")
+        if row["note"]:
+            print(f"{'':<10}({row['note']})")
+
+
+def last_skip_reason(rt: Runtime, job: str, fire: datetime) -> str:
+    """Why the run of `job` at `fire` was skipped (the setting it needs), from its claim."""
+    with session_scope(rt.sessions) as s:
+        runs = [r for r in recent_runs(s, job=job, limit=5) if r.scheduled_at == fire]
+        reason = (runs[0].result or {}).get("skipped") if runs else None
+    return str(reason or "not configured to run here")
+
+
 def run(rt: Runtime, args: argparse.Namespace) -> int:
     """Build the jobs from settings and run them until SIGTERM, or run one and exit."""
     from bot.cli import UsageError  # the CLI's error type; imported late to avoid a cycle
@@ -67,16 +89,15 @@ def run(rt: Runtime, args: argparse.Namespace) -> int:
         stale_after=timedelta(seconds=args.stale_after),
         heartbeat_every=args.heartbeat,
     )
+    if args.list:
+        print_jobs(describe(specs, tz, runner.clock()), rt.settings.timezone)
+        return 0
     # Exports killed midway (their Export row left `running`, a temporary folder beside
     # their target) are cleaned up by the same periodic sweep.
     exports_sweep = partial(
         sweep_interrupted_exports, rt.sessions, timedelta(seconds=args.stale_after)
     )
     sched = build_scheduler(runner, specs, tz=tz, sweep_every=args.sweep, sweeps=[exports_sweep])
-    if args.list:
-        for row in describe(sched):
-            print(json.dumps(row))
-        return 0
     if args.run:
         if args.run not in runner.jobs:
             raise UsageError(f"unknown job {args.run!r}; jobs: {', '.join(sorted(runner.jobs))}")
@@ -84,7 +105,11 @@ def run(rt: Runtime, args: argparse.Namespace) -> int:
         fire = runner.clock().replace(microsecond=0)
         outcome = runner.run_fire(args.run, scheduled_at=fire)
         print(json.dumps({"job": args.run, "scheduled_at": fire.isoformat(), "outcome": outcome}))
-        return 0 if outcome in ("succeeded", "skipped") else 1
+        if outcome == "skipped":
+            reason = last_skip_reason(rt, args.run, fire)
+            print(f"crowdtune: {args.run} did not run: {reason}", file=sys.stderr)
+            return 3
+        return 0 if outcome == "succeeded" else 1
     schedule_catch_up(sched, runner, specs)
     run_forever(sched)
     return 0

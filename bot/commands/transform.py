@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bot.commands.provenance import add_provenance_options
 from bot.runtime import Runtime
 from generators.transforms import FORMATS, PHRASINGS, TASKS, transform_file
 from store.db import session_scope
@@ -23,8 +24,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--column",
         action="append",
         default=[],
-        metavar="ROLE=NAME",
-        help="read ROLE (context, question, answer, document, summary, source, target) from NAME",
+        metavar="ROLE=PATH",
+        help="read ROLE (context, question, answer, document, summary, source, target) from "
+        "the column at PATH; nested: answers.text[0], translation.de",
     )
     p.add_argument("--format", choices=[*FORMATS, "auto"], default="auto")
     p.add_argument("--source-lang", help="translation: language of the source column")
@@ -34,6 +36,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         choices=[ExampleStatus.PENDING.value, ExampleStatus.APPROVED.value],
         default=ExampleStatus.PENDING.value,
     )
+    add_provenance_options(p)
     p.set_defaults(handler=run)
 
 
@@ -42,7 +45,7 @@ def _columns(specs: list[str]) -> dict[str, str]:
     for spec in specs:
         role, sep, name = spec.partition("=")
         if not sep or not role.strip() or not name.strip():
-            raise DomainError(f"--column {spec!r}: write ROLE=NAME, e.g. --column question=query")
+            raise DomainError(f"--column {spec!r}: write ROLE=PATH, e.g. --column question=query")
         out[role.strip()] = name.strip()
     return out
 
@@ -61,11 +64,14 @@ def run(rt: Runtime, args: argparse.Namespace) -> int:
             source_lang=args.source_lang,
             target_lang=args.target_lang,
             status=ExampleStatus(args.status),
+            source_name=args.source_name,
+            licence=args.licence,
         )
     print(
         f"{report.path}: {report.task} ({report.format}) → {report.category}: "
         f"{report.read:,} rows read, {report.added:,} added, "
         f"{report.already_present:,} already present"
+        + (f", {report.no_value:,} without a value (skipped)" if report.no_value else "")
     )
     templates = PHRASINGS[report.task]
     for choice, n in sorted(report.phrasings.items()):

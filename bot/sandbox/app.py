@@ -1,9 +1,9 @@
 """One process: the Slack stand-in, the real app served as `crowdtune serve` builds it, the page.
 
-The app is the one HTTP mode serves (`build_app` + `build_wsgi`: the same listeners, the same
-signature check), with a bot token and signing secret made up at start, and its slack_sdk
-client pointed at the stand-in by SLACK_API_URL. Only the page listens on the chosen host;
-the app and the stand-in listen on free ports of 127.0.0.1.
+The app is the one HTTP mode serves (`bot.serve.http_app`: the same listeners, signature
+check and request gate), with a bot token and signing secret made up at start, and its
+slack_sdk client pointed at the stand-in by SLACK_API_URL. Only the page listens on the
+chosen host; the app and the stand-in listen on free ports of 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -22,11 +22,10 @@ from bot.sandbox.payloads import AppEndpoint
 from bot.sandbox.people import CHANNELS, DIGEST_CHANNEL, EXPORT_CHANNEL, Person, employees
 from bot.sandbox.play import Player
 from bot.sandbox.servers import LocalServer
-from bot.serve import check_token
-from bot.slack.app import build_app
+from bot.serve import check_token, http_app
 from bot.slack.standin.web_api import BOT_USER_ID, SlackDouble
 from bot.slack.standin.workspace import Workspace
-from bot.slack.wsgi import EVENTS_PATH, build_wsgi, database_check
+from bot.slack.wsgi import EVENTS_PATH
 
 LOCAL = "127.0.0.1"
 
@@ -64,6 +63,7 @@ class Sandbox:
     workspace: Workspace = field(init=False)
     double: SlackDouble = field(init=False)
     rt: Runtime = field(init=False)
+    app_rt: Runtime = field(init=False)
     jobs: JobRunner = field(init=False)
     player: Player = field(init=False)
     _servers: list[LocalServer] = field(init=False, default_factory=list)
@@ -79,11 +79,13 @@ class Sandbox:
         settings = sandbox_settings(
             self.base, api_url=self.double.api_url, bot_token=bot_token, secret=secret
         )
-        self.rt = Runtime(settings)
         check_token(settings)  # what `serve` does first: the token works at SLACK_API_URL
-        self.rt.warm_up()
-        app = build_app(self.rt)
-        app_server = LocalServer(build_wsgi(app, database_check(self.rt.engine)), LOCAL, 0)
+        # The app answers people (serve's runtime); the jobs run beside it, as the worker's.
+        self.app_rt = Runtime(settings, interactive=True)
+        self.app_rt.warm_up()
+        self.rt = Runtime(settings)
+        _app, wsgi = http_app(self.app_rt)
+        app_server = LocalServer(wsgi, LOCAL, 0)
         self._servers.append(app_server)
         endpoint = AppEndpoint(f"http://{LOCAL}:{app_server.port}{EVENTS_PATH}", secret)
         people = {p.id: p for p in self.people}
@@ -105,4 +107,5 @@ class Sandbox:
             server.stop()
         self._servers.clear()
         self.double.stop()
+        self.app_rt.close()
         self.rt.close()

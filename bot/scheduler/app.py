@@ -8,24 +8,27 @@ back over each job's misfire grace time and runs the latest unclaimed fire once 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import socket
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.scheduler.claims import ClaimedRunner, JobFn, utc_now
+from bot.scheduler.claims import ClaimedRunner, JobFn
 from bot.scheduler.cron import latest_fire
 from bot.scheduler.executor import FireTimeExecutor
 from store.db import session_scope
@@ -45,6 +48,10 @@ class JobSpec:
     fn: JobFn
     misfire_grace: timedelta
     max_instances: int = 1
+    # The expression as the user wrote it and the setting it came from, for `--list`.
+    cron: str = ""
+    setting: str = ""
+    note: str = ""
 
 
 def new_worker_id() -> str:
@@ -147,10 +154,19 @@ def schedule_catch_up(
 def run_forever(sched: BlockingScheduler, on_stop: Callable[[], None] | None = None) -> None:
     """Start the scheduler in this thread; SIGTERM/SIGINT stop it after running jobs finish."""
 
+    stopping = threading.Event()
+
     def stop(signum: int, _frame: FrameType | None) -> None:
+        if stopping.is_set():
+            # A second SIGTERM (supervisors often send two) while jobs finish: nothing to add.
+            log.info("scheduler already stopping (signal %d); still waiting for jobs", signum)
+            return
+        stopping.set()
         log.info("scheduler stopping on signal %d; waiting for running jobs", signum)
         # Waits for the runs in progress, so their claims end `succeeded`/`failed`, not stale.
-        sched.shutdown(wait=True)
+        # (Not running: the signal came before start() or after the scheduler ended itself.)
+        with contextlib.suppress(SchedulerNotRunningError):
+            sched.shutdown(wait=True)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -161,14 +177,19 @@ def run_forever(sched: BlockingScheduler, on_stop: Callable[[], None] | None = N
             on_stop()
 
 
-def describe(sched: BlockingScheduler) -> list[dict[str, Any]]:
-    """Each job's id and next fire time, for `crowdtune scheduler --list`."""
+def describe(specs: list[JobSpec], tz: ZoneInfo, now: datetime) -> list[dict[str, Any]]:
+    """Each job as the user configured it: name, cron, setting, next fire in the zone `tz`."""
     out = []
-    for job in sched.get_jobs():
-        trigger = job.trigger
-        nxt = trigger.get_next_fire_time(None, utc_now())
+    for spec in specs:
+        nxt = spec.trigger.get_next_fire_time(None, now)
         out.append(
-            {"job": job.id, "trigger": str(trigger), "next": nxt.isoformat() if nxt else None}
+            {
+                "job": spec.name,
+                "cron": spec.cron,
+                "setting": spec.setting,
+                "next": nxt.astimezone(tz).isoformat() if nxt else None,
+                "note": spec.note,
+            }
         )
     return out
 

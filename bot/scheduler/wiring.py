@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from functools import partial
@@ -11,7 +12,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 
-from bot.commands.export import export_to, spec_from_args
+from bot.commands.export import export_to, resolve_salt, spec_from_args
 from bot.commands.generate import drafts_from_settings, llm_configured
 from bot.config import Settings
 from bot.nudges import NudgePolicy
@@ -30,6 +31,7 @@ from bot.scheduler.jobs import (
 )
 from bot.scheduler.nudging import nudge_sender as send_nudges_at_local_time
 from bot.slack.client import build_client
+from store.app_settings import NoSalt, check_salt
 from store.errors import DomainError
 
 log = logging.getLogger("crowdtune.scheduler")
@@ -61,6 +63,9 @@ def production_specs(settings: Settings, rt: Runtime) -> list[JobSpec]:
             cron_trigger(EXPIRY_CRON, tz, setting="expiry"),
             partial(expiry_job, sessions=rt.sessions, hours=settings.assignment_expiry_hours),
             timedelta(minutes=15),
+            cron=EXPIRY_CRON,
+            note=f"closes assignments older than {settings.assignment_expiry_hours} h "
+            "(CROWDTUNE_ASSIGNMENT_EXPIRY_HOURS)",
         ),
         JobSpec(
             "nudges",
@@ -69,18 +74,25 @@ def production_specs(settings: Settings, rt: Runtime) -> list[JobSpec]:
             ),
             partial(nudge_job, send=nudge_sender(settings, rt, client)),
             timedelta(minutes=30),
+            cron=settings.nudge_cron,
+            setting="CROWDTUNE_NUDGE_CRON",
+            note="in each person's own time zone; the next fire is the next hourly check",
         ),
         JobSpec(
             "gap_fill",
             cron_trigger(settings.gap_fill_cron, tz, setting="CROWDTUNE_GAP_FILL_CRON"),
             partial(gap_fill_job, generate=draft_generator(settings, rt)),
             timedelta(hours=2),
+            cron=settings.gap_fill_cron,
+            setting="CROWDTUNE_GAP_FILL_CRON",
         ),
         JobSpec(
             "export",
             cron_trigger(settings.export_cron, tz, setting="CROWDTUNE_EXPORT_CRON"),
             export_fn(settings, rt, client),
             timedelta(hours=6),
+            cron=settings.export_cron,
+            setting="CROWDTUNE_EXPORT_CRON",
         ),
         JobSpec(
             "dedup_snapshot",
@@ -93,6 +105,8 @@ def production_specs(settings: Settings, rt: Runtime) -> list[JobSpec]:
             cron_trigger(settings.digest_cron, tz, setting="CROWDTUNE_DIGEST_CRON"),
             digest_fn(settings, rt, client),
             timedelta(hours=6),
+            cron=settings.digest_cron,
+            setting="CROWDTUNE_DIGEST_CRON",
         ),
     ]
 
@@ -126,7 +140,7 @@ def export_fn(
     if isinstance(export, str):
         reason = export
         return lambda now: skipped(reason, "export")
-    return partial(
+    job = partial(
         export_job,
         sessions=rt.sessions,
         root=Path(settings.export_root),
@@ -135,16 +149,31 @@ def export_fn(
         post=channel_poster(client, settings.export_channel),
     )
 
+    def run(now: datetime) -> dict[str, Any]:
+        try:
+            return job(now)
+        except NoSalt as exc:
+            return skipped(exc.message, "export")
+
+    return run
+
 
 def exporter(settings: Settings, rt: Runtime) -> ExportFn | str:
     """The export collaborator (CROWDTUNE_EXPORT_ARGS into `out_dir`, counts per category),
-    or the reason it cannot run (bad options, no pseudonym salt)."""
+    or the reason it cannot run (bad options, a pseudonym salt that is too short)."""
     try:
-        spec = spec_from_args(settings.export_args, settings)
+        # Options are checked at start (with a throw-away salt: the real one is read at each
+        # fire, so a salt that `crowdtune db upgrade` generates later is picked up).
+        spec_from_args(settings.export_args, settings, secrets.token_hex(16))
+        if settings.pseudonym_salt is not None:
+            check_salt(settings.pseudonym_salt.get_secret_value())
     except DomainError as exc:
-        return f"CROWDTUNE_EXPORT_ARGS: {exc.message}"
+        return f"CROWDTUNE_EXPORT_ARGS: {exc.message}" if "salt" not in exc.code else exc.message
 
     def export(out_dir: Path) -> Mapping[str, int]:
+        spec = spec_from_args(
+            settings.export_args, settings, resolve_salt(settings, rt.sessions).value
+        )
         # The folder is named by the fire time: a re-run of the fire replaces it whole.
         result = export_to(settings, out_dir, spec, overwrite=True)
         counts: dict[str, int] = {}

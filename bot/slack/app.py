@@ -60,6 +60,8 @@ def build_app(
         export_args=settings.export_args,
         exporter=exporter or slack_exporter(rt),
         reporter=slack_reporter(rt),
+        one_at_a_time=rt.engine.dialect.name == "sqlite",
+        reads=rt.read_sessions,
     )
     for module in (commands, write, review, home):
         module.register(app, deps)

@@ -129,6 +129,15 @@ def _check_interactive(payload: Any) -> None:
         raise BadBody(f"{kind} without a view and its callback_id")
     if isinstance(view, dict):
         _check_view(view)
+    # What Slack always sends with these, and what the listeners answer through.
+    if not isinstance(payload.get("trigger_id"), str) and kind != "view_closed":
+        raise BadBody(f"{kind} without a trigger_id")
+    container = payload.get("container")
+    where = container.get("type") if isinstance(container, dict) else None
+    if kind == "block_actions" and where in ("view", None) and not isinstance(view, dict):
+        raise BadBody("an action in a view without the view")
+    if kind == "block_actions" and where == "message" and "response_url" not in payload:
+        raise BadBody("an action in a message without its response_url")
     url = payload.get("response_url")
     if url is not None and not url.startswith(("https://", "http://")):
         raise BadBody("response_url is not a URL")
@@ -140,18 +149,17 @@ def _check_interactive(payload: Any) -> None:
 def _check_events(doc: Any) -> None:
     if not isinstance(doc, dict):
         raise BadBody(f"body is a JSON {type(doc).__name__}, not an object")
-    if doc.get("type") not in EVENT_TYPES:
-        raise BadBody(f"event envelope type {str(doc.get('type'))[:40]!r} is not one Slack sends")
+    kind = doc.get("type")
+    if not isinstance(kind, str) or kind not in EVENT_TYPES:
+        raise BadBody(f"event envelope type {str(kind)[:40]!r} is not one Slack sends")
+    _check_shape(doc, "")
     event = doc.get("event")
-    if doc.get("type") == "event_callback" and not (
+    if kind == "event_callback" and not (
         isinstance(event, dict) and isinstance(event.get("type"), str)
     ):
         raise BadBody("event is missing or not an object with a type")
-    auths = doc.get("authorizations")
-    if auths is not None and not (
-        isinstance(auths, list) and all(isinstance(a, dict) for a in auths)
-    ):
-        raise BadBody("authorizations is not a list of objects")
+    if kind == "url_verification" and not isinstance(doc.get("challenge"), str):
+        raise BadBody("url_verification without a challenge")
 
 
 def check_body(raw: bytes, content_type: str) -> None:
@@ -179,5 +187,9 @@ def check_body(raw: bytes, content_type: str) -> None:
     form = dict(fields)
     if not form.get("command") and form.get("ssl_check") != "1":
         raise BadBody("a form that is neither a slash command nor an interaction")
-    if form.get("response_url") and not form["response_url"].startswith(("https://", "http://")):
-        raise BadBody("response_url is not a URL")
+    if form.get("command"):
+        for name in ("response_url", "trigger_id"):
+            if not form.get(name):
+                raise BadBody(f"a slash command without its {name}")
+        if not form["response_url"].startswith(("https://", "http://")):
+            raise BadBody("response_url is not a URL")

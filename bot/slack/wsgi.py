@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from bot.slack.payloads import MAX_BODY_BYTES, BadBody, check_body
 
@@ -40,8 +40,15 @@ def database_check(engine: Engine) -> Callable[[], None]:
     """A check that runs `SELECT 1` on the database (raises when it is unreachable)."""
 
     def check() -> None:
+        # Straight on the driver's cursor: a SQLAlchemy transaction on SQLite would begin
+        # with BEGIN IMMEDIATE (see store.db) and wait for another process's write lock.
         with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+            cursor = conn.connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+                cursor.fetchall()
+            finally:
+                cursor.close()
 
     return check
 

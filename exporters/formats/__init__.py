@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from exporters.formats.alpaca import AlpacaWriter
-from exporters.formats.base import OutRow, Writer
+from exporters.formats.base import FormatOptions, OutRow, Writer
 from exporters.formats.jsonl import DollyWriter, OpenAIChatWriter, ShareGPTWriter
 from exporters.formats.parquet import ParquetWriter
 
@@ -15,4 +15,4 @@ WRITERS: dict[str, type[Writer]] = {
     "parquet": ParquetWriter,
 }
 
-__all__ = ["WRITERS", "OutRow", "Writer"]
+__all__ = ["WRITERS", "FormatOptions", "OutRow", "Writer"]

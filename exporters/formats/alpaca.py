@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exporters.formats.base import OutRow, TextWriter
+from exporters.formats.base import FormatOptions, OutRow, TextWriter
 
 
 class AlpacaWriter(TextWriter):
@@ -12,8 +12,8 @@ class AlpacaWriter(TextWriter):
 
     extension = "json"
 
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
+    def __init__(self, path: Path, options: FormatOptions | None = None) -> None:
+        super().__init__(path, options)
         self._f.write("[")
 
     def write(self, row: OutRow) -> None:

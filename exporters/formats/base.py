@@ -42,17 +42,25 @@ class OutRow:
     def encoded(self) -> dict[str, str]:
         """Each text JSON-encoded once, shared by every format the row is written in."""
         return {
-            "instruction": _enc(self.instruction),
-            "context": _enc(self.context),
-            "response": _enc(self.response),
-            "user": _enc(self.user_turn()),
+            "instruction": enc(self.instruction),
+            "context": enc(self.context),
+            "response": enc(self.response),
+            "user": enc(self.user_turn()),
             # The provenance members without braces, to splice into any object.
-            "meta": _enc(self.meta())[1:-1],
+            "meta": enc(self.meta())[1:-1],
         }
 
 
-def _enc(value: object) -> str:
+def enc(value: object) -> str:
+    """Compact JSON text of a value, non-ASCII kept as is."""
     return json.dumps(value, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class FormatOptions:
+    """Per-export choices a format may honour (today: the system prompt of chat formats)."""
+
+    system_prompt: str | None = None
 
 
 class Writer:
@@ -60,9 +68,14 @@ class Writer:
 
     extension: ClassVar[str] = ""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, options: FormatOptions | None = None) -> None:
         self.path = path
+        self.options = options or FormatOptions()
         self.rows = 0
+
+    def outputs(self) -> dict[Path, int]:
+        """Every file this writer produced and its row count (a format may add a sidecar)."""
+        return {self.path: self.rows}
 
     def write(self, row: OutRow) -> None:
         """Append one row."""
@@ -76,8 +89,8 @@ class Writer:
 class TextWriter(Writer):
     """A UTF-8 text file written through a large buffer."""
 
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
+    def __init__(self, path: Path, options: FormatOptions | None = None) -> None:
+        super().__init__(path, options)
         self._f: IO[str] = path.open("w", encoding="utf-8", newline="\n", buffering=BUFFER_BYTES)
 
     def close(self) -> None:

@@ -6,7 +6,9 @@ writing five formats does not JSON-encode each text five times.
 
 from __future__ import annotations
 
-from exporters.formats.base import JsonLinesWriter, OutRow
+from pathlib import Path
+
+from exporters.formats.base import BUFFER_BYTES, FormatOptions, JsonLinesWriter, OutRow, enc
 
 
 class DollyWriter(JsonLinesWriter):
@@ -22,29 +24,60 @@ class DollyWriter(JsonLinesWriter):
 
 
 class OpenAIChatWriter(JsonLinesWriter):
-    """OpenAI chat fine-tuning lines: a user turn (instruction + context), an assistant turn.
+    """OpenAI chat fine-tuning lines: an optional system turn, the user turn (instruction +
+    context) and the assistant turn; nothing but `messages` at the top level.
 
-    Provenance goes under `metadata`, beside `messages`, so the messages stay exactly as the
-    fine-tuning API checks them.
+    OpenAI's per-line schema lists no other key, so our provenance goes to a sidecar,
+    `{split}.meta.jsonl`, one line per line of the data file, in the same order.
     """
 
+    def __init__(self, path: Path, options: FormatOptions | None = None) -> None:
+        super().__init__(path, options)
+        self.meta_path = path.with_name(f"{path.stem}.meta.jsonl")
+        self._meta = self.meta_path.open(
+            "w", encoding="utf-8", newline="\n", buffering=BUFFER_BYTES
+        )
+        system = self.options.system_prompt
+        self._system = f'{{"role": "system", "content": {enc(system)}}}, ' if system else ""
+
     def line(self, row: OutRow) -> str:
-        """`messages` plus `metadata`."""
+        """`messages` only."""
         e = row.encoded
         return (
-            f'{{"messages": [{{"role": "user", "content": {e["user"]}}}, '
-            f'{{"role": "assistant", "content": {e["response"]}}}], '
-            f'"metadata": {{{e["meta"]}}}}}'
+            f'{{"messages": [{self._system}{{"role": "user", "content": {e["user"]}}}, '
+            f'{{"role": "assistant", "content": {e["response"]}}}]}}'
         )
+
+    def write(self, row: OutRow) -> None:
+        """The data line, and its provenance on the same line number of the sidecar."""
+        super().write(row)
+        self._meta.write(f"{{{row.encoded['meta']}}}\n")
+
+    def outputs(self) -> dict[Path, int]:
+        """The data file and its sidecar, each with one line per row."""
+        return {self.path: self.rows, self.meta_path: self.rows}
+
+    def close(self) -> None:
+        """Close both files."""
+        try:
+            super().close()
+        finally:
+            self._meta.close()
 
 
 class ShareGPTWriter(JsonLinesWriter):
-    """ShareGPT conversations (human/gpt turns), as FastChat, Axolotl and LLaMA-Factory read."""
+    """ShareGPT conversations (human/gpt turns, a first `system` turn when a system prompt is
+    given), as FastChat, Axolotl and LLaMA-Factory read them."""
+
+    def __init__(self, path: Path, options: FormatOptions | None = None) -> None:
+        super().__init__(path, options)
+        system = self.options.system_prompt
+        self._system = f'{{"from": "system", "value": {enc(system)}}}, ' if system else ""
 
     def line(self, row: OutRow) -> str:
         """`conversations` plus provenance."""
         e = row.encoded
         return (
-            f'{{"conversations": [{{"from": "human", "value": {e["user"]}}}, '
+            f'{{"conversations": [{self._system}{{"from": "human", "value": {e["user"]}}}, '
             f'{{"from": "gpt", "value": {e["response"]}}}], {e["meta"]}}}'
         )

@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from exporters.formats.base import OutRow, Writer
+from exporters.formats.base import FormatOptions, OutRow, Writer
 
 ROW_GROUP = 10_000
 
@@ -29,8 +29,10 @@ class ParquetWriter(Writer):
 
     extension = "parquet"
 
-    def __init__(self, path: Path, *, row_group: int = ROW_GROUP) -> None:
-        super().__init__(path)
+    def __init__(
+        self, path: Path, options: FormatOptions | None = None, *, row_group: int = ROW_GROUP
+    ) -> None:
+        super().__init__(path, options)
         self._row_group = row_group
         self._writer = pq.ParquetWriter(str(path), SCHEMA, compression="zstd")
         self._buf: dict[str, list[object]] = {name: [] for name in SCHEMA.names}

@@ -3,7 +3,7 @@ and against the stored corpus, in one pass over one index."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from store.quality.dedup import DedupIndex
@@ -37,15 +37,21 @@ def scan_batch(
     *,
     threshold: float = 0.7,
     keep_duplicates: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[BatchDuplicate]:
     """Each item's best match >= threshold among the index and the items before it.
 
     Items are added to `index` as they are scanned (with negative ids, so pass an index built
     for this batch): with `keep_duplicates` False a duplicate is left out of the index, as it
     will be left out of the import, and later items are compared with what is kept.
+    `progress(done, total)` is told how far the scan is.
     """
     found: list[BatchDuplicate] = []
+    total = len(items)
+    step = max(1, total // 200)  # about 200 progress calls, whatever the batch size
     for position, item in enumerate(items):
+        if progress is not None and position % step == 0:
+            progress(position, total)
         hits = index.nearest_then_add(
             -(position + 1),
             item.text,
@@ -62,4 +68,6 @@ def scan_batch(
                     item.ref, hit.score, match_ref, hit.category_slug, hit.text, in_batch
                 )
             )
+    if progress is not None:
+        progress(total, total)
     return found

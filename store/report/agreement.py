@@ -75,7 +75,9 @@ class ReviewerRow:
 
 
 @dataclass(frozen=True)
-class _ReviewFact:
+class ReviewFact:
+    """One review reduced to what the figures use."""
+
     example_id: int
     reviewer_id: int
     category: str
@@ -113,7 +115,12 @@ def alpha_of(
     return Alpha(value, len(col), len(coders), level)
 
 
-def _facts(session: Session, since: datetime | None) -> list[_ReviewFact]:
+def review_facts(session: Session, *, since: datetime | None = None) -> list[ReviewFact]:
+    """Every review (given since `since`) as the plain facts agreement and reviewers need.
+
+    Read once and shared (`build_report`): plain tuples through the connection, since the
+    ORM's row objects cost more than the figures at 100k reviews.
+    """
     stmt = (
         select(
             Review.example_id,
@@ -132,12 +139,12 @@ def _facts(session: Session, since: datetime | None) -> list[_ReviewFact]:
     if since is not None:
         stmt = stmt.where(Review.created_at >= since)
     out = []
-    for ex_id, who, slug, verdict, rating, status, shown, at in session.execute(stmt):
+    for ex_id, who, slug, verdict, rating, status, shown, at in session.connection().execute(stmt):
         seconds = None
         if shown is not None and at is not None:
             seconds = min(max((at - shown).total_seconds(), 0.0), TASK_CAP_SECONDS)
         out.append(
-            _ReviewFact(
+            ReviewFact(
                 ex_id,
                 who,
                 slug,
@@ -150,7 +157,7 @@ def _facts(session: Session, since: datetime | None) -> list[_ReviewFact]:
     return out
 
 
-def _agreement(facts: list[_ReviewFact], name: str) -> CategoryAgreement:
+def _agreement(facts: list[ReviewFact], name: str) -> CategoryAgreement:
     verdicts: dict[int, dict[int, float]] = defaultdict(dict)
     ratings: dict[int, dict[int, float]] = defaultdict(dict)
     for f in facts:
@@ -165,11 +172,14 @@ def _agreement(facts: list[_ReviewFact], name: str) -> CategoryAgreement:
 
 
 def agreement_by_category(
-    session: Session, *, since: datetime | None = None
+    session: Session,
+    *,
+    since: datetime | None = None,
+    facts: list[ReviewFact] | None = None,
 ) -> list[CategoryAgreement]:
     """Alpha overall (first, named `all`) and per category with reviews, by slug."""
-    facts = _facts(session, since)
-    per: dict[str, list[_ReviewFact]] = defaultdict(list)
+    facts = review_facts(session, since=since) if facts is None else facts
+    per: dict[str, list[ReviewFact]] = defaultdict(list)
     for f in facts:
         per[f.category].append(f)
     return [_agreement(facts, ALL)] + [_agreement(per[c], c) for c in sorted(per)]
@@ -184,14 +194,19 @@ def categories_meeting(session: Session, min_alpha: float) -> set[str]:
     }
 
 
-def _disagrees(f: _ReviewFact) -> bool:
+def _disagrees(f: ReviewFact) -> bool:
     return f.approve != (f.status == ExampleStatus.APPROVED)
 
 
-def reviewer_rows(session: Session, *, since: datetime | None = None) -> list[ReviewerRow]:
+def reviewer_rows(
+    session: Session,
+    *,
+    since: datetime | None = None,
+    facts: list[ReviewFact] | None = None,
+) -> list[ReviewerRow]:
     """Every reviewer's record, most reviews first, with flags for leniency and dissent."""
-    by_reviewer: dict[int, list[_ReviewFact]] = defaultdict(list)
-    for f in _facts(session, since):
+    by_reviewer: dict[int, list[ReviewFact]] = defaultdict(list)
+    for f in review_facts(session, since=since) if facts is None else facts:
         by_reviewer[f.reviewer_id].append(f)
     if not by_reviewer:
         return []

@@ -14,6 +14,7 @@ from store.report.agreement import (
     CategoryAgreement,
     ReviewerRow,
     agreement_by_category,
+    review_facts,
     reviewer_rows,
 )
 from store.report.sourcing import DEFAULT_SAMPLE, OriginRow, TokenPrices, origin_rows
@@ -77,11 +78,12 @@ def build_report(
     """Compute every figure of the report; `index` None builds the near-duplicate index."""
     index = index if index is not None else DedupIndex.from_session(session)
     prices = prices or TokenPrices()
+    facts = review_facts(session, since=since)
     return Report(
         generated_at=now or utcnow(),
         since=since,
-        agreement=agreement_by_category(session, since=since),
-        reviewers=reviewer_rows(session, since=since),
+        agreement=agreement_by_category(session, facts=facts),
+        reviewers=reviewer_rows(session, facts=facts),
         origins=origin_rows(session, since=since, prices=prices, index=index, sample=sample),
         prices=prices,
     )

@@ -20,7 +20,7 @@ from store.quality.dedup import DedupIndex
 from store.report.agreement import TASK_CAP_SECONDS
 from store.report.diversity import Diversity, Text, diversity_of
 
-DEFAULT_SAMPLE = 300  # examples per origin for the diversity figures
+DEFAULT_SAMPLE = 200  # examples per origin for the diversity figures
 TOP_REASONS = 3
 _ID_CHUNK = 500
 _PUNCT = re.compile(r"[\s.!?;:,]+$")

@@ -13,7 +13,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.slack.escape import escape_mrkdwn
-from bot.slack.handlers.common import Deps, acting_person
+from bot.slack.fields import BadPayload
+from bot.slack.handlers.common import Deps, acting_person, reading_as
 from bot.slack.handlers.listeners import Later, listen
 from bot.slack.handlers.review import next_message
 from bot.slack.handlers.write import open_write_modal
@@ -23,9 +24,12 @@ from exporters.report_charts import agreement_chart
 from store.categories import set_target
 from store.contributors import set_opt_out
 from store.errors import PermissionDenied, ValidationFailed
+from store.models import Contributor
 from store.stats import category_counts, leaderboard
 
 COMMAND = "/crowdtune"
+# Longer than any real subcommand with its options.
+MAX_COMMAND_CHARS = 2000
 REPORT_CHART = "crowdtune-agreement.png"
 
 
@@ -75,19 +79,19 @@ def _write(req: Request) -> None:
 
 
 def _review(req: Request) -> None:
-    with req.deps.session() as s:
-        me = acting_person(s, req.context, req.body)
-        text, blocks = next_message(s, me)
+    me_id = reading_as(req.deps, req.context, req.body)
+    with req.deps.reading() as s:
+        text, blocks = next_message(s, s.get_one(Contributor, me_id))
     _reply(req, text, blocks)
 
 
 def _stats(req: Request) -> None:
-    with req.deps.session() as s:
+    with req.deps.reading() as s:
         _reply(req, stats_text(category_counts(s)))
 
 
 def _leaderboard(req: Request) -> None:
-    with req.deps.session() as s:
+    with req.deps.reading() as s:
         _reply(req, leaderboard_text(leaderboard(s, limit=10)))
 
 
@@ -124,7 +128,7 @@ def _targets(req: Request) -> None:
     if "text" in req.later:
         _reply(req, str(req.later["text"]))
         return
-    with req.deps.session() as s:
+    with req.deps.reading() as s:
         _reply(req, targets_text(category_counts(s)))
 
 
@@ -197,10 +201,18 @@ def help_text(*, admin: bool) -> str:
 
 
 def _words(body: dict[str, Any]) -> list[str]:
+    text = body.get("text") or ""
+    if not isinstance(text, str):
+        raise BadPayload("the command text is not a string")
+    # Refused before splitting: shlex on a megabyte of text takes seconds of CPU.
+    if len(text) > MAX_COMMAND_CHARS:
+        raise ValidationFailed(
+            {"text": f"That command is too long: at most {MAX_COMMAND_CHARS:,} characters."}
+        )
     try:
-        return shlex.split(body.get("text") or "")
+        return shlex.split(text)
     except ValueError:
-        return (body.get("text") or "").split()
+        return text.split()
 
 
 def register(app: App, deps: Deps) -> None:

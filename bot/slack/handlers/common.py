@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,8 +15,10 @@ from slack_sdk.webhook import WebhookClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.slack.client import webhook_retry_handlers
-from store.contributors import get_or_create_contributor, is_admin
+from bot.slack.fields import BadPayload
+from store.contributors import find_contributor, get_or_create_contributor, is_admin
 from store.db import session_scope
+from store.errors import NotFound
 from store.examples import QualityGate
 from store.models import Contributor
 from store.report import Report
@@ -67,11 +69,28 @@ class Deps:
     exporter: ExportRunner
     suggestion: SuggestedCategory = field(default_factory=SuggestedCategory)
     reporter: ReportRunner | None = None
+    # SQLite runs one transaction at a time per file (BEGIN IMMEDIATE), and a thread waiting
+    # for the file polls with sleeps of up to 100 ms: under a burst the unlucky waited seconds.
+    # Queueing this process's transactions on a lock instead hands the file on at once.
+    one_at_a_time: bool = False
+    _turn: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Sessions for transactions that only read (DEFERRED on SQLite); None: `sessions`.
+    reads: sessionmaker[Session] | None = None
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """One transaction."""
-        with session_scope(self.sessions) as s:
+        """One transaction (on SQLite, after this process's earlier ones)."""
+        with self._turn if self.one_at_a_time else nullcontext(), session_scope(self.sessions) as s:
+            yield s
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """One transaction that only reads: beside the writer on SQLite, never queued."""
+        if self.reads is None:
+            with self.session() as s:
+                yield s
+            return
+        with session_scope(self.reads) as s:
             yield s
 
     def is_admin(self, contributor: Contributor) -> bool:
@@ -79,15 +98,36 @@ class Deps:
         return is_admin(contributor, self.admins)
 
 
-def acting_person(session: Session, context: BoltContext, body: dict[str, Any]) -> Contributor:
-    """The contributor who sent this request, created on first contact."""
-    user = body.get("user") or {}
+def _identity(context: BoltContext, body: dict[str, Any]) -> tuple[str, str, str | None]:
+    raw = body.get("user")
+    user = raw if isinstance(raw, dict) else {}
     name = body.get("user_name") or user.get("username") or user.get("name")
     team = context.team_id or user.get("team_id") or body.get("team_id") or ""
     user_id = context.user_id or user.get("id") or body.get("user_id")
-    if not user_id:
-        raise ValueError("request names no user")
+    if not isinstance(user_id, str) or not user_id or len(user_id) > 32:
+        raise BadPayload("the request names no user")
+    if not isinstance(team, str) or len(team) > 32:
+        raise BadPayload("the request's team is not an id")
+    return team, user_id, name if isinstance(name, str) else None
+
+
+def acting_person(session: Session, context: BoltContext, body: dict[str, Any]) -> Contributor:
+    """The contributor who sent this request, created on first contact."""
+    team, user_id, name = _identity(context, body)
     return get_or_create_contributor(session, team, user_id, display_name=name)
+
+
+def reading_as(deps: Deps, context: BoltContext, body: dict[str, Any]) -> int:
+    """The acting person's id for a reply that only reads: looked up without taking SQLite's
+    write lock, created (in a transaction of its own) on first contact."""
+    team, user_id, _ = _identity(context, body)
+    with deps.reading() as s:
+        try:
+            return find_contributor(s, team, user_id).id
+        except NotFound:
+            pass
+    with deps.session() as s:
+        return acting_person(s, context, body).id
 
 
 class ResponseUrlRefused(Exception):

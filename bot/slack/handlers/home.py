@@ -9,13 +9,15 @@ from typing import Any
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
-from bot.slack.handlers.common import Deps, acting_person, show
+from bot.slack.fields import BadPayload, text
+from bot.slack.handlers.common import Deps, acting_person, reading_as, show
 from bot.slack.handlers.listeners import Later, listen
 from bot.slack.handlers.review import next_message
 from bot.slack.handlers.write import open_write_modal
 from bot.slack.views.home import home_view
 from store.contributors import snooze
 from store.deliveries import claim_delivery
+from store.models import Contributor
 from store.stats import category_counts, leaderboard, personal_counts
 from store.types import utcnow
 
@@ -34,14 +36,17 @@ def register(app: App, deps: Deps) -> None:
     ) -> None:
         if event.get("tab") not in (None, "home"):
             return
+        user = text(event.get("user"), "event.user")
+        if not user:
+            raise BadPayload("app_home_opened names no user")
         with deps.session() as s:
             # Slack redelivers unacknowledged events (X-Slack-Retry-Num): handle each once.
             if not claim_delivery(s, f"event:{body.get('event_id') or event.get('event_ts')}"):
                 logger.info("event %s already handled", body.get("event_id"))
                 return
-            me = acting_person(s, context, {"user": {"id": event["user"]}})
+            me = acting_person(s, context, {"user": {"id": user}})
             view = home_view(personal_counts(s, me), category_counts(s), leaderboard(s, limit=5))
-        client.views_publish(user_id=event["user"], view=view)
+        client.views_publish(user_id=user, view=view)
 
     # Nothing the person changes: the event is acked at once and the Home tab built after.
     listen(app.event("app_home_opened"), home_opened)
@@ -54,8 +59,9 @@ def register(app: App, deps: Deps) -> None:
     def open_review(
         body: dict[str, Any], action: dict[str, Any], client: WebClient, context: BoltContext
     ) -> None:
-        with deps.session() as s:
-            me = acting_person(s, context, body)
+        me_id = reading_as(deps, context, body)
+        with deps.reading() as s:
+            me = s.get_one(Contributor, me_id)
             text, blocks = next_message(s, me, drafts_first=action.get("value") == "draft")
         # From the Home tab there is no message to replace: the example comes by DM.
         show(client, body, text=text, blocks=blocks, replace=False)

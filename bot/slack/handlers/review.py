@@ -9,7 +9,7 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session
 
-from bot.slack.handlers.common import Deps, acting_person, show
+from bot.slack.handlers.common import Deps, acting_person, reading_as, show
 from bot.slack.handlers.listeners import Commit, FollowUp, Later, ack_only, listen
 from bot.slack.views.review import (
     RATE_ACTION,
@@ -34,7 +34,7 @@ from bot.slack.views.write import (
 from store.assignments import complete_open
 from store.enums import AssignmentKind, AssignmentStatus, ExampleStatus, Verdict
 from store.errors import DomainError, ValidationFailed
-from store.examples import PairText, get_example, next_for_review
+from store.examples import PairText, example_to_act_on, next_for_review
 from store.models import Contributor, Example
 from store.reviews import ReviewOutcome, record_review, verify_draft
 from store.types import utcnow
@@ -125,22 +125,22 @@ def register(app: App, deps: Deps) -> None:
 
     def review_or_verify(verdict: Verdict, draft: bool) -> Commit:
         def decide(body: dict[str, Any], action: dict[str, Any], context: BoltContext) -> Later:
-            example_id, skipped = read_button_value(action["value"])
+            example_id, skipped = read_button_value(action.get("value"))
             with deps.session() as s:
                 me = acting_person(s, context, body)
                 rating = None if draft else read_rating(body.get("state"))
-                shown_at = epoch_to_utc(read_shown(action["value"]))
+                shown_at = epoch_to_utc(read_shown(action.get("value")))
                 outcome = _decide(
                     s, deps, me, example_id, verdict, draft=draft, rating=rating, shown_at=shown_at
                 )
                 note = _outcome_note(outcome, "Verified" if draft else "Approved")
-            return {"note": note, "skipped": skipped}
+            return {"note": note, "skipped": skipped, "me": me.id}
 
         decide.__name__ = "verify" if draft else "approve"
         return decide
 
     def skip(body: dict[str, Any], action: dict[str, Any], context: BoltContext) -> Later:
-        example_id, skipped = read_button_value(action["value"])
+        example_id, skipped = read_button_value(action.get("value"))
         draft = action["action_id"] == "verify_skip"
         with deps.session() as s:
             me = acting_person(s, context, body)
@@ -149,13 +149,13 @@ def register(app: App, deps: Deps) -> None:
             complete_open(
                 s, me, kind, now=utcnow(), example_id=example_id, status=AssignmentStatus.SKIPPED
             )
-        return {"note": "", "skipped": [*skipped, example_id]}
+        return {"note": "", "skipped": [*skipped, example_id], "me": me.id}
 
     def show_next(
         body: dict[str, Any], client: WebClient, context: BoltContext, later: Later
     ) -> None:
-        with deps.session() as s:
-            me = acting_person(s, context, body)
+        with deps.reading() as s:
+            me = s.get_one(Contributor, later["me"])  # the ack half knew who
             text, blocks = next_message(s, me, skipped=later["skipped"], note=later["note"])
         show(client, body, text=text, blocks=blocks)
 
@@ -171,10 +171,16 @@ def register(app: App, deps: Deps) -> None:
     app.action(RATE_ACTION)(ack_only)
 
     def edit(mode: str) -> FollowUp:
-        def open_edit(body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
-            example_id, _ = read_button_value(action["value"])
-            with deps.session() as s:
-                example = get_example(s, example_id)
+        def open_edit(
+            body: dict[str, Any], action: dict[str, Any], client: WebClient, context: BoltContext
+        ) -> None:
+            example_id, _ = read_button_value(action.get("value"))
+            me_id = reading_as(deps, context, body)
+            with deps.reading() as s:
+                # Checked before any text is shown: a forged button must not reveal others'
+                # rejected examples, or let anyone edit their own.
+                me = s.get_one(Contributor, me_id)
+                example = example_to_act_on(s, example_id, me, verify=mode == "verify")
                 too_long = max(
                     len(example.instruction), len(example.context), len(example.response)
                 )
@@ -186,7 +192,7 @@ def register(app: App, deps: Deps) -> None:
                         example_id=example.id,
                         category=example.category.slug,
                         reply_url=body.get("response_url"),
-                        started=read_shown(action["value"]),
+                        started=read_shown(action.get("value")),
                     ),
                     text=read_text_of(example),
                 )
@@ -206,12 +212,12 @@ def register(app: App, deps: Deps) -> None:
 
     def reject(mode: str) -> FollowUp:
         def open_reject(body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
-            example_id, _ = read_button_value(action["value"])
+            example_id, _ = read_button_value(action.get("value"))
             meta = ModalMeta(
                 mode=mode,
                 example_id=example_id,
                 reply_url=body.get("response_url"),
-                started=read_shown(action["value"]),
+                started=read_shown(action.get("value")),
             )
             client.views_open(trigger_id=body["trigger_id"], view=reject_modal(meta))
 
@@ -262,7 +268,7 @@ def register(app: App, deps: Deps) -> None:
             except DomainError as exc:
                 ack(response_action="errors", errors={error_block: exc.message})
                 return None
-            return {"url": meta.reply_url, "note": note}
+            return {"url": meta.reply_url, "note": note, "me": me.id}
 
         submit.__name__ = f"submit_{verdict.value}"
         return submit
@@ -272,9 +278,8 @@ def register(app: App, deps: Deps) -> None:
     ) -> None:
         if not later:  # the submission came back with errors: the modal shows them
             return
-        with deps.session() as s:
-            me = acting_person(s, context, body)
-            text, blocks = next_message(s, me, note=later["note"])
+        with deps.reading() as s:
+            text, blocks = next_message(s, s.get_one(Contributor, later["me"]), note=later["note"])
         # Replace the message the person clicked in, when we know it; else a DM.
         show(client, body, text=text, blocks=blocks, url=later["url"])
 

@@ -11,6 +11,7 @@ from slack_sdk import WebClient
 from sqlalchemy.orm import Session
 
 from bot.slack.escape import escape_mrkdwn
+from bot.slack.fields import BadPayload, obj
 from bot.slack.handlers.common import Deps, SuggestedCategory, acting_person
 from bot.slack.handlers.listeners import Later, listen
 from bot.slack.views.write import (
@@ -50,7 +51,7 @@ def _chosen_category(session: Session, slug: str | None, suggestion: SuggestedCa
 
 def open_write_modal(deps: Deps, client: WebClient, trigger_id: str, slug: str | None) -> None:
     """Open the write modal (trigger_id lives 3 s: one quick query, then views.open)."""
-    with deps.session() as s:
+    with deps.reading() as s:
         selected = _chosen_category(s, slug, deps.suggestion)
         meta = ModalMeta(category=selected.slug, started=time.time())
         view = write_modal(list_categories(s, active_only=True), selected, meta=meta)
@@ -61,10 +62,12 @@ def register(app: App, deps: Deps) -> None:
     """Listeners of the write modal."""
 
     def switch_category(body: dict[str, Any], client: WebClient) -> None:
-        view = body["view"]
+        view = obj(body.get("view"), "view")
+        if not isinstance(view.get("id"), str):
+            raise BadPayload("a category change outside a modal")
         slug = read_category(view)
         started = ModalMeta.loads(view.get("private_metadata")).started
-        with deps.session() as s:
+        with deps.reading() as s:
             selected = _chosen_category(s, slug, deps.suggestion)
             new = write_modal(
                 list_categories(s, active_only=True),

@@ -155,8 +155,9 @@ class Workspace:
     def dm_id(self, user: str) -> str:
         """The id of a person's DM with the bot (created on first use)."""
         cid = "D" + user
-        if cid not in self.channels:
-            self.channels[cid] = Channel(cid, user, is_im=True)
+        with self.changed:
+            if cid not in self.channels:
+                self.channels[cid] = Channel(cid, user, is_im=True)
         return cid
 
     def _channel(self, channel: str) -> Channel:

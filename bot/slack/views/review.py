@@ -17,6 +17,7 @@ REJECT_CALLBACK = "reject_submit"
 RATE_ACTION = "review_rate"
 MAX_SKIPS_KEPT = 30  # button values are ≤ 2000 characters
 SECTION_BUDGET = 2900
+MAX_EPOCH = 32_503_680_000  # the year 3000: beyond it a "shown at" time is junk
 INJECTION_WARNING = (
     ":warning: *Flagged:* this draft contains text aimed at the model or at readers "
     "(instructions to ignore rules, or mentions/links); such markup is shown escaped. "
@@ -50,10 +51,13 @@ def read_button_value(raw: Any) -> tuple[int, list[int]]:
     ]
 
 
-def read_shown(raw: str) -> float | None:
-    """When the example in this button's message was shown (epoch seconds), if recorded."""
-    shown = json.loads(raw).get("t")
-    return float(shown) if isinstance(shown, int | float) else None
+def read_shown(raw: Any) -> float | None:
+    """When the example in this button's message was shown (epoch seconds), if recorded; a
+    value that is no plausible time is ignored (timing is a measurement, not input)."""
+    shown = json_object(raw, "button value").get("t")
+    if isinstance(shown, bool) or not isinstance(shown, int | float):
+        return None
+    return float(shown) if 0 < shown < MAX_EPOCH else None
 
 
 def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:

@@ -22,7 +22,8 @@ FIELD_BLOCKS = ("instruction", "context", "response")
 
 def epoch_to_utc(seconds: float | None) -> datetime | None:
     """Epoch seconds (from a modal's metadata or a button's value) as aware UTC, or None."""
-    if not isinstance(seconds, int | float) or seconds <= 0:
+    # Anything but a plausible time (a forged 1e30, NaN) is no time at all.
+    if not isinstance(seconds, int | float) or not 0 < seconds < 32_503_680_000:
         return None
     return datetime.fromtimestamp(seconds, UTC)
 

@@ -16,8 +16,8 @@ bulk inserts, foreign-key cascades and raw SQL alike.
 A later revision that rebuilds `examples` or `reviews` on SQLite (batch mode "move and copy")
 drops these triggers: it must create them again (tests/test_counters.py would fail).
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-01 19:30:00
 """
 
@@ -26,8 +26,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006"
-down_revision: str | None = "0005"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
