@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, case, func, literal, select, text
+from sqlalchemy import Integer, bindparam, func, literal, select, text
 from sqlalchemy.orm import Session
 
 from store.enums import ExampleStatus
@@ -228,6 +228,24 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
+# Rows, not GROUP BY: grouping by person makes SQLite walk the person index (every day of
+# every person, every review) instead of the date index's range; a window holds few rows.
+_WINDOW_DAYS = select(
+    ContributorDay.contributor_id,
+    ContributorDay.written,
+    ContributorDay.approved,
+    ContributorDay.reviews,
+).where(ContributorDay.day > bindparam("first_day"))
+_PARTIAL_WRITTEN = select(Example.author_id, Example.status).where(
+    Example.created_at >= bindparam("since"),
+    Example.created_at < bindparam("next_day"),
+    Example.author_id.is_not(None),
+)
+_PARTIAL_REVIEWS = select(Review.reviewer_id).where(
+    Review.created_at >= bindparam("since"), Review.created_at < bindparam("next_day")
+)
+
+
 def window_tallies(session: Session, since: datetime) -> dict[int, Tally]:
     """Per person: examples written since `since` (and of those, approved) and reviews given.
 
@@ -238,29 +256,14 @@ def window_tallies(session: Session, since: datetime) -> dict[int, Tally]:
     first_day = since.date()
     next_day = _day_start(first_day + timedelta(days=1))
     out: dict[int, Tally] = defaultdict(Tally)
-    # Rows, not GROUP BY: grouping by person makes SQLite walk the primary key (every day of
-    # every person) instead of the day index's range; the window holds few rows anyway.
-    days = select(
-        ContributorDay.contributor_id,
-        ContributorDay.written,
-        ContributorDay.approved,
-        ContributorDay.reviews,
-    ).where(ContributorDay.day > first_day)
-    for cid, w, a, r in session.execute(days):
+    for cid, w, a, r in session.execute(_WINDOW_DAYS, {"first_day": first_day}):
         out[cid] = Tally(out[cid].written + w, out[cid].approved + a, 0, out[cid].reviews + r)
-    partial = (Example.created_at >= since) & (Example.created_at < next_day)
-    written = select(
-        Example.author_id,
-        func.count(),
-        func.sum(case((Example.status == ExampleStatus.APPROVED, 1), else_=0)),
-    ).where(partial, Example.author_id.is_not(None))
-    for cid, w, a in session.execute(written.group_by(Example.author_id)):
-        out[cid] = out[cid].plus("w", int(w)).plus("a", int(a or 0))
-    reviews = select(Review.reviewer_id, func.count()).where(
-        Review.created_at >= since, Review.created_at < next_day
-    )
-    for cid, r in session.execute(reviews.group_by(Review.reviewer_id)):
-        out[cid] = out[cid].plus("r", int(r))
+    bounds = {"since": since, "next_day": next_day}
+    for author, status in session.execute(_PARTIAL_WRITTEN, bounds):
+        assert author is not None  # the statement keeps authored rows only
+        out[author] = out[author].plus("w", 1).plus("a", int(status == ExampleStatus.APPROVED))
+    for (reviewer,) in session.execute(_PARTIAL_REVIEWS, bounds):
+        out[reviewer] = out[reviewer].plus("r", 1)
     for key, n in staged(session).items():
         part = key.split("|")
         if part[0] == "d" and date.fromisoformat(part[2]) > first_day:

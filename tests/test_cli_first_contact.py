@@ -228,6 +228,7 @@ def test_scheduler_list_shows_the_cron_as_written_and_the_next_fire_in_the_zone(
         "nudges",
         "gap_fill",
         "export",
+        "dedup_snapshot",
         "digest",
         "dedup_snapshot",
     }
