@@ -230,7 +230,6 @@ def test_scheduler_list_shows_the_cron_as_written_and_the_next_fire_in_the_zone(
         "export",
         "dedup_snapshot",
         "digest",
-        "dedup_snapshot",
     }
 
 
