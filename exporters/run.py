@@ -416,6 +416,13 @@ class _Run:
                 f"nothing to export: --min-reviews {self.spec.min_reviews} removed all "
                 f"{f.of_origins:,} approved examples of the chosen origins" + hint
             )
+        if f.eligible == 0:
+            named = ",".join(self.spec.categories) or "every active category (the default)"
+            return (
+                f"nothing to export: the category and quality filters (--categories {named}; "
+                f"--min-agreement, --min-rating when given) removed all {f.with_reviews:,} "
+                "approved examples left" + hint
+            )
         if self.counts.pii and not self.counts.balanced_out:
             return f"nothing to export: --drop-pii removed all {self.counts.pii:,} rows" + hint
         why = " (every category's target is 0: see `crowdtune categories`)"

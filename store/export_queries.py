@@ -119,16 +119,21 @@ class FilterCounts:
     approved: int
     of_origins: int
     with_reviews: int
+    # ... and of those, in the chosen categories with the chosen ratings (every filter).
+    eligible: int
 
 
 def filter_counts(session: Session, flt: ExportFilter) -> FilterCounts:
-    """Approved examples, then those of the chosen origins, then those with enough reviews."""
+    """Approved examples, then those of the chosen origins, then those with enough reviews,
+    then those the category and rating filters keep."""
     approved = Example.status == ExampleStatus.APPROVED
     origins = Example.origin.in_(flt.origins)
+    reviewed = Example.review_count >= flt.min_reviews
     count = select(func.count()).select_from(Example)
     return FilterCounts(
         session.scalar(count.where(approved)) or 0,
         session.scalar(count.where(approved, origins)) or 0,
+        session.scalar(count.where(approved, origins, reviewed)) or 0,
         session.scalar(count.where(_eligible(Example, flt))) or 0,
     )
 

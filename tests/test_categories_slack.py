@@ -7,10 +7,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from bot.slack.standin.web_api import TEAM_ID
-from exporters.run import run_export
+from exporters.run import EmptyExport, run_export
 from exporters.spec import ExportSpec
 from store.catalogue import guideline_history
 from store.categories import get_category, list_categories
@@ -184,7 +185,9 @@ def test_admin_adds_a_category_people_write_review_and_export_it_then_retire_it(
     view = _write(slack, "UALICE", "write")
     options = [o["value"] for o in view["blocks"][0]["element"]["options"]]
     assert "customer_support" not in options and "open_qa" in options
-    assert "customer_support" not in _export(slack, tmp_path, "default")
+    # Only the retired category has examples: the default export (active ones) has none.
+    with pytest.raises(EmptyExport, match="--categories every active category"):
+        _export(slack, tmp_path, "default")
     assert _export(slack, tmp_path, "named", ("customer_support",)) == {"customer_support"}
     manifest = json.loads((tmp_path / "named" / "manifest.json").read_text())
     assert manifest["guideline_versions"] == {"customer_support": [1]}
