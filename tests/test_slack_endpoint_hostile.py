@@ -70,6 +70,18 @@ SIGNED_MALFORMED = {
     "actions_not_a_list": (_payload({"type": "block_actions", "actions": "approve"}), FORM),
     "actions_of_strings": (_payload({"type": "block_actions", "actions": ["x"]}), FORM),
     "view_not_an_object": (_payload({"type": "view_submission", "view": "v"}), FORM),
+    "response_url_a_number": (
+        _payload(
+            {
+                "type": "block_actions",
+                "trigger_id": "t",
+                "container": {"type": "message"},
+                "response_url": 7,
+                "actions": [{"action_id": "review_approve", "value": "{}"}],
+            }
+        ),
+        FORM,
+    ),
     "event_not_an_object": (
         json.dumps({"type": "event_callback", "event": ["app_home_opened"]}).encode(),
         "application/json",

@@ -107,13 +107,19 @@ def _check_view(view: dict[str, Any]) -> None:
         raise BadBody("view.state.values is not an object of objects")
 
 
+def _typed_object(doc: Any, what: str, kinds: frozenset[str], unknown: str) -> str:
+    """`doc`'s type, when it is an object of one of `kinds` whose routing fields Bolt reads."""
+    if not isinstance(doc, dict):
+        raise BadBody(f"{what} is a JSON {type(doc).__name__}, not an object")
+    kind = doc.get("type")
+    if not isinstance(kind, str) or kind not in kinds:
+        raise BadBody(f"{what} type {str(kind)[:40]!r} is not one {unknown}")
+    _check_shape(doc, "")
+    return kind
+
+
 def _check_interactive(payload: Any) -> None:
-    if not isinstance(payload, dict):
-        raise BadBody(f"payload is a JSON {type(payload).__name__}, not an object")
-    kind = payload.get("type")
-    if not isinstance(kind, str) or kind not in PAYLOAD_TYPES:
-        raise BadBody(f"payload type {str(kind)[:40]!r} is not one this app handles")
-    _check_shape(payload, "")
+    kind = _typed_object(payload, "payload", PAYLOAD_TYPES, "this app handles")
     actions = payload.get("actions")
     if kind == "block_actions" and not (
         isinstance(actions, list)
@@ -147,12 +153,7 @@ def _check_interactive(payload: Any) -> None:
 
 
 def _check_events(doc: Any) -> None:
-    if not isinstance(doc, dict):
-        raise BadBody(f"body is a JSON {type(doc).__name__}, not an object")
-    kind = doc.get("type")
-    if not isinstance(kind, str) or kind not in EVENT_TYPES:
-        raise BadBody(f"event envelope type {str(kind)[:40]!r} is not one Slack sends")
-    _check_shape(doc, "")
+    kind = _typed_object(doc, "event envelope", EVENT_TYPES, "Slack sends")
     event = doc.get("event")
     if kind == "event_callback" and not (
         isinstance(event, dict) and isinstance(event.get("type"), str)
