@@ -50,6 +50,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
@@ -60,12 +61,14 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, insert, select, text  # noqa: E402
 
+from bench.bulk import BulkLoader  # noqa: E402
 from bot.slack.standin.web_api import TEAM_ID, VALID_TOKEN, SlackDouble  # noqa: E402
 from migrations import runner  # noqa: E402
 from store.categories import seed_default_categories  # noqa: E402
 from store.db import make_engine, make_session_factory, session_scope  # noqa: E402
 from store.models import Category, Contributor, Example  # noqa: E402
-from store.validation import content_hash  # noqa: E402
+from store.quality.dedup import DedupIndex  # noqa: E402
+from store.types import utcnow  # noqa: E402
 from tests.slack_requests import (  # noqa: E402
     SIGNING_SECRET,
     click_payload,
@@ -86,6 +89,8 @@ MIX: tuple[tuple[str, float], ...] = (
     ("write submission", 0.1),
 )
 VOCABULARY = 20_000
+QUORUM = 2  # approving reviews of each stored approved example (the default quorum)
+BULK_BATCH = 20_000
 FORM = "application/x-www-form-urlencoded"
 
 
@@ -188,8 +193,19 @@ class Words:
         return " ".join(words).capitalize() + "."
 
 
+# The stored corpus's age: a store of this size has been collected over about this long, so
+# its rows' created_at/updated_at are spread over it (a freshly stamped corpus would make every
+# row "recently changed" for the near-duplicate index's catch-up, which no real store sees).
+CORPUS_DAYS = 730
+# The pending examples (awaiting review) were written in the last few days.
+PENDING_DAYS = 3
+WRITERS = 200
+
+
 def fill_store(url: str, examples: int, pending: int, words: Words) -> list[int]:
-    """Bulk-insert synthetic examples (the last `pending` await review); return pending ids."""
+    """Bulk-fill a store (bench/bulk.py: counter triggers bypassed, one recount) with synthetic
+    examples written over CORPUS_DAYS, each approved one with its quorum of approving reviews;
+    the last `pending` await review. Returns the pending ids."""
     engine = make_engine(url)
     sessions = make_session_factory(engine)
     with session_scope(sessions) as s:
@@ -199,46 +215,71 @@ def fill_store(url: str, examples: int, pending: int, words: Words) -> list[int]
             insert(Contributor),
             [
                 {"team_id": TEAM_ID, "slack_user_id": f"UW{i:04d}", "display_name": f"writer {i}"}
-                for i in range(200)
+                for i in range(WRITERS)
             ],
         )
         authors = list(s.scalars(select(Contributor.id)))
-    batch: list[dict[str, Any]] = []
-    with engine.begin() as conn:
-        for i in range(examples):
-            ins = words.sentence(words.rng.randint(6, 16)).removesuffix(".") + "?"
-            resp = words.sentence(words.rng.randint(10, 40))
-            batch.append(
-                {
-                    "category_id": cats[i % len(cats)],
-                    "instruction": ins,
-                    "context": "",
-                    "response": resp,
-                    "status": "pending" if i >= examples - pending else "approved",
-                    "origin": "imported",
-                    "author_id": authors[i % len(authors)],
-                    "content_hash": content_hash(ins, "", resp),
-                    "flags": [],
-                    "revision": 1,
-                    "review_count": 0,
-                }
-            )
-            if len(batch) == 5000:
-                conn.execute(insert(Example), batch)
-                batch.clear()
-        if batch:
-            conn.execute(insert(Example), batch)
+    now = utcnow()
+    approved = examples - pending
+    rng = words.rng
+
+    def when(i: int) -> datetime:
+        # Ascending with the id, as rows are inserted; the pending ones are the newest.
+        if i < approved:
+            return now - timedelta(days=CORPUS_DAYS * (1 - i / max(1, approved)) + PENDING_DAYS)
+        return now - timedelta(days=PENDING_DAYS * (1 - (i - approved) / max(1, pending)))
+
+    with BulkLoader(engine) as bulk:
+        for first in range(0, examples, BULK_BATCH):
+            rows, reviews = [], []
+            for i in range(first, min(examples, first + BULK_BATCH)):
+                ins = words.sentence(rng.randint(6, 16)).removesuffix(".") + "?"
+                resp = words.sentence(rng.randint(10, 40))
+                at = when(i)
+                author = authors[i % len(authors)]
+                rows.append(
+                    {
+                        "category_id": cats[i % len(cats)],
+                        "instruction": ins,
+                        "response": resp,
+                        "status": "pending" if i >= approved else "approved",
+                        "author_id": author,
+                        "review_count": QUORUM if i < approved else 0,
+                        "created_at": at,
+                        "updated_at": at,
+                    }
+                )
+            ids = bulk.examples(rows, batch=len(rows))
+            for example_id, row in zip(ids, rows, strict=True):
+                if row["status"] != "approved":
+                    continue
+                others = [a for a in rng.sample(authors, QUORUM + 1) if a != row["author_id"]]
+                for reviewer in others[:QUORUM]:
+                    reviews.append(
+                        {
+                            "example_id": example_id,
+                            "reviewer_id": reviewer,
+                            "created_at": row["created_at"] + timedelta(hours=rng.random() * 48),
+                        }
+                    )
+            bulk.reviews(reviews, batch=max(1, len(reviews)))
     with session_scope(sessions) as s:
         ids = list(
             s.scalars(select(Example.id).where(Example.status == "pending").order_by(Example.id))
         )
-    if engine.dialect.name == "postgresql":
-        # A store that has been running has statistics; without this, autovacuum analyzes
-        # the freshly loaded table in the middle of the first measurement.
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM ANALYZE"))
     engine.dispose()
     return ids
+
+
+def write_snapshot(url: str, directory: Path) -> int:
+    """The near-duplicate index snapshot `crowdtune db upgrade` writes (every worker maps it
+    at start and catches up, instead of building the index from the table)."""
+    engine = make_engine(url)
+    try:
+        with session_scope(make_session_factory(engine)) as s:
+            return DedupIndex.write_snapshot(s, directory)
+    finally:
+        engine.dispose()
 
 
 @dataclass
@@ -462,7 +503,11 @@ def bench_store(kind: str, examples: int, args: argparse.Namespace) -> list[Run]
     rates = [float(r) for r in args.rates.split(",") if r]
     approves = int(sum(rates) * args.duration * 0.7) + args.burst + 100
     runs = []
-    with database(kind) as url, SlackDouble() as double:
+    with (
+        database(kind) as url,
+        SlackDouble() as double,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         started = time.perf_counter()
         pending = fill_store(url, examples, max(approves, examples // 100), words)
         print(
@@ -477,6 +522,16 @@ def bench_store(kind: str, examples: int, args: argparse.Namespace) -> list[Run]
             "SLACK_API_URL": double.api_url,
             "CROWDTUNE_LOG_LEVEL": "WARNING",
         }
+        if args.snapshot:
+            started = time.perf_counter()
+            snapshot = Path(tmp) / "dedup"
+            held = write_snapshot(url, snapshot)
+            env["CROWDTUNE_DEDUP_SNAPSHOT"] = str(snapshot)
+            print(
+                f"[{kind} {examples:,}] near-duplicate snapshot of {held:,} written in "
+                f"{time.perf_counter() - started:.0f} s",
+                file=sys.stderr,
+            )
         crowdtune = [sys.executable, "-m", "bot.cli", "serve"]
         started = time.perf_counter()
         with server(crowdtune, env, args.workers, args.threads) as app_url:
@@ -606,6 +661,12 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--threads", type=int, default=8, help="threads per worker")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--no-snapshot",
+        dest="snapshot",
+        action="store_false",
+        help="every worker builds the near-duplicate index from the table (no snapshot)",
+    )
     args = parser.parse_args()
     runs: list[Run] = []
     stores = [
