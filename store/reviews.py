@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from store.enums import ExampleStatus, Verdict
 from store.errors import Conflict, ValidationFailed
@@ -164,7 +165,21 @@ def record_review(
         revise_example(session, example, edited, reviewer, gate=gate)
     example.review_count += 1
     decided = apply_quorum(session, example, quorum)
+    if not decided and edited is None:
+        _keep_updated_at(example)
     return ReviewOutcome(review=review, example=example, decided=decided)
+
+
+def _keep_updated_at(example: Example) -> None:
+    """Leave updated_at as it is for a verdict that changed neither text nor status.
+
+    updated_at tells the near-duplicate index which rows to read again (`DedupIndex.sync`,
+    before every submission's check); a review count is nothing it holds. Bumped by every
+    click, it made each submission re-read every row reviewed in the last minute: 17 ms per
+    check at 1,800 reviews a minute, 65 ms at 7,200, growing with the review rate.
+    """
+    # Named in the UPDATE with its current value, so the column's onupdate does not fire.
+    flag_modified(example, "updated_at")
 
 
 def verify_draft(

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from sqlalchemy import update
 
 from store.enums import ExampleStatus, Origin, Verdict
 from store.errors import Conflict, PermissionDenied, ValidationFailed
 from store.examples import PairText, next_for_review
-from store.models import ExampleRevision, Review
+from store.models import Example, ExampleRevision, Review
 from store.reviews import Quorum, record_review, verify_draft
+from store.types import utcnow
 from tests.dbs import TestDatabase
 from tests.factories import example, person
 
@@ -26,6 +30,33 @@ def test_two_approvals_approve(db: TestDatabase) -> None:
         )
         assert second.decided and ex.status == ExampleStatus.APPROVED
         assert ex.decided_at is not None and ex.review_count == 2
+
+
+def test_a_verdict_that_changes_no_text_or_status_leaves_updated_at(db: TestDatabase) -> None:
+    # updated_at is what the near-duplicate index re-reads by: a click that only counts must
+    # not make every submission's check read the row again; a decision or an edit must.
+    with db.session() as s:
+        alice, bob, carol = person(s, "UA"), person(s, "UB"), person(s, "UC")
+        counted, edited = example(s, alice), example(s, alice)
+        long_ago = utcnow() - timedelta(days=30)
+        s.execute(update(Example).values(updated_at=long_ago))
+    with db.session() as s:
+        record_review(s, example_id=counted.id, reviewer=bob, verdict=Verdict.APPROVE, quorum=Q2)
+        text = PairText("Name a primary colour.", "", "Red is one.")
+        record_review(
+            s, example_id=edited.id, reviewer=bob, verdict=Verdict.EDIT, quorum=Q2, edited=text
+        )
+    with db.session() as s:
+        assert s.get_one(Example, counted.id).review_count == 1
+        assert s.get_one(Example, counted.id).updated_at == long_ago
+        assert s.get_one(Example, edited.id).updated_at > long_ago  # the text changed
+    with db.session() as s:
+        outcome = record_review(
+            s, example_id=counted.id, reviewer=carol, verdict=Verdict.APPROVE, quorum=Q2
+        )
+        assert outcome.decided
+    with db.session() as s:
+        assert s.get_one(Example, counted.id).updated_at > long_ago  # the status changed
 
 
 @pytest.mark.parametrize(
