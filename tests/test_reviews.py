@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import text, update
+from sqlalchemy.exc import OperationalError
 
 from store.enums import ExampleStatus, Origin, Verdict
 from store.errors import Conflict, PermissionDenied, ValidationFailed
-from store.examples import PairText, next_for_review
+from store.examples import PairText, get_example, next_for_review
 from store.models import Example, ExampleRevision, Review
 from store.reviews import Quorum, record_review, verify_draft
 from store.types import utcnow
@@ -221,3 +222,27 @@ def test_rejected_draft_is_discarded(db: TestDatabase) -> None:
             s, example_id=draft.id, verifier=b, verdict=Verdict.REJECT, quorum=Q2, reason="wrong"
         )
         assert draft.status == ExampleStatus.REJECTED
+
+
+def test_reviewing_locks_the_example_not_its_category(db: TestDatabase) -> None:
+    # Reviews of different examples of one category must not queue behind each other: the
+    # row lock of a review covers the example only (the category is joined into the query).
+    if db.kind != "postgresql":
+        pytest.skip("row locks are PostgreSQL's (SQLite takes the file's write lock)")
+    with db.session() as s:
+        alice, bob = person(s, "UA"), person(s, "UB")
+        first, second = example(s, alice), example(s, alice)
+        assert first.category_id == second.category_id
+        category_id, first_id, second_id = first.category_id, first.id, second.id
+    with db.session() as s, db.session() as other:
+        record_review(s, example_id=first_id, reviewer=bob, verdict=Verdict.APPROVE, quorum=Q2)
+        # While that transaction is open, the category row and another example are free...
+        other.execute(
+            text("SELECT id FROM categories WHERE id = :id FOR UPDATE NOWAIT"), {"id": category_id}
+        )
+        get_example(other, second_id, for_update=True)
+        # ...and the reviewed example is not.
+        with pytest.raises(OperationalError), other.begin_nested():
+            other.execute(
+                text("SELECT id FROM examples WHERE id = :id FOR UPDATE NOWAIT"), {"id": first_id}
+            )
