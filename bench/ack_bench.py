@@ -10,22 +10,34 @@ local Slack double in this process. A client in its own process sends signed req
   submissions (a new example, checked against the corpus for near-duplicates, stored in the
   ack);
 - then the burst the old design was measured with: 400 Approve clicks from 20 clients at
-  once, each sending its next click as soon as the last is acked; a bare Bolt app that only
-  acks (bench/bare_app.py, same gunicorn settings) takes the same burst as the baseline.
+  once, each sending its next click as soon as the last is acked.
+
+Right after each run the same requests go to a bare Bolt app that only acks (bench/bare_app.py,
+same gunicorn settings, started beside crowdtune's): on a shared machine, what its load alone
+does to an ack at that rate.
 
 For each request: the ack (HTTP 200 from /slack/events), and the time from sending it until
-its result reaches the double — the replaced message with the next example, the review
-reply, the opened modal, the thank-you DM. Targets: ack p99 < 300 ms at 50 req/s with 1M
-examples; result p95 < 1 s at 20 req/s; every ack under Slack's 3 s in every run, the burst
-included.
+its result reaches the double — the replaced message with the next example under the
+approval's note, the review reply, the opened modal, the thank-you DM; an error message in
+their place counts as wrong, not as a result. After each store's runs, every acked Approve
+must be a stored review and every acked submission a stored example (none twice). Targets:
+ack p99 < 300 ms at 50 req/s with 1M examples; result p95 < 1 s at 20 req/s; every ack under
+Slack's 3 s in every run, the burst included.
 
     .venv/bin/python bench/ack_bench.py [--examples 67000,1000000] [--rates 5,20,50]
-        [--duration 60] [--burst 400] [--burst-clients 20] [--databases sqlite,postgresql]
-        [--workers 2] [--threads 8] [--seed 1]
+        [--duration 60] [--burst 400] [--burst-clients 20] [--bare-rates 5,20,50]
+        [--databases sqlite,postgresql] [--workers 2] [--threads 8] [--seed 1]
+        [--mix 'Approve click=0.6,...'] [--no-snapshot] [--profile DIR]
 
-The corpus is synthetic text over a Zipf-distributed vocabulary of 20,000 made-up words, so
-that submissions share words with stored examples the way real text does (the near-duplicate
-check sees in-distribution text), 1 % of it pending review.
+The store is filled through bench/bulk.py (counter triggers bypassed, one recount): synthetic
+text over a Zipf-distributed vocabulary of 20,000 made-up words, so that submissions share
+words with stored examples the way real text does (the near-duplicate check sees
+in-distribution text); written over two years (created_at/updated_at spread, as in a store
+that has been running: rows stamped at fill time would all look "changed in the last minute"
+to the index's catch-up), each approved example with its two approving reviews, 1 % pending
+review. The near-duplicate snapshot `crowdtune db upgrade` writes is written first and mapped
+by every worker (--no-snapshot: each builds the index from the table). --profile samples
+crowdtune's workers with py-spy during each run (collapsed stacks, one file per worker).
 """
 
 from __future__ import annotations
