@@ -543,8 +543,10 @@ class _Run:
                 p = _advance(sel.ids, p, row.id)
                 split = SPLITS[1] if marks[p] == TEST else SPLITS[0]
                 out = self.out_row(row)
+                fits_pairs = out.is_pair
                 for w in opened[split]:
-                    if w.holds(out):  # pair formats skip conversations (counted in select)
+                    # The pair formats skip conversations (counted and logged in select).
+                    if fits_pairs or w.holds_conversations:
                         w.write(out)
                 if row.guideline_version is not None:
                     self.guidelines[row.category].add(row.guideline_version)

@@ -85,20 +85,29 @@ class OutRow:
 
     @cached_property
     def _chat(self) -> list[tuple[str, str]]:
-        # (role, JSON text) of each chat turn: a pair's encoded user turn and answer are reused.
-        if self.kind == CONVERSATION:
-            return [(role, enc(text)) for role, text in self.turns]
-        e = self.encoded
-        return [("user", e["user"]), ("assistant", e["response"])]
+        # (role, JSON text) of each turn of a conversation, encoded once for both formats.
+        return [(role, enc(text)) for role, text in self.turns]
 
-    @cached_property
     def chat_json(self) -> str:
         """The chat turns as comma-joined OpenAI `{role, content}` objects (no brackets)."""
+        # Plain methods, not cached: each format asks once, and the pair case (the common
+        # one) is one f-string on the texts `encoded` holds.
+        if self.kind == PAIR:
+            e = self.encoded
+            return (
+                f'{{"role": "user", "content": {e["user"]}}}, '
+                f'{{"role": "assistant", "content": {e["response"]}}}'
+            )
         return ", ".join(f'{{"role": "{r}", "content": {t}}}' for r, t in self._chat)
 
-    @cached_property
     def sharegpt_json(self) -> str:
         """The chat turns as comma-joined ShareGPT `{from, value}` objects (no brackets)."""
+        if self.kind == PAIR:
+            e = self.encoded
+            return (
+                f'{{"from": "human", "value": {e["user"]}}}, '
+                f'{{"from": "gpt", "value": {e["response"]}}}'
+            )
         return ", ".join(f'{{"from": "{SHAREGPT_FROM[r]}", "value": {t}}}' for r, t in self._chat)
 
 
@@ -121,11 +130,6 @@ class Writer:
     # False for layouts of single instruction/response pairs (Dolly, Alpaca): the export
     # leaves multi-turn conversations out of them and says so (manifest, dropped.jsonl).
     holds_conversations: ClassVar[bool] = True
-
-    @classmethod
-    def holds(cls, row: OutRow) -> bool:
-        """True when this format can hold the row."""
-        return cls.holds_conversations or row.is_pair
 
     def __init__(self, path: Path, options: FormatOptions | None = None) -> None:
         self.path = path

@@ -49,7 +49,7 @@ class OpenAIChatWriter(JsonLinesWriter):
     def line(self, row: OutRow) -> str:
         """`messages` only."""
         system = "" if row.has_system_turn() else self._system
-        return f'{{"messages": [{system}{row.chat_json}]}}'
+        return f'{{"messages": [{system}{row.chat_json()}]}}'
 
     def write(self, row: OutRow) -> None:
         """The data line, and its provenance on the same line number of the sidecar."""
@@ -81,4 +81,4 @@ class ShareGPTWriter(JsonLinesWriter):
     def line(self, row: OutRow) -> str:
         """`conversations` plus provenance."""
         system = "" if row.has_system_turn() else self._system
-        return f'{{"conversations": [{system}{row.sharegpt_json}], {row.encoded["meta"]}}}'
+        return f'{{"conversations": [{system}{row.sharegpt_json()}], {row.encoded["meta"]}}}'

@@ -49,16 +49,31 @@ class ParquetWriter(Writer):
         self._row_group = row_group
         self._writer = pq.ParquetWriter(str(path), SCHEMA, compression="zstd")
         self._buf: dict[str, list[object]] = {name: [] for name in SCHEMA.names}
+        # `messages` is kept flat (roles, contents, list offsets) and built as one Arrow
+        # array per row group: converting a dict per turn costs more than the rest of a row.
+        self._roles: list[str] = []
+        self._contents: list[str] = []
+        self._offsets: list[int] = [0]
         system = self.options.system_prompt
-        self._system = [{"role": "system", "content": system}] if system else []
+        self._system = system or ""
 
     def write(self, row: OutRow) -> None:
         """Buffer one row; flush a row group when full."""
         b = self._buf
         b["id"].append(row.id)
         b["kind"].append(row.kind)
-        system = [] if row.has_system_turn() else self._system
-        b["messages"].append(system + [{"role": r, "content": t} for r, t in row.messages()])
+        roles, contents = self._roles, self._contents
+        if self._system and not row.has_system_turn():
+            roles.append("system")
+            contents.append(self._system)
+        if row.kind == PAIR:  # the common case, without building a list of turns
+            roles += ("user", "assistant")
+            contents += (row.user_turn(), row.response)
+        else:
+            for role, content in row.turns:
+                roles.append(role)
+                contents.append(content)
+        self._offsets.append(len(roles))
         pair = row.kind == PAIR
         b["instruction"].append(row.instruction if pair else None)
         b["context"].append(row.context if pair else None)
@@ -72,8 +87,17 @@ class ParquetWriter(Writer):
 
     def _flush(self) -> None:
         if self._buf["id"]:
+            turns = pa.StructArray.from_arrays(
+                [pa.array(self._roles, pa.string()), pa.array(self._contents, pa.string())],
+                fields=list(MESSAGE),
+            )
+            offsets = pa.array(self._offsets, pa.int32())
+            self._buf["messages"] = pa.ListArray.from_arrays(
+                offsets, turns, type=SCHEMA.field("messages").type
+            )
             self._writer.write_table(pa.table(self._buf, schema=SCHEMA))
             self._buf = {name: [] for name in SCHEMA.names}
+            self._roles, self._contents, self._offsets = [], [], [0]
 
     def close(self) -> None:
         """Write the last row group and the footer."""
