@@ -418,7 +418,9 @@ class _Run:
         for row in track(rows, self.progress, "near-duplicates", len(sel.ids)):
             p = _advance(sel.ids, p, row.id)
             if find_pii is not None:
-                kinds = find_pii("\n".join((row.instruction, row.context, row.response)))
+                # Every turn of a conversation (its system turn is in neither side).
+                texts = [t for _, t in row.turns] or [row.instruction, row.context, row.response]
+                kinds = find_pii("\n".join(texts))
                 if kinds:
                     self.counts.pii += 1
                     self.drops.add("pii", row.id, f"PII: {', '.join(kinds)}")

@@ -230,6 +230,8 @@ def test_hygiene_and_pii_rules_see_every_turn(db: TestDatabase, tmp_path: Path) 
         clean = insert_conversation(s, "general_qa", "C1", LAPTOP)
         late_email = [*LAPTOP[:3], (A, "Write to it-help@example.com and they will chase it.")]
         leaky = insert_conversation(s, "general_qa", "C2", late_email)
+        briefed = [(S, "Escalate to it-lead@example.com when stuck."), *LAPTOP]
+        system_leak = insert_conversation(s, "general_qa", "C3", briefed)
     masked = tmp_path / "masked"
     run_export(db.sessions, masked, spec(formats=("openai",), scrub_pii=True))
     meta = [m["id"] for m in _jsonl(masked / "openai" / "train.meta.jsonl")]
@@ -237,11 +239,15 @@ def test_hygiene_and_pii_rules_see_every_turn(db: TestDatabase, tmp_path: Path) 
     last = chat[leaky]["messages"][-1]["content"]
     assert "it-help@example.com" not in last and last.startswith("Write to ")
     assert chat[clean]["messages"][-1]["content"] == LAPTOP[-1][1]
+    assert "it-lead@example.com" not in chat[system_leak]["messages"][0]["content"]
 
     dropped = tmp_path / "dropped"
     run_export(db.sessions, dropped, spec(formats=("sharegpt",), drop_pii=True))
     assert [r["id"] for r in _jsonl(dropped / "sharegpt" / "train.jsonl")] == [clean]
-    assert _jsonl(dropped / "dropped.jsonl") == [{"id": leaky, "reason": "PII: email"}]
+    assert _jsonl(dropped / "dropped.jsonl") == [
+        {"id": leaky, "reason": "PII: email"},
+        {"id": system_leak, "reason": "PII: email"},
+    ]
 
 
 def test_a_dry_run_counts_the_conversations_the_pair_formats_leave_out(
