@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text, update
 
 from bot.cli import main
+from bot.scheduler.digest import collect, render_text
 from bot.slack.views.report import report_text
 from bot.slack.views.text import stats_text
 from exporters.report_html import render_html
@@ -162,3 +163,16 @@ def test_a_report_since_a_day_counts_only_the_conversations_created_since(
         recent = {o.origin: o for o in build_report(s, since=utcnow() - timedelta(days=1)).origins}
     assert (recent["human"].conversations, recent["human"].turns) == (2, 6)
     assert "imported" not in recent
+
+
+def test_the_weekly_digest_says_how_many_conversations_each_category_has(
+    db: TestDatabase,
+) -> None:
+    _seed(db)
+    with db.session() as s:
+        text = render_text(collect(s, now=utcnow()))
+    general = next(line for line in text.splitlines() if line.startswith("• General"))
+    assert general.endswith("· 2 conversations (6 turns)")
+    assert next(line for line in text.splitlines() if line.startswith("• Open")).endswith(
+        "· 1 conversation (2 turns)"
+    )

@@ -17,6 +17,13 @@ def progress_bar(done: int, target: int, width: int = BAR_WIDTH) -> str:
     return "▓" * filled + "░" * (width - filled) + f" {round(ratio * 100)}%"
 
 
+def conversation_note(conv: ConversationCounts | None) -> str:
+    """` · 2 conversations (6 turns)`: a category's conversations, or nothing without any."""
+    if conv is None or not conv.total:
+        return ""
+    return f" · {conv.total} conversation{'s' * (conv.total != 1)} ({conv.turns} turns)"
+
+
 def stats_text(
     rows: Sequence[CategoryCounts], conversations: Mapping[str, ConversationCounts] | None = None
 ) -> str:
@@ -26,15 +33,10 @@ def stats_text(
     for c in rows:
         if not c.active:
             continue
-        conv = convs.get(c.slug)
-        of_which = (
-            f" · {conv.total} conversation{'s' * (conv.total != 1)} ({conv.turns} turns)"
-            if conv
-            else ""
-        )
         lines.append(
             f"`{progress_bar(c.approved + c.pending, c.target)}` {escape_mrkdwn(c.name)}: "
-            f"{c.approved} approved, {c.pending} pending / {c.target} · gap {c.gap}{of_which}"
+            f"{c.approved} approved, {c.pending} pending / {c.target} · gap {c.gap}"
+            f"{conversation_note(convs.get(c.slug))}"
         )
     if convs:
         n, turns = sum(c.total for c in convs.values()), sum(c.turns for c in convs.values())
