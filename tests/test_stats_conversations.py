@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import text, update
@@ -22,6 +23,10 @@ from store.stats import _CONVERSATIONS, category_counts, conversation_counts, st
 from store.types import utcnow
 from tests.dbs import TestDatabase
 from tests.export_data import Item, insert_conversation, insert_items
+from tests.slack_fixtures import double, slack
+from tests.slack_requests import SlackApp, command_fields
+
+__all__ = ["double", "slack"]  # fixtures
 
 U, A = TurnRole.USER, TurnRole.ASSISTANT
 
@@ -141,9 +146,9 @@ def test_the_report_counts_conversations_per_origin(db: TestDatabase) -> None:
     assert (rows["imported"].conversations, rows["imported"].turns) == (1, 2)
     origins = {o["origin"]: o for o in report.as_dict()["origins"]}
     assert (origins["human"]["conversations"], origins["human"]["turns"]) == (2, 6)
-    slack = report_text(report)
-    assert "human: 3 accepted of 4 (" in slack and "2 conversations (6 turns)" in slack
-    assert "1 conversation (2 turns)" in slack
+    posted = report_text(report)
+    assert "human: 3 accepted of 4 (" in posted and "2 conversations (6 turns)" in posted
+    assert "1 conversation (2 turns)" in posted
     page = render_html(report)
     assert "of which conversations (turns)" in page and "3 (8)" in page
 
@@ -176,3 +181,14 @@ def test_the_weekly_digest_says_how_many_conversations_each_category_has(
     assert next(line for line in text.splitlines() if line.startswith("• Open")).endswith(
         "· 1 conversation (2 turns)"
     )
+
+
+def test_slash_stats_through_a_signed_request_shows_the_conversations(slack: SlackApp) -> None:
+    _seed(slack.db)
+    form = command_fields(slack.double, "UBOB", "stats")
+    form["response_url"] = slack.double.response_url("stats-conversations")
+    slack.send(urlencode(form).encode(), "application/x-www-form-urlencoded")
+    (call,) = slack.double.wait_for("response_url:stats-conversations")
+    reply = str(call.args.get("text", ""))
+    assert "General QA: 2 approved, 1 pending / " in reply
+    assert "· 2 conversations (6 turns)" in reply and "Conversations: 3 in all, 8 turns." in reply
