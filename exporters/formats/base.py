@@ -11,7 +11,6 @@ from typing import IO, Any, ClassVar
 
 BUFFER_BYTES = 1 << 20
 PAIR = "pair"
-CONVERSATION = "conversation"
 # ShareGPT's name for each chat role (FastChat, axolotl and LLaMA-Factory read these).
 SHAREGPT_FROM = {"system": "system", "user": "human", "assistant": "gpt"}
 SINGLE_EXCHANGE = ("user", "assistant")
@@ -50,13 +49,6 @@ class OutRow:
         if not self.context:
             return self.instruction
         return f"{self.instruction}\n\n{self.context}"
-
-    def messages(self) -> list[tuple[str, str]]:
-        """The chat turns as (role, text): a conversation's own, or a pair's user and
-        assistant turn."""
-        if self.kind == CONVERSATION:
-            return list(self.turns)
-        return [("user", self.user_turn()), ("assistant", self.response)]
 
     def has_system_turn(self) -> bool:
         """True when the row brings its own system turn (an export's prompt then yields)."""
