@@ -446,6 +446,12 @@ def _chat_record(obj: Any, fmt: str, number: int, category: str | None) -> Recor
     if not isinstance(obj, dict):
         raise ValueError("must be a JSON object")
     turns = tuple(chat_turns(obj, fmt))
+    # LLaMA-Factory's ShareGPT layout may keep the system prompt beside the turns.
+    system = obj.get("system") if fmt == "sharegpt" else None
+    if isinstance(system, str) and system.strip():
+        if turns[0].role == TurnRole.SYSTEM:
+            raise ValueError("both a `system` field and a system turn: keep one")
+        turns = (Turn(TurnRole.SYSTEM, system), *turns)
     user, assistant = sides(turns)
     # A ShareGPT line of our own exports names its category; otherwise --category, or the
     # wording of the first user turn.

@@ -208,3 +208,22 @@ def test_our_own_sharegpt_and_openai_exports_import_back_turn_for_turn(
     # The ShareGPT line names its category; the OpenAI line has only messages.
     assert back_share.category.slug == "open_qa"
     assert back_share.content_hash == back_chat.content_hash
+
+
+def test_a_sharegpt_system_field_becomes_the_system_turn(db: TestDatabase, tmp_path: Path) -> None:
+    # LLaMA-Factory's sharegpt layout keeps the system prompt in a `system` column.
+    record = _lines(SHAREGPT)[0]
+    path = tmp_path / "with-system.jsonl"
+    path.write_text(json.dumps({**record, "system": "Answer as a Python tutor."}) + "\n")
+    with db.session() as s:
+        import_file(s, path)
+    (stored,) = _stored(db, path.name)
+    first = turns_of(stored)[0]
+    assert (first.role, first.text) == (TurnRole.SYSTEM, "Answer as a Python tutor.")
+    assert len(turns_of(stored)) == len(record["conversations"]) + 1
+
+    both = tmp_path / "both.jsonl"
+    doubled = {"system": "One.", "conversations": _lines(SHAREGPT)[1]["conversations"]}
+    both.write_text(json.dumps(doubled) + "\n")
+    with db.session() as s, pytest.raises(ImportFailed, match="line 1: both a `system` field"):
+        import_file(s, both)
