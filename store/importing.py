@@ -12,11 +12,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from store.categories import list_categories
-from store.conversations import Turn, conversation_hash, sides, stored_turns, validate_turns
+from store.conversations import Turn, conversation_hash, sides, turn_values, validate_turns
 from store.enums import ExampleKind, ExampleStatus, Origin, TurnRole
 from store.errors import DomainError
 from store.models import Category, Example, ExampleTurn
@@ -647,12 +647,12 @@ def insert_turns(session: Session, source: str, turns: Mapping[str, Sequence[Tur
             )
         )
         rows = [
-            {"example_id": example_id, "position": t.position, "role": t.role, "text": t.text}
+            {"example_id": example_id, **values}
             for ref, example_id in ids
-            for t in stored_turns(turns[str(ref)])
+            for values in turn_values(turns[str(ref)])
         ]
-        if rows:
-            session.execute(insert(ExampleTurn), rows)
+        if rows:  # Core executemany: no ORM objects for what nobody reads back
+            session.execute(insert(cast(Table, ExampleTurn.__table__)), rows)
 
 
 def insert_example_rows(
