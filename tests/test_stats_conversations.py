@@ -101,13 +101,18 @@ def test_conversation_counts_by_category_and_status_with_their_turns(db: TestDat
 
 
 def test_counting_conversations_reads_the_kind_index_not_every_example(db: TestDatabase) -> None:
-    if db.kind != "sqlite":
-        pytest.skip("SQLite's EXPLAIN QUERY PLAN names the index it reads")
     with db.session() as s:
         sql = str(_CONVERSATIONS.compile(s.get_bind(), compile_kwargs={"literal_binds": True}))
-        plan = " ".join(str(r[-1]) for r in s.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
+        if db.kind == "sqlite":
+            rows = s.execute(text(f"EXPLAIN QUERY PLAN {sql}"))
+            plan = " ".join(str(r[-1]) for r in rows)
+            assert "SCAN examples" not in plan
+        else:
+            # A test table is too small for PostgreSQL to prefer an index on its own: with
+            # sequential scans priced out, the plan shows the index serves the query.
+            s.execute(text("SET LOCAL enable_seqscan = off"))
+            plan = " ".join(str(r[0]) for r in s.execute(text(f"EXPLAIN {sql}")))
     assert "ix_examples_kind_status_category" in plan
-    assert "SCAN examples" not in plan
 
 
 def test_the_stats_command_prints_conversations_and_turns(
