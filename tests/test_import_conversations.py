@@ -4,6 +4,7 @@ dataset's name and licence on every row; and our own exports import back."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 from pathlib import Path
@@ -227,3 +228,16 @@ def test_a_sharegpt_system_field_becomes_the_system_turn(db: TestDatabase, tmp_p
     both.write_text(json.dumps(doubled) + "\n")
     with db.session() as s, pytest.raises(ImportFailed, match="line 1: both a `system` field"):
         import_file(s, both)
+
+
+def test_a_gzipped_openai_chat_file_is_detected_and_imported(
+    db: TestDatabase, tmp_path: Path
+) -> None:
+    packed = tmp_path / "chats.jsonl.gz"
+    with gzip.open(packed, "wb") as out:
+        out.write(b"\xef\xbb\xbf\n" + OPENAI.read_bytes())  # a BOM and a blank first line
+    assert detect_format(packed) == "openai"
+    with db.session() as s:
+        report = import_file(s, packed)
+    assert (report.format, report.conversations, report.turns) == ("openai", 4, 13)
+    assert [r.source_ref for r in _stored(db, packed.name)] == [f"line {n}" for n in range(2, 6)]
