@@ -285,7 +285,7 @@ def _origin_sentence(counts: ExportCounts) -> str:
     pairs = counts.total - counts.conversations
     return (
         f"Instruction-tuning data collected with crowdtune, a Slack app: {pairs:,} "
-        f"instruction/response pairs and {counts.conversations:,} multi-turn conversations "
+        f"instruction/response pairs and {counts.conversations:,} conversations "
         f"({counts.turns:,} turns); " + "; ".join(parts)
     )
 
@@ -293,16 +293,20 @@ def _origin_sentence(counts: ExportCounts) -> str:
 def _conversation_lines(counts: ExportCounts, layout: dict[str, dict[str, str]]) -> list[str]:
     if not counts.conversations:
         return []
-    chat = [f"`{f}/`" for f in layout if f not in counts.conversations_left_out]
+    left_out = counts.conversations_left_out
+    chat = [f"`{f}/`" for f in layout if f not in left_out]
     line = (
         f"- Conversations: {counts.conversations:,} of the {counts.total:,} rows are "
         f"conversations ({counts.turns:,} turns in all)"
         + (f"; {', '.join(chat)} hold every turn" if chat else "")
     )
-    for fmt, n in sorted(counts.conversations_left_out.items()):
+    if left_out:
+        # Every pair format leaves out the same conversations: one clause says it for all.
+        names = " and ".join(f"`{f}/`" for f in sorted(left_out))
+        n = max(left_out.values())
         line += (
-            f"; `{fmt}/` holds single-turn pairs only (a conversation of one exchange is "
-            f"written there as a pair) and leaves out {n:,} conversation(s), each listed in "
+            f"; {names} hold single-turn pairs only (a conversation of one exchange is "
+            f"written there as a pair) and leave out {n:,} conversation(s), each listed in "
             f"`{DROPPED}` with `formats`"
         )
     return [line + "."]

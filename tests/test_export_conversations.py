@@ -136,10 +136,10 @@ def test_chat_formats_hold_every_turn_and_pair_formats_leave_conversations_out(
     assert files["dropped.jsonl"]["rows"] == 2
 
     card = (out / "README.md").read_text(encoding="utf-8")
-    assert "3 instruction/response pairs and 3 multi-turn conversations (11 turns)" in card
+    assert "3 instruction/response pairs and 3 conversations (11 turns)" in card
     assert "`openai/`, `sharegpt/`, `parquet/` hold every turn" in card
-    assert "`dolly/` holds single-turn pairs only" in card
-    assert "leaves out 2 conversation(s)" in card
+    assert "`alpaca/` and `dolly/` hold single-turn pairs only" in card
+    assert "leave out 2 conversation(s)" in card
 
 
 def _load(path: str, cache: Path, name: str | None = None, **kw: Any) -> DatasetDict:
@@ -222,7 +222,7 @@ def test_a_split_without_pairs_is_no_config_of_the_pair_formats(
         assert set(ds) == {"train", "test"} and len(ds["train"]) + len(ds["test"]) == 6
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts"]["conversations_left_out"] == {"alpaca": 6, "dolly": 6}
-    assert "leaves out 6 conversation(s)" in (out / "README.md").read_text(encoding="utf-8")
+    assert "leave out 6 conversation(s)" in (out / "README.md").read_text(encoding="utf-8")
 
 
 def test_hygiene_and_pii_rules_see_every_turn(db: TestDatabase, tmp_path: Path) -> None:

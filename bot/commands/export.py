@@ -213,7 +213,12 @@ DROP_KINDS = {
 def _conversation_line(c: ExportCounts) -> list[str]:
     if not c.conversations:
         return []
-    left = ", ".join(f"{n:,} left out of {f}" for f, n in sorted(c.conversations_left_out.items()))
+    left_out = c.conversations_left_out
+    left = (
+        f"{max(left_out.values()):,} left out of {' and '.join(sorted(left_out))}"
+        if left_out
+        else ""
+    )
     return [
         f"conversations: {c.conversations:,} ({c.turns:,} turns)" + (f"; {left}" if left else "")
     ]
