@@ -359,7 +359,8 @@ class _Run:
                 continue
             for fmt in pair_formats:
                 left_out[fmt] = left_out.get(fmt, 0) + 1
-            reason = f"a conversation of {len(turns)} turns: {names} single-turn pairs only"
+            system = " with a system turn" if turns and turns[0] == "system" else ""
+            reason = f"a conversation of {len(turns)} turns{system}: {names} single-turn pairs only"
             self.drops.add("conversation", example_id, reason, pair_formats)
 
     def balance(self, sel: _Selection) -> _Selection:

@@ -121,7 +121,8 @@ def test_chat_formats_hold_every_turn_and_pair_formats_leave_conversations_out(
         },
         {
             "id": ids["expenses"],
-            "reason": "a conversation of 5 turns: dolly and alpaca hold single-turn pairs only",
+            "reason": "a conversation of 5 turns with a system turn: dolly and alpaca hold "
+            "single-turn pairs only",
             "formats": ["dolly", "alpaca"],
         },
     ]
@@ -259,7 +260,10 @@ def test_a_dry_run_counts_the_conversations_the_pair_formats_leave_out(
     assert plan.dropped == {"conversation": 2}
     assert plan.dropped_examples["conversation"] == [
         (ids["laptop"], "a conversation of 4 turns: dolly holds single-turn pairs only"),
-        (ids["expenses"], "a conversation of 5 turns: dolly holds single-turn pairs only"),
+        (
+            ids["expenses"],
+            "a conversation of 5 turns with a system turn: dolly holds single-turn pairs only",
+        ),
     ]
     # Chat formats alone leave nothing out.
     assert plan_export(db.sessions, spec(formats=("openai", "parquet"))).dropped == {}
