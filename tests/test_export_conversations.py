@@ -17,7 +17,7 @@ from trl.data_utils import is_conversational, maybe_convert_to_chatml
 
 from bot.cli import main
 from exporters.run import plan_export, run_export
-from store.enums import TurnRole
+from store.enums import ExampleStatus, Origin, TurnRole
 from tests.dbs import TestDatabase
 from tests.export_clients import alpaca_row_errors, openai_line_errors, sharegpt_row_errors
 from tests.export_data import SALT, Item, insert_conversation, insert_items, spec
@@ -299,3 +299,21 @@ def test_the_cli_says_how_many_conversations_and_turns_and_what_was_left_out(
     assert "conversations left out of the pair formats (dolly, alpaca): 2" in planned
     assert main([*argv, "--out", "ds"]) == 0
     assert "conversations: 3 (11 turns); 2 left out of dolly" in capsys.readouterr().out
+
+
+def test_conversations_awaiting_consent_or_review_are_never_exported(
+    db: TestDatabase, tmp_path: Path
+) -> None:
+    with db.session() as s:
+        kept = insert_conversation(s, "general_qa", "C1", LAPTOP)
+        for status in (ExampleStatus.AWAITING_CONSENT, ExampleStatus.PENDING):
+            turns = [(r, f"{t} ({status.value})") for r, t in EXPENSES]
+            insert_conversation(s, "general_qa", "C2", turns, origin=Origin.CAPTURED, status=status)
+    out = tmp_path / "ds"
+    result = run_export(db.sessions, out, spec(formats=("openai", "sharegpt", "parquet")))
+    assert result.counts.total == 1 and result.counts.conversations == 1
+    assert [m["id"] for m in _jsonl(out / "openai" / "train.meta.jsonl")] == [kept]
+    assert [r["id"] for r in _jsonl(out / "sharegpt" / "train.jsonl")] == [kept]
+    assert pq.read_table(out / "parquet" / "train.parquet").column("id").to_pylist() == [kept]
+    # Not approved: not eligible at all, so not even a line in dropped.jsonl.
+    assert (out / "dropped.jsonl").read_text() == ""
