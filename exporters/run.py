@@ -39,7 +39,7 @@ from exporters.quality import Collaborators, dedup_text, default_collaborators
 from exporters.spec import ExportSpec
 from exporters.split import NO_AUTHOR, TEST, assign_split
 from store.db import session_scope
-from store.enums import ExampleKind, Origin, RunStatus
+from store.enums import Origin, RunStatus
 from store.errors import Conflict, DomainError
 from store.export_queries import (
     ExportFilter,
@@ -47,6 +47,7 @@ from store.export_queries import (
     Provenance,
     begin_snapshot,
     category_table,
+    conversation_ids,
     database_marker,
     duplicate_ids,
     export_category_ids,
@@ -328,7 +329,7 @@ class _Run:
         sel = _Selection()
         dups = duplicate_ids(self.s, self.flt)
         ids, cats, authors = sel.ids.append, sel.cats.append, sel.authors.append
-        for example_id, category_id, author_id, kind in iter_keys(self.s, self.flt):
+        for example_id, category_id, author_id in iter_keys(self.s, self.flt):
             kept = dups.get(example_id)
             if kept is not None:
                 self.counts.exact_duplicates += 1
@@ -337,8 +338,8 @@ class _Run:
             ids(example_id)
             cats(category_id)
             authors(NO_AUTHOR if author_id is None else author_id)
-            if kind == ExampleKind.CONVERSATION:
-                sel.conversations.add(example_id)
+        # Every eligible id but the duplicates is in the selection now.
+        sel.conversations = conversation_ids(self.s, self.flt).difference(dups)
         return sel
 
     def count_conversations(self, sel: _Selection) -> None:

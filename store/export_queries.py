@@ -225,11 +225,19 @@ def database_marker(session: Session) -> dict[str, Any]:
     }
 
 
+def conversation_ids(session: Session, flt: ExportFilter) -> set[int]:
+    """Ids of the eligible conversations: read through ix_examples_kind_status_category, so
+    the cost follows the conversations, and iter_keys' hot loop reads no kind per row."""
+    stmt = select(Example.id).where(
+        Example.kind == ExampleKind.CONVERSATION, _eligible(Example, flt)
+    )
+    return set(session.scalars(stmt))
+
+
 def iter_keys(
     session: Session, flt: ExportFilter, *, batch_size: int = KEY_BATCH
-) -> Iterator[tuple[int, int, int | None, str]]:
-    """(id, category_id, author_id, kind) of every eligible example in id order, by keyset
-    pages.
+) -> Iterator[tuple[int, int, int | None]]:
+    """(id, category_id, author_id) of every eligible example in id order, by keyset pages.
 
     Plain tuples through the session's connection: a million of them is the hot loop.
     """
@@ -237,7 +245,7 @@ def iter_keys(
     last = 0
     while True:
         stmt = (
-            select(Example.id, Example.category_id, Example.author_id, Example.kind)
+            select(Example.id, Example.category_id, Example.author_id)
             .where(_eligible(Example, flt), Example.id > last)
             .order_by(Example.id)
             .limit(batch_size)
