@@ -228,8 +228,10 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
-# Rows, not GROUP BY: grouping by person makes SQLite walk the person index (every day of
-# every person, every review) instead of the date index's range; a window holds few rows.
+# The window's rows one by one, for window_tallies (every person's tally, staged deltas
+# added in Python). A GROUP BY person straight on contributor_days makes SQLite walk the
+# person index (every day of every person) instead of the date range: top_in_window groups
+# a UNION ALL subquery instead, whose arms each read their date index range.
 _WINDOW_DAYS = select(
     ContributorDay.contributor_id,
     ContributorDay.written,
