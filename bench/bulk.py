@@ -62,6 +62,17 @@ _EXAMPLE_DEFAULTS: dict[str, Any] = {
     "review_count": 0,
 }
 _REVIEW_DEFAULTS: dict[str, Any] = {"verdict": "approve", "rating": None}
+# (name, CREATE statement) of the loaded tables' indexes that no constraint owns.
+_TABLES = "('examples', 'reviews')"
+_SQLITE_INDEXES = text(
+    "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+    f"AND tbl_name IN {_TABLES}"
+)
+_PG_INDEXES = text(
+    "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.schemaname = current_schema() "
+    f"AND i.tablename IN {_TABLES} AND NOT EXISTS "
+    "(SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)"
+)
 
 
 def _batches(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -71,15 +82,22 @@ def _batches(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 class BulkLoader:
-    """Inserts rows in bulk with the counters' triggers bypassed; on close (or leaving the
-    `with` block) recounts the counters, puts the triggers back and refreshes statistics."""
+    """Inserts rows in bulk with the counters' triggers and the secondary indexes of examples
+    and reviews out of the way; on close (or leaving the `with` block) builds the indexes
+    again, recounts the counters, puts the triggers back and refreshes statistics."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sqlite = engine.dialect.name == "sqlite"
         self._open = True
-        if self.sqlite:
-            with engine.begin() as conn:
+        with engine.begin() as conn:
+            # The secondary indexes go too and are built again at the end, from sorted keys:
+            # inserting a million random keys (content_hash, created_at) one by one into each
+            # index is most of a load's time. Constraint indexes (keys, unique) stay.
+            self._indexes = list(conn.execute(_SQLITE_INDEXES if self.sqlite else _PG_INDEXES))
+            for name, _ in self._indexes:
+                conn.execute(text(f'DROP INDEX "{name}"'))
+            if self.sqlite:
                 for name in COUNTERS.SQLITE_TRIGGERS:
                     conn.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
 
@@ -171,12 +189,20 @@ class BulkLoader:
             return int(conn.execute(text(f"SELECT coalesce(max(id), 0) FROM {table}")).scalar_one())
 
     def close(self) -> None:
-        """Recount the counters from the rows, restore SQLite's triggers, refresh the planner's
-        statistics (a running store has them; a fresh load would be planned blind)."""
+        """Build the indexes again, recount the counters from the rows, restore SQLite's
+        triggers, refresh the planner's statistics (a running store has them; a fresh load
+        would be planned blind)."""
         if not self._open:
             return
         self._open = False
         with self.engine.begin() as conn:
+            if self.sqlite:
+                # A pooled connection may hold the schema as it was before the load dropped
+                # the indexes, and SQLite checks CREATE INDEX against it when preparing:
+                # reading the schema table first makes it load the current one.
+                conn.execute(text("SELECT count(*) FROM sqlite_master"))
+            for _, create in self._indexes:
+                conn.execute(text(create))
             for table in ("contributor_days", "contributor_counts", "category_counts"):
                 conn.execute(text(f"DELETE FROM {table}"))
             day = "date({col})" if self.sqlite else "({col} AT TIME ZONE 'UTC')::date"
