@@ -44,6 +44,7 @@ def test_stats_json_shape(db: TestDatabase) -> None:
     assert isinstance(cats, dict) and len(cats) == 8
     assert cats["brainstorming"] == {
         "draft": 0,
+        "awaiting_consent": 0,
         "pending": 0,
         "approved": 1,
         "rejected": 0,
