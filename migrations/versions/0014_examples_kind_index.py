@@ -1,7 +1,7 @@
 """examples kind index: counting conversations reads only the conversations
 
 Revision ID: 0014
-Revises: 0010
+Revises: 0012
 Create Date: 2026-12-01 22:40:00
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0014"
-down_revision: str | None = "0010"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
