@@ -254,7 +254,11 @@ def write_modal(
         )
     titles = {"write": "Write an example", "review": "Edit example", "verify": "Edit AI draft"}
     if meta.conversation:
-        titles = {"write": "Write a conversation", "review": "Edit conversation"}
+        titles = {
+            "write": "Write a conversation",
+            "review": "Edit conversation",
+            "verify": titles["verify"],
+        }
     return {
         "type": "modal",
         "callback_id": WRITE_CALLBACK if meta.mode == "write" else EDIT_CALLBACK,
