@@ -114,9 +114,17 @@ def _check_reason(reason: str | None) -> None:
         raise ValidationFailed(errors)
 
 
-def _check_edit(verdict: Verdict, edited: PairText | None, turns: Sequence[Turn] | None) -> None:
-    if verdict == Verdict.EDIT and edited is None and turns is None:
+def _check_edit(
+    example: Example, verdict: Verdict, edited: PairText | None, turns: Sequence[Turn] | None
+) -> None:
+    """An edit brings the edited text, and a conversation's edit its turns (a pair's text
+    would leave the stored turns saying something else); checked before anything is stored."""
+    if verdict != Verdict.EDIT:
+        return
+    if edited is None and turns is None:
         raise ValidationFailed({"response": "An edit needs the edited text."})
+    if turns is None and example.kind == ExampleKind.CONVERSATION:
+        raise ValidationFailed({"turns": "This is a conversation: edit its turns."})
 
 
 def _apply_edit(
@@ -130,9 +138,6 @@ def _apply_edit(
     """Revise the example with the edit: a conversation's turns, or a pair's text."""
     if turns is not None:
         revise_example(session, example, PairText.of_turns(turns), editor, gate=gate, turns=turns)
-    elif example.kind == ExampleKind.CONVERSATION:
-        # A pair's text would leave the stored turns saying something else.
-        raise ValidationFailed({"turns": "This is a conversation: edit its turns."})
     elif edited is not None:
         revise_example(session, example, edited, editor, gate=gate)
 
@@ -171,10 +176,10 @@ def record_review(
     _check_reason(reason)
     if verdict == Verdict.REJECT and not (reason and reason.strip()):
         raise ValidationFailed({"reason": "Say briefly why, so the writer can learn from it."})
-    _check_edit(verdict, edited, turns)
     # Row lock on PostgreSQL: concurrent reviews of one example are counted one after another.
     example = get_example(session, example_id, for_update=True)
     check_may_review(example, reviewer)
+    _check_edit(example, verdict, edited, turns)
     if example.status == ExampleStatus.DRAFT:
         raise Conflict("This is an AI draft: verify it first.", code="needs_verification")
     review = Review(
@@ -214,11 +219,11 @@ def verify_draft(
     _check_reason(reason)
     if verdict == Verdict.REJECT and not (reason and reason.strip()):
         raise ValidationFailed({"reason": "Say briefly what is wrong with the draft."})
-    _check_edit(verdict, edited, turns)
     example = get_example(session, example_id, for_update=True)
     if example.status != ExampleStatus.DRAFT:
         raise Conflict("This draft was already verified.", code="already_verified")
     check_may_review(example, verifier)
+    _check_edit(example, verdict, edited, turns)
     review = Review(
         example_id=example.id,
         reviewer_id=verifier.id,

@@ -9,11 +9,13 @@ import json
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from bot.slack.standin.web_api import SlackDouble, view_problems
+from bot.slack.standin.web_api import MAX_MESSAGE_BLOCKS, SlackDouble, view_problems
 from bot.slack.views.turns import ADD_TURN_ACTION, REMOVE_TURN_ACTION, read_turns
-from store.conversations import Turn, turns_of
+from store.categories import get_category
+from store.conversations import MAX_TURNS, Turn, turns_of
 from store.db import make_engine
 from store.enums import ExampleKind, ExampleStatus, TurnRole
+from store.examples import PairText, submit_example
 from store.models import Example, ExampleRevision, Review
 from tests.conversation_steps import (
     choose_kind,
@@ -27,6 +29,7 @@ from tests.conversation_steps import (
     write_turns,
 )
 from tests.dbs import TestDatabase
+from tests.factories import person
 from tests.slack_fixtures import all_text, blocks_of, button_value, double, slack
 from tests.slack_requests import SlackApp, fill, settings_for
 
@@ -237,3 +240,32 @@ def test_app_home_lists_conversations_and_opens_one(slack: SlackApp) -> None:
     assert slack.click("UALICE", "open_write_conversation", view=home).status == 200
     modal = live_view(slack.double, "views.open", 2)
     assert [t.role for t in read_turns(fill(modal))] == [U, A]
+
+
+def test_forty_long_turns_fit_the_review_message_and_the_edit_modal(slack: SlackApp) -> None:
+    # Escaping makes "<&>" three times longer: each turn's section is shortened to fit.
+    turns = [Turn(U if i % 2 == 0 else A, f"Turn {i}: " + "<&> " * 740) for i in range(MAX_TURNS)]
+    with slack.db.session() as s:
+        ex = submit_example(
+            s,
+            category=get_category(s, "open_qa"),
+            text=PairText("", "", ""),
+            author=person(s, "UALICE"),
+            turns=turns,
+        )
+        example_id = ex.id
+    blocks = review(slack, "UBOB")
+    assert len(blocks) <= MAX_MESSAGE_BLOCKS
+    assert (
+        view_problems(
+            {"type": "modal", "title": {"type": "plain_text", "text": "x"}, "blocks": blocks}
+        )
+        == []
+    )
+    shown = [b for b in blocks if str(b.get("block_id", "")).startswith("show_turn_")]
+    assert len(shown) == MAX_TURNS and "Edit shows the full text" in shown[0]["text"]["text"]
+    assert slack.click("UBOB", "review_edit", button_value(blocks, "review_edit")).status == 200
+    modal = live_view(slack.double, "views.open", 1)  # the stand-in checked Slack's limits
+    assert read_turns(fill(modal)) == [Turn(t.role, t.text.strip()) for t in turns]
+    with slack.db.session() as s:
+        assert len(s.get_one(Example, example_id).turns) == MAX_TURNS
