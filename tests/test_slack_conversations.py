@@ -240,6 +240,13 @@ def test_app_home_lists_conversations_and_opens_one(slack: SlackApp) -> None:
     assert slack.click("UALICE", "open_write_conversation", view=home).status == 200
     modal = live_view(slack.double, "views.open", 2)
     assert [t.role for t in read_turns(fill(modal))] == [U, A]
+    # A colleague's "Review one" on the Home tab brings the conversation by DM, every turn.
+    posted = len(slack.double.calls_to("chat.postMessage"))
+    assert slack.click("UBOB", "open_review", view=home).status == 200
+    dm = slack.double.wait_for("chat.postMessage", posted + 1)[-1]
+    blocks = blocks_of(dm.args)
+    assert sum(str(b.get("block_id", "")).startswith("show_turn_") for b in blocks) == 4
+    assert "&lt;!channel&gt;" in all_text(blocks) and "<!channel>" not in json.dumps(dm.args)
 
 
 def test_forty_long_turns_fit_the_review_message_and_the_edit_modal(slack: SlackApp) -> None:
