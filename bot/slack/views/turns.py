@@ -24,8 +24,7 @@ TURN_BUTTONS_BLOCK = "turn_buttons"
 TURNS_ERROR_KEY = "turns"  # validate_turns' key for the conversation as a whole
 INPUT_MAX = 3000  # Slack's plain_text_input limit (max_length and initial_value)
 SECTION_BUDGET = 2900  # a section's text is at most 3000 characters
-# Each turn is two blocks; a modal holds 100, which MAX_TURNS (40) leaves room under.
-BLOCKS_PER_TURN = 2
+# Each turn is two blocks (side, text): MAX_TURNS (40) leaves room in a modal's 100.
 SIDE_LABELS = {
     TurnRole.SYSTEM: "System (instructions to the assistant)",
     TurnRole.USER: "User",

@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.slack.escape import clip, escape_mrkdwn
 from bot.slack.fields import BadPayload, identifier, json_object, path, text
+from bot.slack.views.turns import INPUT_MAX as INPUT_MAX  # Slack's text input limit
 from bot.slack.views.turns import (
     TURNS_ERROR_KEY,
     read_turns,
@@ -29,7 +30,6 @@ EDIT_CALLBACK = "edit_submit"
 CATEGORY_ACTION = "write_category"
 KIND_ACTION = "write_kind"
 PAIR, CONVERSATION = "pair", "conversation"
-INPUT_MAX = 3000  # Slack's plain_text_input limit
 FIELD_BLOCKS = ("instruction", "context", "response")
 
 
