@@ -5,6 +5,7 @@ every turn escaped, editing the turns, App Home listing them."""
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from sqlalchemy import create_engine, func, select
@@ -285,3 +286,29 @@ def test_forty_long_turns_fit_the_review_message_and_the_edit_modal(slack: Slack
     assert read_turns(fill(modal)) == [Turn(t.role, t.text.strip()) for t in turns]
     with slack.db.session() as s:
         assert len(s.get_one(Example, example_id).turns) == MAX_TURNS
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        {"turn_0": {"turn_0": {"value": "a"}}, "turn_2": {"turn_2": {"value": "b"}}},
+        {"turn_0": {"turn_0": {"value": "a"}}, "side_0": {"side_0": {"selected_option": 7}}},
+        {"turn_0": {"turn_0": {"value": ["not", "text"]}}},
+        {f"turn_{i}": {} for i in range(MAX_TURNS + 1)},
+    ],
+)
+def test_a_forged_turn_state_is_refused_politely_and_changes_nothing(
+    slack: SlackApp, caplog: pytest.LogCaptureFixture, forged: dict[str, object]
+) -> None:
+    view = open_write(slack, "UALICE")
+    view["state"] = {"values": forged}
+    updates = len(slack.double.calls_to("views.update"))
+    with caplog.at_level(logging.INFO):
+        assert slack.click("UALICE", ADD_TURN_ACTION, view=view).status == 200
+        reply = submit(slack, "UALICE", view)
+        slack.settle()
+    assert not [r for r in caplog.records if r.exc_info]
+    assert "could not be read" in json.dumps(reply.json())  # on the form's first field
+    assert any("could not be read" in t for t in slack.double.posted_texts())
+    assert len(slack.double.calls_to("views.update")) == updates
+    assert _count(slack) == 0
