@@ -82,6 +82,7 @@ def test_a_conversation_is_written_turn_by_turn_and_every_text_kept(slack: Slack
     body = submit(slack, "UALICE", typed_turns(again, TURNS)).json()
     assert body["response_action"] == "update"
     assert "Please check" in all_text(body["view"]["blocks"])
+    assert "Turn 3: This looks like it contains" in all_text(body["view"]["blocks"])
     assert read_turns(fill(body["view"])) == TURNS
     assert view_problems(body["view"]) == []
     reply = submit(slack, "UALICE", fill(body["view"], confirm=True))

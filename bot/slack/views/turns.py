@@ -185,6 +185,12 @@ def _index(block_id: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def finding_label(key: str) -> str:
+    """Where a store finding is, for a list of them: "Turn 3: " for turn_2, "" otherwise."""
+    index = _index(key)
+    return "" if index is None else f"Turn {index + 1}: "
+
+
 def _values(view_or_state: Any) -> dict[str, Any]:
     doc = obj(view_or_state, "view")
     if "state" in doc:

@@ -14,6 +14,7 @@ from bot.slack.fields import BadPayload, identifier, json_object, path, text
 from bot.slack.views.turns import INPUT_MAX as INPUT_MAX  # Slack's text input limit
 from bot.slack.views.turns import (
     TURNS_ERROR_KEY,
+    finding_label,
     read_turns,
     starter_turns,
     turn_block_id,
@@ -224,7 +225,8 @@ def write_modal(
     else:
         blocks.extend(_pair_blocks(selected, text or PairText("", "", "")))
     if warnings:
-        lines = "\n".join(f"• {escape_mrkdwn(v)}" for v in warnings.values())
+        # A conversation's findings name their turn (the gate keys them turn_N).
+        lines = "\n".join(f"• {finding_label(k)}{escape_mrkdwn(v)}" for k, v in warnings.items())
         blocks.append(
             {
                 "type": "section",
