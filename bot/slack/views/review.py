@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.slack.escape import escape_mrkdwn, quote_block
 from bot.slack.fields import BadPayload, identifier, json_object, path, text
+from bot.slack.views.provenance import provenance_blocks
 from bot.slack.views.write import ModalMeta
 from store.enums import ExampleStatus
 from store.models import Example
@@ -93,12 +94,12 @@ def example_blocks(
             head += f"\n{INJECTION_WARNING}"
     else:
         head = f":mag: *Review* · {cat} · reviewed {example.review_count} time(s) so far"
-    blocks = [
-        _section(head, "head"),
+    blocks = [_section(head, "head"), *provenance_blocks(example)]
+    blocks.append(
         _section(
             "*Instruction*\n" + quote_block(example.instruction, SECTION_BUDGET), "instruction"
-        ),
-    ]
+        )
+    )
     if example.context.strip():
         blocks.append(
             _section("*Context*\n" + quote_block(example.context, SECTION_BUDGET), "context")
