@@ -197,7 +197,9 @@ def expire(
     withdrawn: set[int] = set()
     for consent in stale:
         consent.status, consent.answered_at = ConsentStatus.EXPIRED, now
-        out.append(Expired(consent.example_id, consent.slack_user_id, consent.dm_channel, consent.dm_ts))
+        out.append(
+            Expired(consent.example_id, consent.slack_user_id, consent.dm_channel, consent.dm_ts)
+        )
         if consent.example_id in withdrawn:
             continue
         example = session.get(Example, consent.example_id)
@@ -211,5 +213,7 @@ def expire(
 def consents_of(session: Session, example_id: int) -> list[Consent]:
     """An example's consent requests, in the order they were made."""
     return list(
-        session.scalars(select(Consent).where(Consent.example_id == example_id).order_by(Consent.id))
+        session.scalars(
+            select(Consent).where(Consent.example_id == example_id).order_by(Consent.id)
+        )
     )

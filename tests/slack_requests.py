@@ -188,6 +188,34 @@ def click_payload(
     return payload
 
 
+def message_action_payload(
+    user: str,
+    channel: dict[str, str],
+    message: dict[str, Any],
+    *,
+    callback_id: str,
+    trigger_id: str,
+    response_url: str,
+) -> dict[str, Any]:
+    """A message shortcut's payload in Slack's documented shape (api.slack.com's
+    message_action reference; bolt-python's tests use the same fields)."""
+    return {
+        "type": "message_action",
+        "token": "legacy-verification-token",
+        "action_ts": f"{time.time():.6f}",
+        "team": {"id": TEAM_ID, "domain": "acme"},
+        "user": {"id": user, "name": user.lower(), "username": user.lower(), "team_id": TEAM_ID},
+        "channel": channel,
+        "is_enterprise_install": False,
+        "enterprise": None,
+        "callback_id": callback_id,
+        "trigger_id": trigger_id,
+        "response_url": response_url,
+        "message_ts": message["ts"],
+        "message": {"type": "message", "team": TEAM_ID, **message},
+    }
+
+
 @dataclass
 class SlackApp:
     """The app served on 127.0.0.1 and driven like Slack drives it."""

@@ -309,9 +309,7 @@ class Workspace:
             if found is None:
                 raise StandinError("thread_not_found")
             if found.thread_ts == found.ts:
-                thread = [
-                    m for m in chan.messages if m.thread_ts == ts and m.visible_to is None
-                ]
+                thread = [m for m in chan.messages if m.thread_ts == ts and m.visible_to is None]
                 thread.sort(key=lambda m: float(m.ts))
             else:
                 thread = [found]
