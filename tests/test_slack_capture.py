@@ -21,6 +21,7 @@ from bot.slack.thread import NOT_IN_CHANNEL, PRIVATE, REPLIES_PAGE
 from bot.slack.views.capture import CAPTURE_CALLBACK, MODE_ACTION
 from bot.slack.views.consent import ALLOW_ACTION, DECLINE_ACTION
 from bot.slack.views.review import example_blocks
+from generators.drafts import _approved_ids
 from store.contributors import get_or_create_contributor, set_opt_out
 from store.enums import ConsentStatus, ExampleKind, ExampleStatus, Origin, TurnRole
 from store.examples import next_for_review
@@ -28,7 +29,7 @@ from store.export_queries import ExportFilter, iter_keys
 from store.models import Capture, Consent, Example
 from store.types import utcnow
 from tests.dbs import TestDatabase
-from tests.slack_fixtures import all_text, blocks_of
+from tests.slack_fixtures import all_text
 from tests.slack_requests import SlackApp, message_action_payload, settings_for
 
 CHANNEL = "C0HELP"
@@ -494,8 +495,6 @@ def test_awaiting_consent_is_never_reviewed_exported_or_sent_to_an_llm(
     slack.settle()
     assert "rotate" not in " ".join(slack.double.posted_texts()[-3:]).lower()
     # The LLM's few-shot pool: approved examples only.
-    from generators.drafts import _approved_ids
-
     with db.session() as s:
         assert all(
             ex.id not in _approved_ids(s, ex.category, origin)
