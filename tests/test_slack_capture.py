@@ -24,9 +24,10 @@ from bot.slack.views.review import example_blocks
 from generators.drafts import _approved_ids
 from store.contributors import get_or_create_contributor, set_opt_out
 from store.enums import ConsentStatus, ExampleKind, ExampleStatus, Origin, TurnRole
-from store.examples import next_for_review
+from store.errors import NeedsConfirmation, ValidationFailed
+from store.examples import PairText, next_for_review, submit_example
 from store.export_queries import ExportFilter, iter_keys
-from store.models import Capture, Consent, Example
+from store.models import Capture, Category, Consent, Example
 from store.types import utcnow
 from tests.dbs import TestDatabase
 from tests.slack_fixtures import all_text
@@ -586,3 +587,27 @@ def test_a_capture_saved_twice_is_stored_once(
         assert len(list(s.scalars(select(Example)))) == 1
     assert len(consents(db)) == 2
     assert utcnow() - consents(db)[ASKER].asked_at < timedelta(minutes=5)
+
+
+def test_a_near_duplicate_of_a_capture_awaiting_consent_does_not_show_its_text(
+    slack: SlackApp, ws: Workspace, db: TestDatabase
+) -> None:
+    thread(ws)
+    use_shortcut(slack, ws, ws.channels[CHANNEL].messages[-1])
+    save(slack, ws)
+    ex = captured(db)
+    with db.session() as s:
+        writer = get_or_create_contributor(s, TEAM_ID, REVIEWER)
+        category = s.get(Category, ex.category_id)
+        assert category is not None
+        with pytest.raises((NeedsConfirmation, ValidationFailed)) as caught:
+            submit_example(
+                s,
+                category=category,
+                text=PairText(ex.instruction, "", "Another answer, in other words entirely."),
+                author=writer,
+                gate=slack.runtime.quality_gate,
+            )
+    said = str(caught.value)
+    assert f"#{ex.id}" in said and "not shown" in said
+    assert "rotate" not in said.lower()
