@@ -512,12 +512,14 @@ def test_a_thread_with_broadcasts_captured_and_reviewed_pings_nobody(
     ws.add_message(
         CHANNEL,
         EXPERT,
-        "<!everyone> it is <@UASK>; see <https://x.example.com|this>",
+        "<!everyone> it is <@UASK>, not <@UEXP>; see <https://x.example.com|this>",
         thread_ts=question.ts,
     )
     use_shortcut(slack, ws, ws.channels[CHANNEL].messages[-1])
     view = modal(ws)
     assert initial(view, "instruction") == "@channel @here who owns @Eli Expert the #help rota?"
+    # Each person mentioned is looked up once per capture, however often they are mentioned.
+    assert sorted(c.args["user"] for c in double.calls_to("users.info")) == [ASKER, EXPERT]
     save(slack, ws)
     press(slack, ws, ASKER, ALLOW_ACTION)
     press(slack, ws, EXPERT, ALLOW_ACTION)
@@ -611,3 +613,21 @@ def test_a_near_duplicate_of_a_capture_awaiting_consent_does_not_show_its_text(
     said = str(caught.value)
     assert f"#{ex.id}" in said and "not shown" in said
     assert "rotate" not in said.lower()
+
+
+def test_a_lone_message_as_a_conversation_needs_a_reply_said_on_the_turn(
+    slack: SlackApp, ws: Workspace, double: SlackDouble, db: TestDatabase
+) -> None:
+    lone = ws.add_message(CHANNEL, ASKER, "Which regions does the EU data residency cover?")
+    use_shortcut(slack, ws, lone)
+    switch_mode(slack, ws, "conversation")
+    # Read back with conversations.replies, which gives a message in no thread alone.
+    assert double.last("conversations.replies").args["ts"] == lone.ts
+    view = modal(ws)
+    assert initial(view, "turn_0") == lone.text
+    assert "turn_1" not in inputs(view)
+    reply = save(slack, ws)
+    assert reply["response_action"] == "errors"
+    assert "assistant reply" in reply["errors"]["turn_0"]
+    with db.session() as s:
+        assert s.scalars(select(Example)).first() is None

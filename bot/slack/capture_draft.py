@@ -119,7 +119,8 @@ def conversation(
                 sources.get(first),
             )
         )
-        quotes += [Quote(a, first, merged.text) for a in authors]
+        # Keyed by the final turn, like the store's own errors: modal_errors renames both.
+        quotes += [Quote(a, turn_field(len(turns) - 1), merged.text) for a in authors]
         fields.append(first)
     return Submitted(turns, quotes, fields)
 

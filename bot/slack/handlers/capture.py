@@ -37,6 +37,7 @@ from bot.slack.views.capture import (
     MODE_ACTION,
     SINGLE,
     CaptureMeta,
+    TooLong,
     capture_view,
     notice_view,
     read_anonymise,
@@ -63,6 +64,10 @@ from store.wording import category_by_wording
 
 SHORTCUT = "save_training_example"  # manifest.yml's callback_id
 READING = ":hourglass_flowing_sand: Reading the thread…"
+TOO_MANY = (
+    ":warning: This thread quotes too many people to list as one conversation here. Save it "
+    "as a single example, or write the conversation with `/crowdtune write`."
+)
 
 
 def _message(body: dict[str, Any]) -> dict[str, Any]:
@@ -114,9 +119,12 @@ def _filled(
     with deps.reading() as s:
         selected = _category(s, None, wording)
         categories = list_categories(s, active_only=True)
-        return capture_view(
-            categories, selected, filled, pair=found.pair, turns=found.turns, notes=found.notes
-        )
+        try:
+            return capture_view(
+                categories, selected, filled, pair=found.pair, turns=found.turns, notes=found.notes
+            )
+        except TooLong as exc:
+            raise CannotRead(TOO_MANY) from exc
 
 
 def _refuse(client: WebClient, view_id: str | None, url: str | None, reason: str) -> None:

@@ -23,7 +23,11 @@ ANONYMISE = "anonymise"
 SINGLE, CONVERSATION = "single", "conversation"
 TITLE = "Save as training example"  # 24 characters: Slack's limit for a modal title
 _MODES = {SINGLE: "Single example", CONVERSATION: "Conversation"}
-_MAX_NAMES = 40
+MAX_METADATA = 3000  # Slack's limit for private_metadata
+
+
+class TooLong(ValueError):
+    """Who wrote what does not fit in a modal's private_metadata."""
 
 
 @dataclass(frozen=True)
@@ -42,15 +46,15 @@ class CaptureMeta:
     started: float | None = None
 
     def dumps(self) -> str:
-        """JSON for private_metadata; the sources, then the names, give way when it is long."""
+        """JSON for private_metadata; the turns' source ts give way when it is too long,
+        and TooLong when even that is not enough."""
         doc = {k: v for k, v in self.__dict__.items() if v not in (None, {}, "")}
         raw = json.dumps(doc, separators=(",", ":"))
-        for optional in ("sources", "names"):
-            if len(raw) > 3000:
-                doc.pop(optional, None)
-                raw = json.dumps(doc, separators=(",", ":"))
-        if len(raw) > 3000:
-            raise ValueError("too many authors for one modal")
+        if len(raw) > MAX_METADATA:
+            doc.pop("sources", None)  # only provenance of each turn: the capture keeps its own
+            raw = json.dumps(doc, separators=(",", ":"))
+        if len(raw) > MAX_METADATA:
+            raise TooLong(len(raw))
         return raw
 
     @classmethod
@@ -255,7 +259,3 @@ def read_mode(action: Any) -> str:
         raise BadPayload(f"mode {value[:20]!r} is unknown")
     return value
 
-
-def names_for(meta_names: dict[str, str]) -> dict[str, str]:
-    """At most _MAX_NAMES names (the metadata's budget)."""
-    return dict(list(meta_names.items())[:_MAX_NAMES])
