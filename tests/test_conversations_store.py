@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from store.categories import get_category
 from store.conversations import Turn, merge_consecutive, turns_of
@@ -24,17 +25,21 @@ TURNS = [
 ]
 
 
+def _conversation(s: Session, turns: list[Turn], user: str = "UA") -> Example:
+    return submit_example(
+        s,
+        category=get_category(s, "general_qa"),
+        text=PairText("", "", ""),
+        author=person(s, user),
+        turns=turns,
+    )
+
+
 def test_a_conversation_keeps_its_turns_in_order_and_its_sides_as_the_pair(
     db: TestDatabase,
 ) -> None:
     with db.session() as s:
-        ex = submit_example(
-            s,
-            category=get_category(s, "general_qa"),
-            text=PairText("", "", ""),
-            author=person(s, "UA"),
-            turns=TURNS,
-        )
+        ex = _conversation(s, TURNS)
         ex_id = ex.id
     with db.session() as s:
         stored = s.get(Example, ex_id)
@@ -83,26 +88,14 @@ def test_a_bad_conversation_names_what_to_fix(
 ) -> None:
     with db.session() as s:
         with pytest.raises(ValidationFailed) as err:
-            submit_example(
-                s,
-                category=get_category(s, "general_qa"),
-                text=PairText("", "", ""),
-                author=person(s, "UA"),
-                turns=turns,
-            )
+            _conversation(s, turns)
         assert words in err.value.errors[field]
 
 
 def test_a_turn_over_the_category_maximum_is_refused(db: TestDatabase) -> None:
     with db.session() as s:
         with pytest.raises(ValidationFailed) as err:
-            submit_example(
-                s,
-                category=get_category(s, "general_qa"),
-                text=PairText("", "", ""),
-                author=person(s, "UA"),
-                turns=[Turn(U, "Why?"), Turn(A, "x" * 3001)],
-            )
+            _conversation(s, [Turn(U, "Why?"), Turn(A, "x" * 3001)])
         assert "at most 3,000" in err.value.errors["turn_1"]
 
 
@@ -122,13 +115,7 @@ def test_an_edit_replaces_the_turns_and_keeps_the_old_ones_as_a_revision(
     db: TestDatabase,
 ) -> None:
     with db.session() as s:
-        ex = submit_example(
-            s,
-            category=get_category(s, "general_qa"),
-            text=PairText("", "", ""),
-            author=person(s, "UA"),
-            turns=TURNS,
-        )
+        ex = _conversation(s, TURNS)
         new = [*TURNS[:2], Turn(U, "Can I pick the model?"), Turn(A, "Yes, from the list.")]
         revise_example(s, ex, PairText("", "", ""), person(s, "UB"), turns=new)
         ex_id = ex.id
