@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import exists, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from store.conversations import (
     Turn,
@@ -265,6 +265,19 @@ def example_to_act_on(
     if session.scalar(select(mine)):
         raise Conflict("You already reviewed this example.", code="already_reviewed")
     return example
+
+
+def latest_by_author(session: Session, author: Contributor, *, limit: int = 5) -> list[Example]:
+    """This person's most recent examples, newest first, with their category and turns loaded
+    (App Home lists them; the author index keeps it to their own rows)."""
+    stmt = (
+        select(Example)
+        .where(Example.author_id == author.id)
+        .order_by(Example.created_at.desc(), Example.id.desc())
+        .limit(limit)
+        .options(selectinload(Example.turns), selectinload(Example.category))
+    )
+    return list(session.scalars(stmt))
 
 
 def count_by_author(session: Session, author: Contributor) -> int:

@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
 BUFFER_BYTES = 1 << 20
+PAIR = "pair"
+CONVERSATION = "conversation"
+# ShareGPT's name for each chat role (FastChat, axolotl and LLaMA-Factory read these).
+SHAREGPT_FROM = {"system": "system", "user": "human", "assistant": "gpt"}
+SINGLE_EXCHANGE = ("user", "assistant")
+
+
+def single_exchange(roles: Sequence[str]) -> bool:
+    """True for the roles of a conversation that is one user turn and its reply: a pair."""
+    return tuple(roles) == SINGLE_EXCHANGE
 
 
 @dataclass(frozen=True)
 class OutRow:
-    """One exported example: cleaned text plus category, origin, stable id and pseudonym."""
+    """One exported example: cleaned text plus category, origin, stable id and pseudonym.
+
+    A conversation also carries its cleaned turns as (role, text); its `instruction` and
+    `response` are then its user and assistant sides.
+    """
 
     id: int
     category: str
@@ -22,12 +37,30 @@ class OutRow:
     instruction: str
     context: str
     response: str
+    kind: str = PAIR
+    turns: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def is_pair(self) -> bool:
+        """True when the row fits a pair format: a pair, or a conversation of one exchange."""
+        return self.kind == PAIR or single_exchange([role for role, _ in self.turns])
 
     def user_turn(self) -> str:
         """The instruction with its reference text, for chat formats (context in the user turn)."""
         if not self.context:
             return self.instruction
         return f"{self.instruction}\n\n{self.context}"
+
+    def messages(self) -> list[tuple[str, str]]:
+        """The chat turns as (role, text): a conversation's own, or a pair's user and
+        assistant turn."""
+        if self.kind == CONVERSATION:
+            return list(self.turns)
+        return [("user", self.user_turn()), ("assistant", self.response)]
+
+    def has_system_turn(self) -> bool:
+        """True when the row brings its own system turn (an export's prompt then yields)."""
+        return bool(self.turns) and self.turns[0][0] == "system"
 
     def meta(self) -> dict[str, Any]:
         """The provenance fields every format carries."""
@@ -50,6 +83,24 @@ class OutRow:
             "meta": enc(self.meta())[1:-1],
         }
 
+    @cached_property
+    def _chat(self) -> list[tuple[str, str]]:
+        # (role, JSON text) of each chat turn: a pair's encoded user turn and answer are reused.
+        if self.kind == CONVERSATION:
+            return [(role, enc(text)) for role, text in self.turns]
+        e = self.encoded
+        return [("user", e["user"]), ("assistant", e["response"])]
+
+    @cached_property
+    def chat_json(self) -> str:
+        """The chat turns as comma-joined OpenAI `{role, content}` objects (no brackets)."""
+        return ", ".join(f'{{"role": "{r}", "content": {t}}}' for r, t in self._chat)
+
+    @cached_property
+    def sharegpt_json(self) -> str:
+        """The chat turns as comma-joined ShareGPT `{from, value}` objects (no brackets)."""
+        return ", ".join(f'{{"from": "{SHAREGPT_FROM[r]}", "value": {t}}}' for r, t in self._chat)
+
 
 def enc(value: object) -> str:
     """Compact JSON text of a value, non-ASCII kept as is."""
@@ -67,6 +118,14 @@ class Writer:
     """Writes one file of one format; `write` row by row, `close` once."""
 
     extension: ClassVar[str] = ""
+    # False for layouts of single instruction/response pairs (Dolly, Alpaca): the export
+    # leaves multi-turn conversations out of them and says so (manifest, dropped.jsonl).
+    holds_conversations: ClassVar[bool] = True
+
+    @classmethod
+    def holds(cls, row: OutRow) -> bool:
+        """True when this format can hold the row."""
+        return cls.holds_conversations or row.is_pair
 
     def __init__(self, path: Path, options: FormatOptions | None = None) -> None:
         self.path = path

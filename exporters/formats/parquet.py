@@ -1,4 +1,8 @@
-"""Parquet through pyarrow, written in row groups so memory stays bounded."""
+"""Parquet through pyarrow, written in row groups so memory stays bounded.
+
+Every row has `messages` (the chat turns, as the OpenAI file holds them); pairs also fill the
+flat `instruction`, `context` and `response` columns, which are null for conversations.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,25 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from exporters.formats.base import FormatOptions, OutRow, Writer
+from exporters.formats.base import PAIR, FormatOptions, OutRow, Writer
 
 ROW_GROUP = 10_000
+
+MESSAGE = pa.struct(
+    [
+        pa.field("role", pa.string(), nullable=False),
+        pa.field("content", pa.string(), nullable=False),
+    ]
+)
 
 SCHEMA = pa.schema(
     [
         pa.field("id", pa.int64(), nullable=False),
-        pa.field("instruction", pa.string(), nullable=False),
-        pa.field("context", pa.string(), nullable=False),
-        pa.field("response", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("messages", pa.list_(pa.field("item", MESSAGE, nullable=False)), nullable=False),
+        pa.field("instruction", pa.string()),
+        pa.field("context", pa.string()),
+        pa.field("response", pa.string()),
         pa.field("category", pa.string(), nullable=False),
         pa.field("origin", pa.string(), nullable=False),
         pa.field("contributor", pa.string()),
@@ -36,14 +49,20 @@ class ParquetWriter(Writer):
         self._row_group = row_group
         self._writer = pq.ParquetWriter(str(path), SCHEMA, compression="zstd")
         self._buf: dict[str, list[object]] = {name: [] for name in SCHEMA.names}
+        system = self.options.system_prompt
+        self._system = [{"role": "system", "content": system}] if system else []
 
     def write(self, row: OutRow) -> None:
         """Buffer one row; flush a row group when full."""
         b = self._buf
         b["id"].append(row.id)
-        b["instruction"].append(row.instruction)
-        b["context"].append(row.context)
-        b["response"].append(row.response)
+        b["kind"].append(row.kind)
+        system = [] if row.has_system_turn() else self._system
+        b["messages"].append(system + [{"role": r, "content": t} for r, t in row.messages()])
+        pair = row.kind == PAIR
+        b["instruction"].append(row.instruction if pair else None)
+        b["context"].append(row.context if pair else None)
+        b["response"].append(row.response if pair else None)
         b["category"].append(row.category)
         b["origin"].append(row.origin)
         b["contributor"].append(row.contributor)

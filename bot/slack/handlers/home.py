@@ -14,9 +14,10 @@ from bot.slack.handlers.common import Deps, acting_person, acting_user, reading_
 from bot.slack.handlers.listeners import Later, listen
 from bot.slack.handlers.review import next_message
 from bot.slack.handlers.write import open_write_modal
-from bot.slack.views.home import home_view
+from bot.slack.views.home import WRITE_CONVERSATION_ACTION, home_view
 from store.contributors import snooze
 from store.deliveries import claim_delivery
+from store.examples import latest_by_author
 from store.experts import interest_slugs
 from store.models import Contributor
 from store.stats import category_counts, leaderboard, personal_counts
@@ -51,6 +52,7 @@ def register(app: App, deps: Deps) -> None:
                 category_counts(s),
                 leaderboard(s, limit=5),
                 interests=interest_slugs(s, me),
+                latest=latest_by_author(s, me),
             )
         client.views_publish(user_id=user, view=view)
 
@@ -62,9 +64,13 @@ def register(app: App, deps: Deps) -> None:
     ) -> None:
         slug = action.get("value") or None
         user = acting_user(context, body)
-        open_write_modal(deps, client, body["trigger_id"], slug, user=user)
+        conversation = action.get("action_id") == WRITE_CONVERSATION_ACTION
+        open_write_modal(
+            deps, client, body["trigger_id"], slug, user=user, conversation=conversation
+        )
 
     listen(app.action("open_write"), open_write)
+    listen(app.action(WRITE_CONVERSATION_ACTION), open_write)
 
     def open_review(
         body: dict[str, Any], action: dict[str, Any], client: WebClient, context: BoltContext

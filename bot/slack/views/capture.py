@@ -258,4 +258,3 @@ def read_mode(action: Any) -> str:
     if value not in _MODES:
         raise BadPayload(f"mode {value[:20]!r} is unknown")
     return value
-

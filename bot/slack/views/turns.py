@@ -37,6 +37,7 @@ SIDE_ICONS = {
     TurnRole.ASSISTANT: ":robot_face: *Assistant*",
 }
 _TURN_BLOCK = re.compile(r"turn_(\d{1,3})")
+_SIDE_BLOCK = re.compile(r"side_\d{1,3}")
 
 
 def side_block_id(index: int) -> str:
@@ -231,7 +232,7 @@ def turn_errors(errors: Mapping[str, str], count: int) -> dict[str, str]:
 
 def _is_turn_block(block: dict[str, Any]) -> bool:
     bid = str(block.get("block_id") or "")
-    return bid == TURN_BUTTONS_BLOCK or _index(bid) is not None or bid.startswith("side_")
+    return bid == TURN_BUTTONS_BLOCK or _index(bid) is not None or bool(_SIDE_BLOCK.fullmatch(bid))
 
 
 # The keys views.update accepts; the view Slack sends with a click carries many more (id,
