@@ -275,6 +275,7 @@ def test_saving_asks_every_quoted_author_but_the_capturer_for_exactly_their_text
     assert all(c.status == ConsentStatus.ASKED for c in asked.values())
     request = dm_request(ws, EXPERT)
     assert f"> {edited}" in all_text(request.blocks)
+    assert "within 7 days" in all_text(request.blocks)
     assert {el["action_id"] for b in request.blocks for el in b.get("elements", [])} == {
         ALLOW_ACTION,
         DECLINE_ACTION,
@@ -631,3 +632,15 @@ def test_a_lone_message_as_a_conversation_needs_a_reply_said_on_the_turn(
     assert "assistant reply" in reply["errors"]["turn_0"]
     with db.session() as s:
         assert s.scalars(select(Example)).first() is None
+
+
+def test_a_quoted_author_slack_cannot_reach_does_not_stop_the_others_being_asked(
+    slack: SlackApp, ws: Workspace, db: TestDatabase, double: SlackDouble
+) -> None:
+    thread(ws)
+    double.fail("chat.postMessage", "user_not_found", match=lambda a: a.get("channel") == ASKER)
+    use_shortcut(slack, ws, ws.channels[CHANNEL].messages[-1])
+    save(slack, ws)
+    asked = consents(db)
+    assert asked[ASKER].dm_ts is None and asked[EXPERT].dm_ts is not None
+    assert dm_request(ws, EXPERT) is not None

@@ -9,6 +9,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session
 
 from bot.slack.capture_draft import (
@@ -270,22 +271,36 @@ def register(app: App, deps: Deps) -> None:
         }
 
     def ask_consent(
-        body: dict[str, Any], client: WebClient, context: BoltContext, later: Later
+        body: dict[str, Any],
+        client: WebClient,
+        context: BoltContext,
+        later: Later,
+        logger: logging.Logger,
     ) -> None:
         if not later:
             return
         for ask in later["asks"]:
-            posted = client.chat_postMessage(
-                channel=ask["user"],
-                text=request_text(later["capturer"]),
-                blocks=request_blocks(
+            try:
+                posted = client.chat_postMessage(
+                    channel=ask["user"],
+                    text=request_text(later["capturer"]),
+                    blocks=request_blocks(
+                        ask["id"],
+                        capturer=later["capturer"],
+                        quoted=ask["quoted"],
+                        days=deps.consent_days,
+                        permalink=later["permalink"],
+                    ),
+                )
+            except SlackApiError as exc:
+                # Someone Slack cannot reach never answers: the expiry sweep deletes the text.
+                logger.warning(
+                    "consent request %s to %s not sent: %s",
                     ask["id"],
-                    capturer=later["capturer"],
-                    quoted=ask["quoted"],
-                    days=deps.consent_days,
-                    permalink=later["permalink"],
-                ),
-            )
+                    ask["user"],
+                    exc.response.get("error"),
+                )
+                continue
             with deps.session() as s:
                 record_dm(s, ask["id"], str(posted["channel"]), str(posted["ts"]))
         n = len(later["asks"])
