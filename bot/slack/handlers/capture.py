@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
@@ -106,17 +107,7 @@ def _filled(
     found = draft(thread, meta.message_ts, meta.mode, names, refused)
     wording = found.pair.instruction or (found.turns[0].text if found.turns else "")
     known = {uid: name for uid, name in names.known.items() if name}
-    filled = CaptureMeta(
-        channel=meta.channel,
-        message_ts=meta.message_ts,
-        thread_ts=meta.thread_ts,
-        permalink=meta.permalink,
-        mode=meta.mode,
-        quoted=found.quoted,
-        sources=found.sources,
-        names=known,
-        started=meta.started,
-    )
+    filled = replace(meta, quoted=found.quoted, sources=found.sources, names=known)
     with deps.reading() as s:
         selected = _category(s, None, wording)
         categories = list_categories(s, active_only=True)
@@ -181,7 +172,7 @@ def register(app: App, deps: Deps) -> None:
         mode = read_mode(action)
         # conversations.replies gives a message in no thread alone: one way for both.
         message = {"ts": meta.message_ts, "thread_ts": meta.thread_ts or meta.message_ts}
-        again = CaptureMeta(**{**meta.__dict__, "mode": mode})
+        again = replace(meta, mode=mode)
         try:
             new = _filled(deps, client, team, again, message)
         except CannotRead as exc:
