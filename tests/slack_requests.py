@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 
 from bot.config import Settings
 from bot.runtime import Runtime
+from bot.sandbox.payloads import message_action
 from bot.serve import finish_follow_ups
 from bot.slack.app import FOLLOW_UP_THREADS, build_app
 from bot.slack.client import build_client
@@ -197,23 +198,19 @@ def message_action_payload(
     trigger_id: str,
     response_url: str,
 ) -> dict[str, Any]:
-    """A message shortcut's payload in Slack's documented shape (api.slack.com's
-    message_action reference; bolt-python's tests use the same fields)."""
-    return {
-        "type": "message_action",
-        "token": "legacy-verification-token",
-        "action_ts": f"{time.time():.6f}",
-        "team": {"id": TEAM_ID, "domain": "acme"},
-        "user": {"id": user, "name": user.lower(), "username": user.lower(), "team_id": TEAM_ID},
-        "channel": channel,
-        "is_enterprise_install": False,
-        "enterprise": None,
-        "callback_id": callback_id,
-        "trigger_id": trigger_id,
-        "response_url": response_url,
-        "message_ts": message["ts"],
-        "message": {"type": "message", "team": TEAM_ID, **message},
-    }
+    """A message shortcut's payload in Slack's documented shape (the sandbox's builder, which
+    follows api.slack.com's message_action reference and bolt-python's tests)."""
+    payload = message_action(
+        user_id=user,
+        user_name=user.lower(),
+        channel=channel,
+        message=message,
+        callback_id=callback_id,
+        trigger_id=trigger_id,
+        response_url=response_url,
+    )
+    payload["team"] = {"id": TEAM_ID, "domain": "acme"}
+    return payload
 
 
 @dataclass
