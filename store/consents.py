@@ -47,6 +47,7 @@ class ConsentAnswer:
     status: ConsentStatus
     example_status: ExampleStatus
     capturer: str | None  # Slack id of who captured it, to tell them the outcome
+    withdrew: bool = False  # this answer (a decline) withdrew the example
 
 
 def quoted_texts(quotes: Sequence[Quote]) -> dict[str, str]:
@@ -122,13 +123,19 @@ def answer(
         raise NotFound("This example no longer exists.", code="consent_gone")
     consent.status = ConsentStatus.ALLOWED if allow else ConsentStatus.DECLINED
     consent.answered_at = now
-    if not allow and example.status == ExampleStatus.AWAITING_CONSENT:
+    withdrew = not allow and example.status == ExampleStatus.AWAITING_CONSENT
+    if withdrew:
         withdraw(session, example, DECLINED_FLAG, gate=gate)
     elif example.status == ExampleStatus.AWAITING_CONSENT and not _open(session, example.id):
         example.status = ExampleStatus.PENDING
     session.flush()
     return ConsentAnswer(
-        consent.id, example.id, consent.status, example.status, _capturer(session, example)
+        consent.id,
+        example.id,
+        consent.status,
+        example.status,
+        _capturer(session, example),
+        withdrew,
     )
 
 

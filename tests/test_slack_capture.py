@@ -412,8 +412,12 @@ def test_a_decline_deletes_the_quoted_text(
     thread(ws)
     use_shortcut(slack, ws, ws.channels[CHANNEL].messages[-1])
     save(slack, ws)
-    press(slack, ws, ASKER, ALLOW_ACTION)
     press(slack, ws, EXPERT, DECLINE_ACTION)
+    # Allowing after someone else declined: thanked, and told nothing of theirs is kept.
+    press(slack, ws, ASKER, ALLOW_ACTION)
+    assert "withdrawn" in ws.channels["D" + ASKER].messages[-1].text
+    told = [m.text for m in ws.channels["D" + CAPTURER].messages if "declined" in m.text]
+    assert len(told) == 1  # the capturer hears of the withdrawal once
     ex = captured(db)
     assert ex.status == ExampleStatus.REJECTED and "consent_declined" in ex.flags
     assert (ex.instruction, ex.context, ex.response) == ("", "", "")

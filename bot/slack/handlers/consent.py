@@ -11,7 +11,12 @@ from slack_sdk import WebClient
 from bot.slack.fields import identifier, obj
 from bot.slack.handlers.common import Deps, acting_user, show
 from bot.slack.handlers.listeners import Later, listen
-from bot.slack.views.consent import ALLOW_ACTION, ANSWERED, DECLINE_ACTION, answered_blocks
+from bot.slack.views.consent import (
+    ALLOW_ACTION,
+    DECLINE_ACTION,
+    answered_blocks,
+    answered_text,
+)
 from store.consents import answer
 from store.enums import ConsentStatus, ExampleStatus
 from store.types import utcnow
@@ -37,11 +42,14 @@ def register(app: App, deps: Deps) -> None:
             "example_id": done.example_id,
             "example_status": done.example_status.value,
             "capturer": done.capturer,
+            "withdrew": done.withdrew,
         }
 
     def replace(body: dict[str, Any], client: WebClient, later: Later) -> None:
         status = ConsentStatus(later["status"])
-        show(client, body, text=ANSWERED[status], blocks=answered_blocks(status))
+        withdrawn = later["example_status"] == ExampleStatus.REJECTED.value
+        text = answered_text(status, withdrawn=withdrawn)
+        show(client, body, text=text, blocks=answered_blocks(status, withdrawn=withdrawn))
         capturer, example_id = later["capturer"], later["example_id"]
         if not capturer:
             return
@@ -50,7 +58,7 @@ def register(app: App, deps: Deps) -> None:
                 f":white_check_mark: Everyone quoted in example #{example_id} allowed: it now "
                 "waits for review."
             )
-        elif status == ConsentStatus.DECLINED:
+        elif later["withdrew"]:
             note = (
                 f":wastebasket: Someone quoted in example #{example_id} declined, so its quoted "
                 "text was deleted and it will not be used."

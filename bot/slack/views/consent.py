@@ -75,6 +75,17 @@ ANSWERED = {
 }
 
 
-def answered_blocks(status: ConsentStatus) -> list[dict[str, Any]]:
+WITHDRAWN = (
+    ":wastebasket: Thank you. Someone else quoted declined, so this example was withdrawn "
+    "and nothing of yours is kept."
+)
+
+
+def answered_text(status: ConsentStatus, *, withdrawn: bool = False) -> str:
+    """What the request says once answered; an Allow on a withdrawn example says so."""
+    return WITHDRAWN if withdrawn and status == ConsentStatus.ALLOWED else ANSWERED[status]
+
+
+def answered_blocks(status: ConsentStatus, *, withdrawn: bool = False) -> list[dict[str, Any]]:
     """What the request becomes once answered (or expired): no quote, no buttons."""
-    return [_section(ANSWERED[status], "consent_done")]
+    return [_section(answered_text(status, withdrawn=withdrawn), "consent_done")]
