@@ -72,9 +72,16 @@ class QualityGate(Protocol):
     """Corpus-wide checks (near-duplicates, PII, hygiene) applied to every new text."""
 
     def check(
-        self, session: Session, category: Category, text: PairText, *, exclude_id: int | None = None
+        self,
+        session: Session,
+        category: Category,
+        text: PairText,
+        *,
+        exclude_id: int | None = None,
+        turns: Sequence[Turn] | None = None,
     ) -> QualityReport:
-        """Inspect a candidate text against the rules and the stored corpus."""
+        """Inspect a candidate text against the rules and the stored corpus; for a
+        conversation `text` is its sides and `turns` its turns (findings keyed turn_N)."""
         ...
 
     def added(self, example: Example) -> None:
@@ -113,7 +120,7 @@ def submit_example(
         raise ValidationFailed({"category": f"{category.name} is not taking examples right now."})
     flags = list(flags or [])
     if gate is not None:
-        report = gate.check(session, category, text)
+        report = gate.check(session, category, text, turns=turns)
         if report.errors:
             raise ValidationFailed(report.errors)
         if report.warnings and not confirmed:
@@ -178,7 +185,7 @@ def revise_example(
     if errors:
         raise ValidationFailed(errors)
     if gate is not None:
-        report = gate.check(session, example.category, text, exclude_id=example.id)
+        report = gate.check(session, example.category, text, exclude_id=example.id, turns=turns)
         if report.errors:
             raise ValidationFailed(report.errors)
     clean = text.stripped()

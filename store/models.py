@@ -238,6 +238,8 @@ class Example(Base):
         Index("ix_examples_status_category", "status", "category_id"),
         # Matches next_for_review's ORDER BY, so the first eligible row ends the scan.
         Index("ix_examples_review_queue", "status", "review_count", "created_at", "id"),
+        # Conversations counted per status and category read only their own entries.
+        Index("ix_examples_kind_status_category", "kind", "status", "category_id"),
     )
 
 

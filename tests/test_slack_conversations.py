@@ -5,6 +5,7 @@ every turn escaped, editing the turns, App Home listing them."""
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from sqlalchemy import create_engine, func, select
@@ -81,6 +82,7 @@ def test_a_conversation_is_written_turn_by_turn_and_every_text_kept(slack: Slack
     body = submit(slack, "UALICE", typed_turns(again, TURNS)).json()
     assert body["response_action"] == "update"
     assert "Please check" in all_text(body["view"]["blocks"])
+    assert "Turn 3: This looks like it contains" in all_text(body["view"]["blocks"])
     assert read_turns(fill(body["view"])) == TURNS
     assert view_problems(body["view"]) == []
     reply = submit(slack, "UALICE", fill(body["view"], confirm=True))
@@ -150,20 +152,29 @@ def test_a_near_duplicate_conversation_is_refused_on_its_users_turn(slack: Slack
 def test_a_database_error_keeps_the_modal_and_its_text(
     db: TestDatabase, double: SlackDouble
 ) -> None:
-    if db.kind != "sqlite":
-        pytest.skip("a held SQLite file lock is the database error we can cause on demand")
+    # The database error we can cause on demand: another connection holding the lock the
+    # submission needs (SQLite's file lock; PostgreSQL's lock on the examples table), with
+    # the app waiting at most a moment for it.
     double.reset()
-    engine = make_engine(db.url, busy_timeout_ms=50)
+    if db.kind == "sqlite":
+        engine = make_engine(db.url, busy_timeout_ms=50)
+        holder = create_engine(db.url, connect_args={"isolation_level": None})
+        lock, unlock = "BEGIN IMMEDIATE", "ROLLBACK"
+    else:
+        engine = make_engine(db.url, connect_args={"options": "-c lock_timeout=200"})
+        holder = create_engine(db.url, isolation_level="AUTOCOMMIT")
+        lock, unlock = "BEGIN; LOCK TABLE examples IN ACCESS EXCLUSIVE MODE", "ROLLBACK"
     app = SlackApp(db, double, settings_for(db.url, double), engine=engine)
-    holder = create_engine(db.url, connect_args={"isolation_level": None})
     try:
         view = write_turns(app, "UALICE", open_write(app, "UALICE"), TURNS[:2])
         with holder.connect() as conn:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            for statement in lock.split("; "):
+                conn.exec_driver_sql(statement)
             body = submit(app, "UALICE", view).json()
-            conn.exec_driver_sql("ROLLBACK")
-        assert body["response_action"] == "errors"
-        assert "busy" in json.dumps(body["errors"])
+            conn.exec_driver_sql(unlock)
+        # Slack keeps the modal (and what was typed) when the ack names a field's error.
+        assert body["response_action"] == "errors" and list(body["errors"]) == ["category"]
+        assert "nothing was" in body["errors"]["category"]  # "… saved" / "… changed"
         assert _count(app) == 0
         # The same modal, submitted again once the database is free, is stored.
         assert not submit(app, "UALICE", view).body.strip()
@@ -240,6 +251,13 @@ def test_app_home_lists_conversations_and_opens_one(slack: SlackApp) -> None:
     assert slack.click("UALICE", "open_write_conversation", view=home).status == 200
     modal = live_view(slack.double, "views.open", 2)
     assert [t.role for t in read_turns(fill(modal))] == [U, A]
+    # A colleague's "Review one" on the Home tab brings the conversation by DM, every turn.
+    posted = len(slack.double.calls_to("chat.postMessage"))
+    assert slack.click("UBOB", "open_review", view=home).status == 200
+    dm = slack.double.wait_for("chat.postMessage", posted + 1)[-1]
+    blocks = blocks_of(dm.args)
+    assert sum(str(b.get("block_id", "")).startswith("show_turn_") for b in blocks) == 4
+    assert "&lt;!channel&gt;" in all_text(blocks) and "<!channel>" not in json.dumps(dm.args)
 
 
 def test_forty_long_turns_fit_the_review_message_and_the_edit_modal(slack: SlackApp) -> None:
@@ -269,3 +287,29 @@ def test_forty_long_turns_fit_the_review_message_and_the_edit_modal(slack: Slack
     assert read_turns(fill(modal)) == [Turn(t.role, t.text.strip()) for t in turns]
     with slack.db.session() as s:
         assert len(s.get_one(Example, example_id).turns) == MAX_TURNS
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        {"turn_0": {"turn_0": {"value": "a"}}, "turn_2": {"turn_2": {"value": "b"}}},
+        {"turn_0": {"turn_0": {"value": "a"}}, "side_0": {"side_0": {"selected_option": 7}}},
+        {"turn_0": {"turn_0": {"value": ["not", "text"]}}},
+        {f"turn_{i}": {} for i in range(MAX_TURNS + 1)},
+    ],
+)
+def test_a_forged_turn_state_is_refused_politely_and_changes_nothing(
+    slack: SlackApp, caplog: pytest.LogCaptureFixture, forged: dict[str, object]
+) -> None:
+    view = open_write(slack, "UALICE")
+    view["state"] = {"values": forged}
+    updates = len(slack.double.calls_to("views.update"))
+    with caplog.at_level(logging.INFO):
+        assert slack.click("UALICE", ADD_TURN_ACTION, view=view).status == 200
+        reply = submit(slack, "UALICE", view)
+        slack.settle()
+    assert not [r for r in caplog.records if r.exc_info]
+    assert "could not be read" in json.dumps(reply.json())  # on the form's first field
+    assert any("could not be read" in t for t in slack.double.posted_texts())
+    assert len(slack.double.calls_to("views.update")) == updates
+    assert _count(slack) == 0

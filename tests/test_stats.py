@@ -47,8 +47,10 @@ def test_stats_json_shape(db: TestDatabase) -> None:
         "pending": 0,
         "approved": 1,
         "rejected": 0,
+        "awaiting_consent": 0,
         "target": 1500,
     }
+    assert doc["conversations"] == {"total": 0, "turns": 0, "categories": {}}
 
 
 def test_leaderboard_and_personal_counts(db: TestDatabase) -> None:

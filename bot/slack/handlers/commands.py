@@ -27,7 +27,7 @@ from store.categories import set_target
 from store.contributors import set_opt_out
 from store.errors import PermissionDenied, ValidationFailed
 from store.models import Contributor
-from store.stats import category_counts, leaderboard
+from store.stats import category_counts, conversation_counts, leaderboard
 
 COMMAND = "/crowdtune"
 # Longer than any real subcommand with its options.
@@ -97,7 +97,7 @@ def _review(req: Request) -> None:
 
 def _stats(req: Request) -> None:
     with req.deps.reading() as s:
-        _reply(req, stats_text(category_counts(s)))
+        _reply(req, stats_text(category_counts(s), conversation_counts(s)))
 
 
 def _leaderboard(req: Request) -> None:

@@ -39,7 +39,7 @@ from bot.slack.views.write import (
 )
 from store.assignments import complete_open
 from store.categories import get_category, list_categories
-from store.conversations import Turn
+from store.conversations import MAX_TURNS, Turn
 from store.deliveries import claim_delivery
 from store.enums import AssignmentKind
 from store.errors import NeedsConfirmation, ValidationFailed
@@ -155,7 +155,7 @@ def register(app: App, deps: Deps) -> None:
         # Any modal built with turn_input_blocks: rebuilt from what Slack sent, every text kept.
         view = _modal_of(body)
         turns = read_turns(view)
-        if action.get("action_id") == ADD_TURN_ACTION:
+        if action.get("action_id") == ADD_TURN_ACTION and len(turns) < MAX_TURNS:
             turns.append(Turn(next_side(turns), ""))
         elif len(turns) > 2:
             turns.pop()

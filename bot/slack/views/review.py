@@ -9,7 +9,7 @@ from typing import Any
 from bot.slack.escape import escape_mrkdwn, quote_block
 from bot.slack.fields import BadPayload, identifier, json_object, path, text
 from bot.slack.views.provenance import provenance_blocks
-from bot.slack.views.turns import turn_display_blocks
+from bot.slack.views.turns import SECTION_BUDGET, turn_display_blocks
 from bot.slack.views.write import ModalMeta
 from store.conversations import turns_of
 from store.enums import ExampleKind, ExampleStatus
@@ -19,7 +19,6 @@ from store.quality.injection import PROMPT_INJECTION
 REJECT_CALLBACK = "reject_submit"
 RATE_ACTION = "review_rate"
 MAX_SKIPS_KEPT = 30  # button values are ≤ 2000 characters
-SECTION_BUDGET = 2900
 MAX_EPOCH = 32_503_680_000  # the year 3000: beyond it a "shown at" time is junk
 INJECTION_WARNING = (
     ":warning: *Flagged:* this draft contains text aimed at the model or at readers "

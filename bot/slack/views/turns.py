@@ -24,8 +24,7 @@ TURN_BUTTONS_BLOCK = "turn_buttons"
 TURNS_ERROR_KEY = "turns"  # validate_turns' key for the conversation as a whole
 INPUT_MAX = 3000  # Slack's plain_text_input limit (max_length and initial_value)
 SECTION_BUDGET = 2900  # a section's text is at most 3000 characters
-# Each turn is two blocks; a modal holds 100, which MAX_TURNS (40) leaves room under.
-BLOCKS_PER_TURN = 2
+# Each turn is two blocks (side, text): MAX_TURNS (40) leaves room in a modal's 100.
 SIDE_LABELS = {
     TurnRole.SYSTEM: "System (instructions to the assistant)",
     TurnRole.USER: "User",
@@ -184,6 +183,12 @@ def turn_input_blocks(
 def _index(block_id: str) -> int | None:
     match = _TURN_BLOCK.fullmatch(block_id)
     return int(match.group(1)) if match else None
+
+
+def finding_label(key: str) -> str:
+    """Where a store finding is, for a list of them: "Turn 3: " for turn_2, "" otherwise."""
+    index = _index(key)
+    return "" if index is None else f"Turn {index + 1}: "
 
 
 def _values(view_or_state: Any) -> dict[str, Any]:

@@ -11,8 +11,10 @@ from typing import Any
 
 from bot.slack.escape import clip, escape_mrkdwn
 from bot.slack.fields import BadPayload, identifier, json_object, path, text
+from bot.slack.views.turns import INPUT_MAX as INPUT_MAX  # Slack's text input limit
 from bot.slack.views.turns import (
     TURNS_ERROR_KEY,
+    finding_label,
     read_turns,
     starter_turns,
     turn_block_id,
@@ -29,7 +31,6 @@ EDIT_CALLBACK = "edit_submit"
 CATEGORY_ACTION = "write_category"
 KIND_ACTION = "write_kind"
 PAIR, CONVERSATION = "pair", "conversation"
-INPUT_MAX = 3000  # Slack's plain_text_input limit
 FIELD_BLOCKS = ("instruction", "context", "response")
 
 
@@ -224,7 +225,8 @@ def write_modal(
     else:
         blocks.extend(_pair_blocks(selected, text or PairText("", "", "")))
     if warnings:
-        lines = "\n".join(f"• {escape_mrkdwn(v)}" for v in warnings.values())
+        # A conversation's findings name their turn (the gate keys them turn_N).
+        lines = "\n".join(f"• {finding_label(k)}{escape_mrkdwn(v)}" for k, v in warnings.items())
         blocks.append(
             {
                 "type": "section",
