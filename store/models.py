@@ -230,6 +230,8 @@ class Example(Base):
     turns: Mapped[list[ExampleTurn]] = relationship(
         order_by="ExampleTurn.position", cascade="all, delete-orphan", passive_deletes=True
     )
+    # Where a captured example came from (None for the rest); loaded only when read.
+    capture: Mapped[Capture | None] = relationship(viewonly=True, uselist=False, lazy="select")
 
     __table_args__ = (
         UniqueConstraint("source", "source_ref"),

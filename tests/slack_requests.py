@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 
 from bot.config import Settings
 from bot.runtime import Runtime
+from bot.sandbox.payloads import message_action
 from bot.serve import finish_follow_ups
 from bot.slack.app import FOLLOW_UP_THREADS, build_app
 from bot.slack.client import build_client
@@ -185,6 +186,30 @@ def click_payload(
         payload["message"] = {"ts": "1.000001", "blocks": message_blocks or []}
         payload["state"] = state
         payload["response_url"] = response_url or double.response_url(f"act-{user}-{next(_serial)}")
+    return payload
+
+
+def message_action_payload(
+    user: str,
+    channel: dict[str, str],
+    message: dict[str, Any],
+    *,
+    callback_id: str,
+    trigger_id: str,
+    response_url: str,
+) -> dict[str, Any]:
+    """A message shortcut's payload in Slack's documented shape (the sandbox's builder, which
+    follows api.slack.com's message_action reference and bolt-python's tests)."""
+    payload = message_action(
+        user_id=user,
+        user_name=user.lower(),
+        channel=channel,
+        message=message,
+        callback_id=callback_id,
+        trigger_id=trigger_id,
+        response_url=response_url,
+    )
+    payload["team"] = {"id": TEAM_ID, "domain": "acme"}
     return payload
 
 

@@ -122,7 +122,13 @@ class CorpusQualityGate:
     ) -> None:
         name = session.scalar(select(Category.name).where(Category.slug == match.category_slug))
         where = f"{name or match.category_slug} example #{match.example_id}"
-        quoted = f"“{snippet(match.text)}”"
+        status = session.scalar(select(Example.status).where(Example.id == match.example_id))
+        # A capture still awaiting its authors' consent is shown to nobody, not even as a snippet.
+        quoted = (
+            "(its text is not shown until the people it quotes allow)"
+            if status == ExampleStatus.AWAITING_CONSENT
+            else f"“{snippet(match.text)}”"
+        )
         if match.score >= self.block_threshold:
             report.errors[key] = (
                 f"This is nearly the same as an existing {where} ({match.score:.0%} similar): "

@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.slack.escape import escape_mrkdwn, quote_block
 from bot.slack.fields import BadPayload, identifier, json_object, path, text
+from bot.slack.views.provenance import provenance_blocks
 from bot.slack.views.turns import SECTION_BUDGET, turn_display_blocks
 from bot.slack.views.write import ModalMeta
 from store.conversations import turns_of
@@ -96,7 +97,7 @@ def example_blocks(
         head = f":mag: *Review* · {cat} · reviewed {example.review_count} time(s) so far"
     if example.kind == ExampleKind.CONVERSATION:
         head += f"\n_A conversation of {len(example.turns)} turns: judge every turn._"
-    blocks = [_section(head, "head"), *text_blocks(example)]
+    blocks = [_section(head, "head"), *provenance_blocks(example), *text_blocks(example)]
     if draft:
         buttons = [
             _button("Looks right", "verify_ok", value, "primary"),
