@@ -96,13 +96,17 @@ def _review(req: Request) -> None:
 
 
 def _stats(req: Request) -> None:
+    # The reply goes out once the read is over: a connection lost while it closes must not
+    # follow a sent answer with an error.
     with req.deps.reading() as s:
-        _reply(req, stats_text(category_counts(s), conversation_counts(s)))
+        text = stats_text(category_counts(s), conversation_counts(s))
+    _reply(req, text)
 
 
 def _leaderboard(req: Request) -> None:
     with req.deps.reading() as s:
-        _reply(req, leaderboard_text(leaderboard(s, limit=10)))
+        text = leaderboard_text(leaderboard(s, limit=10))
+    _reply(req, text)
 
 
 def _opt_out(change: Change) -> str:
@@ -139,7 +143,8 @@ def _targets(req: Request) -> None:
         _reply(req, str(req.later["text"]))
         return
     with req.deps.reading() as s:
-        _reply(req, targets_text(category_counts(s)))
+        text = targets_text(category_counts(s))
+    _reply(req, text)
 
 
 def _export(req: Request) -> None:
