@@ -28,12 +28,17 @@ IntArray = npt.NDArray[np.int64]
 # exactly on it: ask with a looser cutoff, keep scores >= threshold - _EPS ourselves.
 _LOOSE = 1e-6
 _EPS = 1e-9
-# Candidate pairs expanded at once: bounds the temporary arrays (~40 bytes a pair).
-_PAIR_CHUNK = 2_000_000
+# Candidate pairs expanded at once: bounds the temporary arrays (~50 bytes a pair).
+_PAIR_CHUNK = 1_000_000
 # Rarest tokens per text whose latest earlier holder is scored first (the seed).
 _SEEDS = 3
 # The batch is probed in this many runs of texts, each against the texts before its end.
 _EARLIER_PARTS = 16
+# Words of the per-text bitmap filter (1,024 bits).
+_BITMAP_WORDS = 16
+# Extra prefix occurrences probed beyond what finding a partner needs, as a share of the
+# text's length: the count filter then drops pairs sharing fewer than that many.
+_SLACK = 0.03
 
 
 @dataclass(frozen=True)
@@ -174,6 +179,7 @@ def _candidate_pairs(
     weight = np.diff(np.append(first, len(key)))
     key = key[first]
     p_rec, p_code = key // width, key % width
+    key_rec, key_code, key_weight = p_rec, p_code, weight
     # Rarest first: rank tokens by how many texts hold them.
     df = np.bincount(p_code, minlength=width)
     rank = np.empty(width, dtype=np.int64)
@@ -199,15 +205,21 @@ def _candidate_pairs(
     need_min = np.ceil(tau * (lens + lo) / 2 - _EPS).astype(np.int64)
     budget = lens - need_min + 1
     ev = np.flatnonzero((before < budget[p_rec]) & (lens[p_rec] > 0))
-    ev_rec, ev_rank, ev_w = p_rec[ev], p_rank[ev], weight[ev]
+    ev_rec, ev_rank, ev_w, ev_before = p_rec[ev], p_rank[ev], weight[ev], before[ev]
     del p_rec, p_rank, weight, before
     prefix_w = np.bincount(ev_rec, weights=ev_w, minlength=b).astype(np.int64)
     ev_lo = ev_rank * l_span + np.maximum(lo[ev_rec], 1)
-    ev_hi = ev_rank * l_span + np.minimum(hi[ev_rec], l_span - 1)
+    # A longer partner needs a longer LCS, so a shorter prefix finds it: an event probes the
+    # lengths whose prefix (plus slack, for the count filter's sake) still reaches it.
+    slack = np.ceil(_SLACK * lens)
+    m_e = lens[ev_rec]
+    reach = np.floor(2 * (m_e + slack[ev_rec] - ev_before + _EPS) / tau[ev_rec] - m_e)
+    ev_hi = ev_rank * l_span + np.minimum(np.minimum(hi[ev_rec], reach), l_span - 1).astype(
+        np.int64
+    )
     ev_start = np.searchsorted(ev_rec, np.arange(b + 1))
-    filt = _CountFilter(lens, tau, prefix_w, b)
-    out_i: list[IntArray] = []
-    out_j: list[IntArray] = []
+    filt = _CountFilter(lens, tau, np.minimum(prefix_w, budget), slack, b)
+    out: list[tuple[IntArray, IntArray, npt.NDArray[np.float64]]] = []
     # Texts in _EARLIER_PARTS runs, each probing the postings of texts before its end only
     # (a mask keeps them sorted): the later texts of a window are never expanded.
     cuts = np.linspace(0, b, _EARLIER_PARTS + 1).astype(np.int64)
@@ -228,18 +240,80 @@ def _candidate_pairs(
             r1 = int(np.searchsorted(per_text, per_text[r0] + _PAIR_CHUNK, side="right")) - 1
             r1 = min(max(r1, r0 + 1), q1 - q0)
             a0, a1 = int(ev_start[q0 + r0]) - e0, int(ev_start[q0 + r1]) - e0
-            ci, cj = filt.pairs(
+            got = filt.pairs(
                 start[a0:a1], sizes[a0:a1], ev_rec[e0 + a0 : e0 + a1],
                 ev_w[e0 + a0 : e0 + a1], part_rec, part_w,
             )  # fmt: skip
-            out_i.append(ci)
-            out_j.append(cj)
+            out.append(got)
             r0 = r1
             if progress is not None:
                 progress(q0 + r1, b)
-    i = np.concatenate(out_i) if out_i else np.empty(0, np.int64)
-    j = np.concatenate(out_j) if out_j else np.empty(0, np.int64)
-    return _Pairs(i, j, _score_pairs(seqs, i, j, threshold))
+    if not out:
+        return _Pairs(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
+    i, j, bound = (np.concatenate(parts) for parts in zip(*out, strict=True))
+    # The bitmap bound, over all occurrences: one more sound filter, a few words per pair.
+    maps = _bitmaps(key_rec, key_code, key_weight, b)
+    m, n = lens[i], lens[j]
+    differ = _popcount(maps[i] ^ maps[j])
+    keep = (m + n - differ) / 2 >= _need(tau[i], m, n)
+    i, j, bound = i[keep], j[keep], np.minimum(bound[keep], (m + n - differ)[keep] / 2)
+    return _verify(seqs, lens, i, j, bound, threshold, prune=seed)
+
+
+def _bitmaps(rec: IntArray, code: IntArray, weight: IntArray, b: int) -> npt.NDArray[np.uint64]:
+    """Per text, _BITMAP_WORDS words with one bit set per occurrence (the k-th copy of a
+    token hashed apart from the others). Occurrences one text holds and the other does not
+    set bits the other lacks, so |A and B| <= (|A| + |B| - popcount(a xor b)) / 2."""
+    bits = _BITMAP_WORDS * 64
+    owner = np.repeat(np.arange(len(rec)), weight)
+    nth = np.arange(len(owner), dtype=np.int64) - np.repeat(np.cumsum(weight) - weight, weight)
+    h = (code[owner] * 0x9E3779B1 + nth * 0x85EBCA77) % 0xFFFFFFFB % bits
+    slot = np.sort(rec[owner] * bits + h)
+    slot = slot[np.concatenate(([True], slot[1:] != slot[:-1]))]
+    maps = np.zeros(b * _BITMAP_WORDS, dtype=np.uint64)
+    word = slot // 64
+    first = np.flatnonzero(np.concatenate(([True], word[1:] != word[:-1])))
+    maps[word[first]] = np.bitwise_or.reduceat(
+        np.left_shift(np.uint64(1), (slot % 64).astype(np.uint64)), first
+    )
+    return maps.reshape(b, _BITMAP_WORDS)
+
+
+def _popcount(x: npt.NDArray[np.uint64]) -> IntArray:
+    """Set bits per row."""
+    counts: IntArray = np.bitwise_count(x).sum(axis=1, dtype=np.int64)
+    return counts
+
+
+def _verify(
+    seqs: list[str],
+    lens: IntArray,
+    i: IntArray,
+    j: IntArray,
+    bound: npt.NDArray[np.float64],
+    threshold: float,
+    *,
+    prune: bool,
+) -> _Pairs:
+    """Scores of the candidate pairs. With `prune`, each text's most promising candidate is
+    scored first, and the others only if their bound can still reach that score (every
+    earlier text is kept, so a text's best match is the best of its candidates)."""
+    if not prune:
+        return _Pairs(i, j, _score_pairs(seqs, i, j, threshold))
+    order = np.lexsort((j, -bound, i))
+    i, j, bound = i[order], j[order], bound[order]
+    first = np.flatnonzero(np.concatenate(([True], i[1:] != i[:-1])))
+    scores = np.zeros(len(i), dtype=np.float64)
+    scores[first] = _score_pairs(seqs, i[first], j[first], threshold)
+    best = np.zeros(len(seqs), dtype=np.float64)
+    best[i[first]] = scores[first]
+    rest = np.ones(len(i), dtype=bool)
+    rest[first] = False
+    m, n = lens[i], lens[j]
+    need = _need(best[i], m, n)
+    rest &= (bound >= need) & (np.minimum(m, n) >= need)
+    scores[rest] = _score_pairs(seqs, i[rest], j[rest], threshold)
+    return _Pairs(i, j, scores)
 
 
 def _sorted(*cols: IntArray, spans: tuple[int, ...]) -> tuple[IntArray, ...]:
@@ -266,9 +340,14 @@ class _CountFilter:
     occurrences can still reach the LCS they need."""
 
     def __init__(
-        self, lens: IntArray, tau: npt.NDArray[np.float64], prefix_w: IntArray, b: int
+        self,
+        lens: IntArray,
+        tau: npt.NDArray[np.float64],
+        prefix_w: IntArray,
+        slack: npt.NDArray[np.float64],
+        b: int,
     ) -> None:
-        self.lens, self.tau, self.prefix_w, self.b = lens, tau, prefix_w, b
+        self.lens, self.tau, self.prefix_w, self.slack, self.b = lens, tau, prefix_w, slack, b
 
     def pairs(
         self,
@@ -278,11 +357,12 @@ class _CountFilter:
         ev_w: IntArray,
         post_rec: IntArray,
         post_w: IntArray,
-    ) -> tuple[IntArray, IntArray]:
-        """The surviving pairs of one chunk of prefix events (events of whole texts)."""
+    ) -> tuple[IntArray, IntArray, npt.NDArray[np.float64]]:
+        """The surviving pairs of one chunk of prefix events (events of whole texts), with
+        the bound on their shared occurrences."""
         total = int(sizes.sum())
         if not total:
-            return np.empty(0, np.int64), np.empty(0, np.int64)
+            return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
         owner = np.repeat(np.arange(len(sizes)), sizes)
         at = start[owner] + (
             np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes, sizes)
@@ -292,7 +372,7 @@ class _CountFilter:
         earlier = j < i
         i, j = i[earlier], j[earlier]
         if not len(i):
-            return i, j
+            return i, j, np.empty(0)
         # A token counts as often as both texts hold it.
         w = np.minimum(ev_w[owner[earlier]], post_w[at[earlier]])
         b, lens = self.b, self.lens
@@ -303,9 +383,14 @@ class _CountFilter:
         pair = pair[first]
         i, j = pair // b, pair % b
         # Occurrences of i outside its prefix may all be shared; prefix ones only if counted.
-        bound = shared + lens[i] - self.prefix_w[i]
-        keep = bound >= _need(self.tau[i], lens[i], lens[j])
-        return i[keep], j[keep]
+        m, n, tau = lens[i], lens[j], self.tau[i]
+        # The prefix probed for a partner of length n: m - need + 1 + slack occurrences (at
+        # most the whole prefix), of which only the counted ones can be shared.
+        need = _need(tau, m, n)
+        probed = np.minimum(m - np.ceil(need) + 1 + self.slack[i], self.prefix_w[i])
+        bound = (shared + m - probed).astype(np.float64)
+        keep = bound >= need
+        return i[keep], j[keep], bound[keep]
 
 
 def _seed_scores(
