@@ -179,17 +179,20 @@ def _candidate_pairs(
     weight = np.diff(np.append(first, len(key)))
     key = key[first]
     p_rec, p_code = key // width, key % width
-    key_rec, key_code, key_weight = p_rec, p_code, weight
+    maps = _bitmaps(p_rec, p_code, weight, b)
+    del key, first
     # Rarest first: rank tokens by how many texts hold them.
     df = np.bincount(p_code, minlength=width)
     rank = np.empty(width, dtype=np.int64)
     rank[np.lexsort((np.arange(width), df))] = np.arange(width)
     w_span = int(weight.max()) + 1
     p_rec, p_rank, weight = _sorted(p_rec, rank[p_code], weight, spans=(b, width, w_span))
+    del p_code
     rec_start = np.zeros(b + 1, dtype=np.int64)
     np.cumsum(np.bincount(p_rec, minlength=b), out=rec_start[1:])
     cum = np.cumsum(weight)
     before = cum - weight - (cum - weight)[rec_start[:-1]][p_rec]
+    del cum
     # Postings by (token rank, length, text): a length window is one slice.
     l_span = int(lens.max()) + 2
     win, post_rec, post_w = _sorted(
@@ -217,6 +220,7 @@ def _candidate_pairs(
     ev_hi = ev_rank * l_span + np.minimum(np.minimum(hi[ev_rec], reach), l_span - 1).astype(
         np.int64
     )
+    del ev_before, reach, m_e
     ev_start = np.searchsorted(ev_rec, np.arange(b + 1))
     filt = _CountFilter(lens, tau, np.minimum(prefix_w, budget), slack, b)
     out: list[tuple[IntArray, IntArray, npt.NDArray[np.float64]]] = []
@@ -252,9 +256,11 @@ def _candidate_pairs(
         return _Pairs(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
     i, j, bound = (np.concatenate(parts) for parts in zip(*out, strict=True))
     # The bitmap bound, over all occurrences: one more sound filter, a few words per pair.
-    maps = _bitmaps(key_rec, key_code, key_weight, b)
     m, n = lens[i], lens[j]
-    differ = _popcount(maps[i] ^ maps[j])
+    step = _PAIR_CHUNK // _BITMAP_WORDS
+    differ = np.concatenate(
+        [_popcount(maps[i[a : a + step]] ^ maps[j[a : a + step]]) for a in range(0, len(i), step)]
+    )
     keep = (m + n - differ) / 2 >= _need(tau[i], m, n)
     i, j, bound = i[keep], j[keep], np.minimum(bound[keep], (m + n - differ)[keep] / 2)
     return _verify(seqs, lens, i, j, bound, threshold, prune=seed)
@@ -265,17 +271,19 @@ def _bitmaps(rec: IntArray, code: IntArray, weight: IntArray, b: int) -> npt.NDA
     token hashed apart from the others). Occurrences one text holds and the other does not
     set bits the other lacks, so |A and B| <= (|A| + |B| - popcount(a xor b)) / 2."""
     bits = _BITMAP_WORDS * 64
-    owner = np.repeat(np.arange(len(rec)), weight)
-    nth = np.arange(len(owner), dtype=np.int64) - np.repeat(np.cumsum(weight) - weight, weight)
-    h = (code[owner] * 0x9E3779B1 + nth * 0x85EBCA77) % 0xFFFFFFFB % bits
-    slot = np.sort(rec[owner] * bits + h)
-    slot = slot[np.concatenate(([True], slot[1:] != slot[:-1]))]
     maps = np.zeros(b * _BITMAP_WORDS, dtype=np.uint64)
-    word = slot // 64
-    first = np.flatnonzero(np.concatenate(([True], word[1:] != word[:-1])))
-    maps[word[first]] = np.bitwise_or.reduceat(
-        np.left_shift(np.uint64(1), (slot % 64).astype(np.uint64)), first
-    )
+    step = _PAIR_CHUNK // 4  # (text, token) rows at a time: bounds the temporaries
+    for a in range(0, len(rec), step):
+        w = weight[a : a + step]
+        owner = np.repeat(np.arange(a, a + len(w)), w)
+        nth = np.arange(len(owner), dtype=np.int64) - np.repeat(np.cumsum(w) - w, w)
+        h = (code[owner] * 0x9E3779B1 + nth * 0x85EBCA77) % 0xFFFFFFFB % bits
+        slot = np.unique(rec[owner] * bits + h)
+        word = slot // 64
+        first = np.flatnonzero(np.concatenate(([True], word[1:] != word[:-1])))
+        one = np.left_shift(np.uint64(1), (slot % 64).astype(np.uint64))
+        # A text's rows may straddle two steps: OR into what the previous step left.
+        maps[word[first]] |= np.bitwise_or.reduceat(one, first)
     return maps.reshape(b, _BITMAP_WORDS)
 
 
