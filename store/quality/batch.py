@@ -258,9 +258,9 @@ def _candidate_pairs(
     # The bitmap bound, over all occurrences: one more sound filter, a few words per pair.
     m, n = lens[i], lens[j]
     step = _PAIR_CHUNK // _BITMAP_WORDS
-    differ = np.concatenate(
-        [_popcount(maps[i[a : a + step]] ^ maps[j[a : a + step]]) for a in range(0, len(i), step)]
-    )
+    differ = np.zeros(len(i), dtype=np.int64)
+    for a in range(0, len(i), step):
+        differ[a : a + step] = _popcount(maps[i[a : a + step]] ^ maps[j[a : a + step]])
     keep = (m + n - differ) / 2 >= _need(tau[i], m, n)
     i, j, bound = i[keep], j[keep], np.minimum(bound[keep], (m + n - differ)[keep] / 2)
     return _verify(seqs, lens, i, j, bound, threshold, prune=seed)
