@@ -302,19 +302,9 @@ class DedupIndex:
         self._recent_slot = {}
         self._postings = {}
 
-    def _append(
-        self,
-        example_id: int,
-        tokens: list[str],
-        text: str,
-        category_slug: str,
-        seq: str | None = None,
-    ) -> bool:
-        """Add a recent slot for this example; False if its text was already indexed.
-
-        `seq` is `tokens` already encoded, when none of them is new."""
-        if seq is None:
-            seq = self._seq_of(tokens)
+    def _append(self, example_id: int, tokens: list[str], text: str, category_slug: str) -> bool:
+        """Add a recent slot for this example; False if its text was already indexed."""
+        seq = self._seq_of(tokens)
         cat = self._slug(category_slug)
         old = self._slot_of(example_id)
         if old is not None:
