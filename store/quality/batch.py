@@ -2,11 +2,13 @@
 and against the stored corpus.
 
 The batch is joined with itself in whole-array passes (numpy), not one query per text: every
-text is tokenised once, a sound prefix and count filter over the batch's token postings keeps
-the pairs that can still reach the threshold, and rapidfuzz scores those pairs in one call.
-Each text's threshold is first raised to the score of a likely match (the latest earlier text
-holding its rarest token), which shortens its prefix: only texts that beat that score matter.
-The decisions are those of an exhaustive ROUGE-L scan (tests/test_quality_batch.py).
+text is tokenised once; sound filters keep the pairs that can still reach the threshold (a
+prefix of each text's rarest tokens, each token probing only the partner lengths it can still
+find; the count of shared occurrences; a per-occurrence bitmap bound); rapidfuzz scores what
+is left in one call, each text's most promising pair first. Each text's threshold is first
+raised to the score of a likely match (the latest earlier text holding one of its rarest
+tokens), which shortens its prefix: only texts that beat that score matter. The decisions are
+those of an exhaustive ROUGE-L scan and of per-row index queries (tests/test_quality_batch.py).
 """
 
 from __future__ import annotations
