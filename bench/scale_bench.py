@@ -5,16 +5,21 @@ Corpus: `bench.datasets.synthetic_corpus` (real T0 / Self-Instruct prompts remix
 shape), plus the labelled near-duplicate pairs' originals from tests/fixtures. Each database
 grows through the sizes; 2,000 people wrote them over two years, half the examples have a
 review. Per size and database: index catch-up with nothing new, App Home (what the home
-handler does: claim the event, the person, personal counts, category progress, top 5, the
-view), leaderboard(10), leaderboard(since=7 days ago), category_counts / gaps /
-largest_gap_category, personal_counts (p50 of --repeat runs, each in its own transaction);
+handler does: claim the event, the person, then `render_home`: personal counts, category
+progress, top 5, the person's interests, the view), leaderboard(10),
+leaderboard(since=7 days ago), category_counts / gaps / largest_gap_category,
+personal_counts (p50 of --repeat runs, each in its own transaction);
 and in fresh processes the index build from the database (steady and peak RSS above the
 process's own baseline), the snapshot mapped by a new process (its RSS after the queries,
 and the private part of it), and query p50/p99 for in-distribution queries, with decisions
 compared with exhaustive ROUGE-L.
 
+Each size is loaded by bench.bulk (COPY / raw executemany with the counter triggers bypassed,
+then one recount, as a restore would): 1M examples in about 2.5 minutes on SQLite.
+
 Run: .venv/bin/python -m bench.scale_bench [--sizes 10000,200000,1000000]
      [--dbs sqlite,postgresql] [--repeat 200] [--queries 300] [--exhaustive 50]
+     [--skip-index]  (the database reads only: no snapshot, no index processes)
 """
 
 from __future__ import annotations
@@ -22,7 +27,6 @@ from __future__ import annotations
 import argparse
 import gc
 import hashlib
-import importlib
 import json
 import os
 import random
@@ -34,13 +38,14 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 
+from bench.bulk import BulkLoader
 from bench.datasets import SyntheticRow, synthetic_corpus
 from migrations import runner
 from store.categories import seed_default_categories
@@ -53,8 +58,6 @@ PAIRS = ROOT / "tests" / "fixtures" / "quality_near_duplicates.jsonl"
 PG_ADMIN = os.environ.get(
     "CROWDTUNE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-# The migration that owns the counters' triggers and backfill (its module name is a number).
-COUNTERS: Any = importlib.import_module("migrations.versions.0008_counters")
 PEOPLE = 2_000
 TEAM = "TBENCH"
 BATCH = 5_000
@@ -136,7 +139,8 @@ def drop_database(url: str) -> None:
 
 
 class Loader:
-    """Grows one database through the sizes with the synthetic corpus."""
+    """Grows one database through the sizes with the synthetic corpus (bench.bulk: COPY or
+    raw executemany, counter triggers bypassed, one recount per size)."""
 
     def __init__(self, url: str, seed: int) -> None:
         self.engine = make_engine(url)
@@ -145,7 +149,6 @@ class Loader:
         self.rows: Iterator[SyntheticRow] = synthetic_corpus(10**9, seed=seed)
         self.count = 0
         self.now = utcnow()
-        self.sqlite = self.engine.dialect.name == "sqlite"
         with session_scope(self.sessions) as s:
             seed_default_categories(s)
             s.execute(
@@ -160,117 +163,55 @@ class Loader:
         originals = [json.loads(line)["original"] for line in PAIRS.open(encoding="utf-8")]
         self.labelled = sorted(set(originals))
 
-    def _row(self, row: SyntheticRow, status: str | None = None) -> tuple[Any, ...]:
+    def _row(self, row: SyntheticRow, status: str | None = None) -> dict[str, Any]:
         rng = self.rng
         origin = rng.choice(ORIGINS)
         author = None if origin == "imported" else self.people[int(PEOPLE * rng.random() ** 2)]
         when = self.now - timedelta(days=730 * rng.random())
         digest = hashlib.sha256(f"{row.instruction}\x1f{row.context}\x1f{row.response}".encode())
-        stamp: Any = when.replace(tzinfo=None).isoformat(" ") if self.sqlite else when
-        return (
-            self.cats[row.category],
-            row.instruction,
-            row.context,
-            row.response,
-            status or rng.choice(STATUSES),
-            origin,
-            author,
-            digest.hexdigest(),
-            "[]",
-            1,
-            0,
-            stamp,
-            stamp,
-        )
-
-    def _insert(self, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-        """Raw DB-API bulk insert (COPY on PostgreSQL): the loader is not what is measured."""
-        raw = self.engine.raw_connection()
-        try:
-            cur = raw.cursor()
-            if self.sqlite:
-                marks = ", ".join("?" for _ in columns)
-                cur.execute("BEGIN")
-                cur.executemany(
-                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows
-                )
-                cur.execute("COMMIT")
-            else:
-                cur.execute("SET session_replication_role = replica")  # no triggers, no FK checks
-                with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-                raw.commit()
-                cur.execute("SET session_replication_role = DEFAULT")
-                raw.commit()
-        finally:
-            raw.close()
-
-    def _max_id(self, table: str) -> int:
-        with self.engine.connect() as conn:
-            return int(conn.execute(text(f"SELECT coalesce(max(id), 0) FROM {table}")).scalar_one())
+        return {
+            "category_id": self.cats[row.category],
+            "instruction": row.instruction,
+            "context": row.context,
+            "response": row.response,
+            "status": status or rng.choice(STATUSES),
+            "origin": origin,
+            "author_id": author,
+            "content_hash": digest.hexdigest(),
+            "created_at": when,
+            "updated_at": when,
+        }
 
     def grow(self, size: int) -> float:
         """Insert examples (and a review for every other one) up to `size`, then recount the
-        counters; returns seconds. Loading bypasses the counter triggers (a recount is faster
-        for a million rows; tests/test_counters.py covers the triggers)."""
+        counters; returns seconds."""
         started = time.perf_counter()
-        if self.sqlite:
-            with self.engine.begin() as conn:
-                for name in COUNTERS.SQLITE_TRIGGERS:
-                    conn.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
-        while self.count < size:
-            n = min(BATCH, size - self.count)
-            batch: list[tuple[Any, ...]] = []
-            if self.count == 0:  # the labelled originals are in every size
-                for text_ in self.labelled:
-                    row = SyntheticRow("open_qa", text_, "", "A labelled answer.")
-                    batch.append(self._row(row, "approved"))
-            batch.extend(self._row(next(self.rows)) for _ in range(n - len(batch)))
-            first = self._max_id("examples") + 1
-            self._insert("examples", EXAMPLE_COLUMNS, batch)
-            assert self._max_id("examples") == first + len(batch) - 1, "ids are not contiguous"
-            reviews = []
-            for k, row in enumerate(batch):
-                reviewer = self.people[self.rng.randrange(PEOPLE)]
-                if k % 2 or reviewer == row[6]:
-                    continue
-                created = (
-                    datetime.fromisoformat(row[11]).replace(tzinfo=UTC) if self.sqlite else row[11]
-                )
-                when = min(self.now, created + timedelta(hours=48 * self.rng.random()))
-                stamp = when.replace(tzinfo=None).isoformat(" ") if self.sqlite else when
-                reviews.append((first + k, reviewer, "approve", stamp))
-            self._insert("reviews", ("example_id", "reviewer_id", "verdict", "created_at"), reviews)
-            self.count += n
-        with self.engine.begin() as conn:
-            for table in ("contributor_days", "contributor_counts", "category_counts"):
-                conn.execute(text(f"DELETE FROM {table}"))
-            day = "date({col})" if self.sqlite else "({col} AT TIME ZONE 'UTC')::date"
-            for statement in COUNTERS._backfill(day):
-                conn.execute(text(statement))
-            if self.sqlite:
-                for statement in COUNTERS.SQLITE_TRIGGERS.values():
-                    conn.execute(text(statement))
-            conn.execute(text("ANALYZE"))
+        with BulkLoader(self.engine) as bulk:
+            while self.count < size:
+                n = min(BATCH, size - self.count)
+                batch: list[dict[str, Any]] = []
+                if self.count == 0:  # the labelled originals are in every size
+                    for text_ in self.labelled:
+                        row = SyntheticRow("open_qa", text_, "", "A labelled answer.")
+                        batch.append(self._row(row, "approved"))
+                batch.extend(self._row(next(self.rows)) for _ in range(n - len(batch)))
+                ids = bulk.examples(batch, batch=len(batch))
+                reviews = []
+                for k, (example_id, row) in enumerate(zip(ids, batch, strict=True)):
+                    reviewer = self.people[self.rng.randrange(PEOPLE)]
+                    if k % 2 or reviewer == row["author_id"]:
+                        continue
+                    when = row["created_at"] + timedelta(hours=48 * self.rng.random())
+                    reviews.append(
+                        {
+                            "example_id": example_id,
+                            "reviewer_id": reviewer,
+                            "created_at": min(self.now, when),
+                        }
+                    )
+                bulk.reviews(reviews, batch=max(1, len(reviews)))
+                self.count += n
         return time.perf_counter() - started
-
-
-EXAMPLE_COLUMNS = (
-    "category_id",
-    "instruction",
-    "context",
-    "response",
-    "status",
-    "origin",
-    "author_id",
-    "content_hash",
-    "flags",
-    "revision",
-    "review_count",
-    "created_at",
-    "updated_at",
-)
 
 
 # -- the Slack path's reads -------------------------------------------------------------------
@@ -287,9 +228,13 @@ def timed(sessions: Any, fn: Callable[[Any], object], repeat: int) -> tuple[floa
     return statistics.median(laps) * 1e3, min(laps) * 1e3
 
 
-def db_figures(url: str, snapshot: Path, repeat: int, seed: int) -> dict[str, tuple[float, float]]:
-    """The Slack path's reads at the database's current size: (p50, best) in ms."""
-    from bot.slack.views.home import home_view
+def db_figures(
+    url: str, snapshot: Path | None, repeat: int, seed: int
+) -> dict[str, tuple[float, float]]:
+    """The Slack path's reads at the database's current size: (p50, best) in ms (the index
+    catch-up too when a `snapshot` is given)."""
+    from bot.slack.handlers.home import render_home
+    from store.contributors import get_or_create_contributor
     from store.deliveries import claim_delivery
     from store.quality.dedup import DedupIndex
     from store.stats import (
@@ -303,9 +248,10 @@ def db_figures(url: str, snapshot: Path, repeat: int, seed: int) -> dict[str, tu
     engine = make_engine(url)
     sessions = make_session_factory(engine)
     rng = random.Random(seed)
-    index = DedupIndex.open(snapshot)
+    index = DedupIndex.open(snapshot) if snapshot is not None else None
     with session_scope(sessions) as s:
-        index.sync(s)  # catch up once: the snapshot was just written
+        if index is not None:
+            index.sync(s)  # catch up once: the snapshot was just written
         people = list(s.scalars(select(Contributor.slack_user_id)))
 
     def person(s: Any) -> Contributor:
@@ -317,15 +263,20 @@ def db_figures(url: str, snapshot: Path, repeat: int, seed: int) -> dict[str, tu
         return found
 
     def app_home(s: Any) -> None:
+        # What the app_home_opened handler does: claim the event, find the person, render.
         claim_delivery(s, f"event:bench-{uuid.uuid4().hex}")
-        me = person(s)
-        home_view(personal_counts(s, me), category_counts(s), leaderboard(s, limit=5))
+        me = get_or_create_contributor(s, TEAM, rng.choice(people))
+        render_home(s, me)
 
     week = utcnow() - timedelta(days=7)
     out = {
         # The floor: one round trip to the database on this (shared, loaded) machine.
         "baseline: SELECT 1": timed(sessions, lambda s: s.execute(text("SELECT 1")).all(), repeat),
-        "index sync, nothing new": timed(sessions, index.sync, repeat),
+        **(
+            {"index sync, nothing new": timed(sessions, index.sync, repeat)}
+            if index is not None
+            else {}
+        ),
         "App Home": timed(sessions, app_home, repeat),
         "leaderboard(10)": timed(sessions, lambda s: leaderboard(s, limit=10), repeat),
         "leaderboard(since=7d)": timed(
@@ -526,6 +477,21 @@ def print_table(
     print(f"({unit})")
 
 
+def record(
+    label: str,
+    size: int,
+    figures: dict[str, tuple[float, float]],
+    reads: dict[str, dict[int, Any]],
+    best: dict[str, dict[int, Any]],
+) -> None:
+    """File one size's (p50, best) figures in the tables and print the p50s."""
+    for name, (p50, fastest) in figures.items():
+        reads.setdefault(name, {})[size] = p50
+        best.setdefault(name, {})[size] = fastest
+    so_far = {name: round(per[size], 3) for name, per in reads.items()}
+    print(f"[{label}] {size:,} reads p50 ms: {json.dumps(so_far)}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Grow each database through the sizes, measure, print the tables."""
     parser = argparse.ArgumentParser(
@@ -537,6 +503,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--exhaustive", type=int, default=50)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--skip-index", action="store_true", help="only the database reads: no index figures"
+    )
     parser.add_argument("--child", choices=["build", "query"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--snapshot", help=argparse.SUPPRESS)
@@ -565,6 +534,9 @@ def main(argv: list[str] | None = None) -> int:
             for size in sizes:
                 load_s = loader.grow(size)
                 print(f"[{kind}] {size:,} examples loaded (+{load_s:.0f} s)", flush=True)
+                if args.skip_index:
+                    record(kind, size, db_figures(url, None, args.repeat, args.seed), reads, best)
+                    continue
                 snapshot = workdir / "dedup-index"
                 from store.quality.dedup import DedupIndex
 
@@ -572,11 +544,7 @@ def main(argv: list[str] | None = None) -> int:
                 with session_scope(loader.sessions) as s:
                     DedupIndex.write_snapshot(s, snapshot)
                 snap_s = time.perf_counter() - t0
-                for name, (p50, fastest) in db_figures(
-                    url, snapshot, args.repeat, args.seed
-                ).items():
-                    reads.setdefault(name, {})[size] = p50
-                    best.setdefault(name, {})[size] = fastest
+                record(kind, size, db_figures(url, snapshot, args.repeat, args.seed), reads, best)
                 built = child(["--child", "build", "--url", url])
                 queried = child(
                     [
@@ -614,8 +582,6 @@ def main(argv: list[str] | None = None) -> int:
                 }
                 for name, value in figures.items():
                     index_rows.setdefault(name, {})[size] = value
-                so_far = {name: round(per[size], 3) for name, per in reads.items()}
-                print(f"[{kind}] {size:,} reads p50 ms: {json.dumps(so_far)}", flush=True)
                 print(f"[{kind}] {size:,} index: {json.dumps(figures)}", flush=True)
         finally:
             drop_database(url)
@@ -640,6 +606,8 @@ def main(argv: list[str] | None = None) -> int:
             "build: steady RSS, MB": "<= 300",
             "query p99, ms": "<= 10",
         }
+        if args.skip_index:
+            continue
         print_table(
             f"{kind}: the near-duplicate index",
             sizes,

@@ -10,6 +10,9 @@ class ExampleStatus(StrEnum):
 
     DRAFT = "draft"
     PENDING = "pending"
+    # Captured from a Slack thread: held back (no review, no LLM, no export) until every
+    # quoted author allowed it.
+    AWAITING_CONSENT = "awaiting_consent"
     APPROVED = "approved"
     REJECTED = "rejected"
 
@@ -21,6 +24,8 @@ class Origin(StrEnum):
     LLM = "llm"
     IMPORTED = "imported"
     TRANSFORMED = "transformed"
+    # Saved from a Slack message or thread with the message shortcut.
+    CAPTURED = "captured"
 
 
 class Role(StrEnum):
@@ -62,3 +67,28 @@ class RunStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+
+
+class ExampleKind(StrEnum):
+    """A single instruction/response pair, or a multi-turn conversation (turns in order)."""
+
+    PAIR = "pair"
+    CONVERSATION = "conversation"
+
+
+class TurnRole(StrEnum):
+    """Which side of a conversation a turn is on (OpenAI's chat roles)."""
+
+    SYSTEM = "system"
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+class ConsentStatus(StrEnum):
+    """A quoted author's answer to "may this be used as training data?"."""
+
+    ASKED = "asked"
+    ALLOWED = "allowed"
+    DECLINED = "declined"
+    # No answer within CROWDTUNE_CONSENT_DAYS: treated as a decline.
+    EXPIRED = "expired"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -9,8 +10,16 @@ from typing import Protocol
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from store.conversations import (
+    Turn,
+    conversation_hash,
+    sides,
+    stored_turns,
+    turns_of,
+    validate_turns,
+)
 from store.counters import contributor_tally
-from store.enums import ExampleStatus, Origin
+from store.enums import ExampleKind, ExampleStatus, Origin
 from store.errors import Conflict, NeedsConfirmation, NotFound, PermissionDenied, ValidationFailed
 from store.models import Category, Contributor, Example, ExampleRevision, Review
 from store.types import utcnow
@@ -28,6 +37,26 @@ class PairText:
     def stripped(self) -> PairText:
         """The same texts without surrounding white space."""
         return PairText(self.instruction.strip(), self.context.strip(), self.response.strip())
+
+    @classmethod
+    def of_turns(cls, turns: Sequence[Turn]) -> PairText:
+        """A conversation seen as a pair: its user turns and its assistant turns."""
+        user, assistant = sides(turns)
+        return cls(user, "", assistant)
+
+
+def _validate(
+    category: Category, text: PairText, turns: Sequence[Turn] | None, *, strict: bool = True
+) -> dict[str, str]:
+    if turns is not None:
+        return validate_turns(category, turns, strict=strict)
+    return validate_pair(category, text.instruction, text.context, text.response, strict=strict)
+
+
+def _hash(text: PairText, turns: Sequence[Turn] | None) -> str:
+    if turns is not None:
+        return conversation_hash(turns)
+    return content_hash(text.instruction, text.context, text.response)
 
 
 @dataclass
@@ -66,13 +95,18 @@ def submit_example(
     gate: QualityGate | None = None,
     confirmed: bool = False,
     started_at: datetime | None = None,
+    turns: Sequence[Turn] | None = None,
 ) -> Example:
     """Validate and store a new example; `started_at` is when the person began writing it.
 
-    Raises ValidationFailed naming each bad field, or NeedsConfirmation when the quality gate
-    has warnings (near-duplicate, personal data) that the person has not confirmed yet.
+    With `turns` the example is a conversation (and `text` is ignored: it becomes
+    `PairText.of_turns(turns)`). Raises ValidationFailed naming each bad field, or
+    NeedsConfirmation when the quality gate has warnings (near-duplicate, personal data) that
+    the person has not confirmed yet.
     """
-    errors = validate_pair(category, text.instruction, text.context, text.response, strict=strict)
+    if turns is not None:
+        text = PairText.of_turns(turns)
+    errors = _validate(category, text, turns, strict=strict)
     if errors:
         raise ValidationFailed(errors)
     if not category.active:
@@ -92,7 +126,9 @@ def submit_example(
         instruction=clean.instruction,
         context=clean.context,
         response=clean.response,
-        content_hash=content_hash(clean.instruction, clean.context, clean.response),
+        content_hash=_hash(clean, turns),
+        kind=ExampleKind.PAIR if turns is None else ExampleKind.CONVERSATION,
+        turns=[] if turns is None else stored_turns(turns),
         author=author,
         author_id=author.id if author else None,
         origin=origin,
@@ -132,9 +168,13 @@ def revise_example(
     editor: Contributor | None,
     *,
     gate: QualityGate | None = None,
+    turns: Sequence[Turn] | None = None,
 ) -> Example:
-    """Replace an example's text, keeping the previous text as a revision."""
-    errors = validate_pair(example.category, text.instruction, text.context, text.response)
+    """Replace an example's text (a conversation's: its `turns`), keeping the previous one as a
+    revision."""
+    if turns is not None:
+        text = PairText.of_turns(turns)
+    errors = _validate(example.category, text, turns)
     if errors:
         raise ValidationFailed(errors)
     if gate is not None:
@@ -149,6 +189,7 @@ def revise_example(
             instruction=example.instruction,
             context=example.context,
             response=example.response,
+            turns=[t.as_dict() for t in turns_of(example)] if turns is not None else None,
             editor_id=editor.id if editor else None,
         )
     )
@@ -157,7 +198,13 @@ def revise_example(
         clean.context,
         clean.response,
     )
-    example.content_hash = content_hash(clean.instruction, clean.context, clean.response)
+    if turns is not None:
+        # Old rows go before the new ones are flushed: (example_id, position) is unique.
+        example.turns.clear()
+        session.flush()
+        example.turns.extend(stored_turns(turns))
+        example.kind = ExampleKind.CONVERSATION
+    example.content_hash = _hash(clean, turns)
     example.revision += 1
     session.flush()
     if gate is not None:

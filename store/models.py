@@ -25,10 +25,13 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from store.enums import (
     AssignmentKind,
     AssignmentStatus,
+    ConsentStatus,
+    ExampleKind,
     ExampleStatus,
     Origin,
     Role,
     RunStatus,
+    TurnRole,
     Verdict,
 )
 from store.types import UTCDateTime, utcnow
@@ -175,6 +178,12 @@ class Example(Base):
         _enum(ExampleStatus), default=ExampleStatus.PENDING
     )
     origin: Mapped[Origin] = mapped_column(_enum(Origin), default=Origin.HUMAN)
+    # A conversation keeps its turns in example_turns; `instruction` then holds its user turns
+    # and `response` its assistant turns, each joined by a blank line, so every check and
+    # query written for pairs (validation limits, near-duplicates, PII, hashes) sees all turns.
+    kind: Mapped[ExampleKind] = mapped_column(
+        _enum(ExampleKind), default=ExampleKind.PAIR, server_default=ExampleKind.PAIR.value
+    )
     author_id: Mapped[int | None] = mapped_column(
         ForeignKey("contributors.id", ondelete="SET NULL"), index=True, default=None
     )
@@ -206,9 +215,9 @@ class Example(Base):
     guideline_version: Mapped[int | None] = mapped_column(Integer, default=None)
     # Denormalised so "least-reviewed first" needs no aggregate over all reviews.
     review_count: Mapped[int] = mapped_column(Integer, default=0)
-    # Indexed: the leaderboard's partial day reads by created_at, the index catch-up by
-    # updated_at; both read only the recent rows.
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # Indexed (ix_examples_created_author_status): the windowed leaderboard's partial day
+    # reads by created_at; the index catch-up by updated_at; both read only the recent rows.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, onupdate=utcnow, index=True
     )
@@ -218,12 +227,85 @@ class Example(Base):
 
     category: Mapped[Category] = relationship(lazy="joined", innerjoin=True)
     author: Mapped[Contributor | None] = relationship(foreign_keys=[author_id])
+    turns: Mapped[list[ExampleTurn]] = relationship(
+        order_by="ExampleTurn.position", cascade="all, delete-orphan", passive_deletes=True
+    )
 
     __table_args__ = (
         UniqueConstraint("source", "source_ref"),
         Index("ix_examples_status_category", "status", "category_id"),
         # Matches next_for_review's ORDER BY, so the first eligible row ends the scan.
         Index("ix_examples_review_queue", "status", "review_count", "created_at", "id"),
+        # Covers the windowed leaderboard's read of since's own day: no lookup per row.
+        Index("ix_examples_created_author_status", "created_at", "author_id", "status"),
+    )
+
+
+class ExampleTurn(Base):
+    """One turn of a conversation example, in order from position 0."""
+
+    __tablename__ = "example_turns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    example_id: Mapped[int] = mapped_column(ForeignKey("examples.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    role: Mapped[TurnRole] = mapped_column(_enum(TurnRole))
+    text: Mapped[str] = mapped_column(Text)
+    # The Slack user who wrote this turn, for turns captured from a thread (consent asks them).
+    author_slack_user_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    # The Slack message (ts) the turn came from, for captured turns.
+    source_ts: Mapped[str | None] = mapped_column(String(32), default=None)
+
+    __table_args__ = (UniqueConstraint("example_id", "position"),)
+
+
+class Capture(Base):
+    """Where a captured example came from in Slack, and who captured it."""
+
+    __tablename__ = "captures"
+
+    example_id: Mapped[int] = mapped_column(
+        ForeignKey("examples.id", ondelete="CASCADE"), primary_key=True
+    )
+    team_id: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    # The message the shortcut was used on, and its thread's parent when it is in one.
+    message_ts: Mapped[str] = mapped_column(String(32))
+    thread_ts: Mapped[str | None] = mapped_column(String(32), default=None)
+    permalink: Mapped[str | None] = mapped_column(String(1024), default=None)
+    captured_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contributors.id", ondelete="SET NULL"), default=None
+    )
+    # Mentions were replaced by [PERSON] rather than by display names.
+    anonymised: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_captures_channel_message", "channel_id", "message_ts"),)
+
+
+class Consent(Base):
+    """One quoted author's consent to a captured example: what they were shown and their answer."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    example_id: Mapped[int] = mapped_column(
+        ForeignKey("examples.id", ondelete="CASCADE"), index=True
+    )
+    slack_user_id: Mapped[str] = mapped_column(String(32))
+    status: Mapped[ConsentStatus] = mapped_column(_enum(ConsentStatus), default=ConsentStatus.ASKED)
+    # Exactly the text of theirs the example quotes, as shown in the DM.
+    quoted_text: Mapped[str] = mapped_column(Text)
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # The DM that asked, so it can be updated when answered.
+    dm_channel: Mapped[str | None] = mapped_column(String(32), default=None)
+    dm_ts: Mapped[str | None] = mapped_column(String(32), default=None)
+
+    __table_args__ = (
+        UniqueConstraint("example_id", "slack_user_id"),
+        # The timeout sweep reads the unanswered requests by age.
+        Index("ix_consents_status_asked", "status", "asked_at"),
     )
 
 
@@ -240,6 +322,8 @@ class ExampleRevision(Base):
     instruction: Mapped[str] = mapped_column(Text)
     context: Mapped[str] = mapped_column(Text, default="")
     response: Mapped[str] = mapped_column(Text)
+    # A conversation's previous turns, [{"role": …, "text": …}, …]; None for pairs.
+    turns: Mapped[list[dict[str, str]] | None] = mapped_column(JSON, default=None)
     editor_id: Mapped[int | None] = mapped_column(
         ForeignKey("contributors.id", ondelete="SET NULL"), default=None
     )
@@ -263,10 +347,12 @@ class Review(Base):
     rating: Mapped[int | None] = mapped_column(Integer, default=None)
     # When the example was put in front of the reviewer (created_at is the verdict).
     shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
         UniqueConstraint("example_id", "reviewer_id"),
+        # Covers the windowed leaderboard's read of since's own day: no lookup per row.
+        Index("ix_reviews_created_reviewer", "created_at", "reviewer_id"),
         CheckConstraint("rating IS NULL OR (rating >= 1 AND rating <= 5)", name="rating_range"),
     )
 
@@ -417,7 +503,14 @@ class ContributorDay(Base):
     contributor_id: Mapped[int] = mapped_column(
         ForeignKey("contributors.id", ondelete="CASCADE"), primary_key=True
     )
-    day: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
     written: Mapped[int] = mapped_column(Integer, default=0)
     approved: Mapped[int] = mapped_column(Integer, default=0)
     reviews: Mapped[int] = mapped_column(Integer, default=0)
+
+    # Every column the windowed leaderboard reads, led by the day: one index range a window.
+    __table_args__ = (
+        Index(
+            "ix_contributor_days_window", "day", "contributor_id", "written", "approved", "reviews"
+        ),
+    )

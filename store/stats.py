@@ -13,7 +13,7 @@ from store.counters import (
     category_status_counts,
     contributor_tally,
     top_contributors,
-    window_tallies,
+    top_in_window,
 )
 from store.enums import ExampleStatus, Origin
 from store.models import Category, Contributor, Example
@@ -122,8 +122,7 @@ def leaderboard(
     if since is None:
         ranked = top_contributors(session, limit)
     else:
-        window = window_tallies(session, since)
-        ranked = sorted(window.items(), key=lambda r: (-r[1].score, r[0]))[:limit]
+        ranked = top_in_window(session, since, limit)
     if not ranked:
         return []
     ids = [cid for cid, _ in ranked]

@@ -143,3 +143,21 @@ def test_signed_good_requests_still_work(slack: SlackApp) -> None:
     form = command_fields(slack.double, "U1", "help", response_url=slack.double.response_url("ok"))
     assert slack.send(urlencode(form).encode(), FORM).status == 200
     assert "Commands:" in str(slack.double.wait_for("response_url:ok")[0].args["text"])
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"text": "help payload"},
+        {"channel_name": "payload-eng"},
+        {"text": "help", "user_name": "payloader"},
+    ],
+)
+def test_a_command_mentioning_the_word_payload_is_answered(
+    slack: SlackApp, fields: dict[str, str]
+) -> None:
+    # Bolt guesses "interactivity payload" from the substring alone; the gate keeps it a command.
+    form = command_fields(slack.double, "U1", "help", response_url=slack.double.response_url("pl"))
+    form.update(fields)
+    assert slack.send(urlencode(form).encode(), FORM).status == 200
+    assert "Commands:" in str(slack.double.wait_for("response_url:pl")[0].args["text"])

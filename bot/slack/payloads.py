@@ -179,13 +179,11 @@ def check_body(raw: bytes, content_type: str) -> None:
         fields = parse_qsl(body, keep_blank_values=True, strict_parsing=True)
     except ValueError as exc:
         raise BadBody("not a form") from exc
-    if "payload" in body:  # Bolt reads a `payload` field whenever the text appears
-        payload = dict(fields).get("payload")
-        if payload is None:
-            raise BadBody("a form mentioning payload without a payload field")
+    form = dict(fields)
+    payload = form.get("payload")
+    if payload is not None:
         _check_interactive(_json(payload))
         return
-    form = dict(fields)
     if not form.get("command") and form.get("ssl_check") != "1":
         raise BadBody("a form that is neither a slash command nor an interaction")
     if form.get("command"):
