@@ -109,3 +109,17 @@ def test_batch_decisions_equal_per_row_queries_on_real_prompts(keep_duplicates: 
     assert [(d.ref, d.score, d.match_ref, d.in_batch) for d in found] == expected
     assert sum(e[3] for e in expected) > 200  # in-file near-duplicates
     assert sum(not e[3] for e in expected) >= 60  # matches of stored texts
+
+
+@pytest.mark.parametrize("keep_duplicates", [True, False])
+def test_batch_whose_candidates_all_fail_the_filters_has_no_duplicates(
+    keep_duplicates: bool,
+) -> None:
+    """Texts that share a rare word (so the prefix pairs them) but little else: every pair is
+    dropped by the count and bitmap filters, and the scan says so instead of failing."""
+    texts = [
+        f"zebra {' '.join(f'w{k}x{n}' for k in range(30))}" for n in range(6)
+    ]  # one shared token, thirty of their own
+    items = [BatchItem(f"line {n}", t, "open_qa") for n, t in enumerate(texts, start=1)]
+    assert scan_batch(DedupIndex(), items, keep_duplicates=keep_duplicates) == []
+    assert _brute_force({}, items, 0.7, keep_duplicates) == []

@@ -309,7 +309,7 @@ def _verify(
     """Scores of the candidate pairs. With `prune`, each text's most promising candidate is
     scored first, and the others only if their bound can still reach that score (every
     earlier text is kept, so a text's best match is the best of its candidates)."""
-    if not prune:
+    if not prune or not len(i):
         return _Pairs(i, j, _score_pairs(seqs, i, j, threshold))
     order = np.lexsort((j, -bound, i))
     i, j, bound = i[order], j[order], bound[order]
