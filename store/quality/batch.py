@@ -31,16 +31,16 @@ IntArray = npt.NDArray[np.int64]
 _LOOSE = 1e-6
 _EPS = 1e-9
 # Candidate pairs expanded at once: bounds the temporary arrays (~50 bytes a pair).
-_PAIR_CHUNK = 1_000_000
+_PAIR_CHUNK = 500_000
 # Rarest tokens per text whose latest earlier holder is scored first (the seed).
 _SEEDS = 3
 # The batch is probed in this many runs of texts, each against the texts before its end.
-_EARLIER_PARTS = 16
-# Words of the per-text bitmap filter (1,024 bits).
-_BITMAP_WORDS = 16
+_EARLIER_PARTS = 8
+# Words of the per-text bitmap filter (2,048 bits).
+_BITMAP_WORDS = 32
 # Extra prefix occurrences probed beyond what finding a partner needs, as a share of the
 # text's length: the count filter then drops pairs sharing fewer than that many.
-_SLACK = 0.03
+_SLACK = 0.04
 
 
 @dataclass(frozen=True)
