@@ -13,6 +13,7 @@ those of an exhaustive ROUGE-L scan and of per-row index queries (tests/test_qua
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -171,18 +172,9 @@ def _candidate_pairs(
     lens = np.fromiter(map(len, seqs), dtype=np.int64, count=b)
     if b < 2 or not lens.any():
         return _Pairs(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
-    codes = np.frombuffer("".join(seqs).encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
-    width = int(codes.max()) + 1
-    rec = np.repeat(np.arange(b, dtype=np.int64), lens)
-    # Distinct (text, token) with the token's count in the text: one sort of the token stream.
-    key = np.sort(rec * width + codes)
-    del codes, rec
-    first = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
-    weight = np.diff(np.append(first, len(key)))
-    key = key[first]
-    p_rec, p_code = key // width, key % width
+    p_rec, p_code, weight = _distinct_tokens(seqs, lens)
+    width = int(p_code.max()) + 1
     maps = _bitmaps(p_rec, p_code, weight, b)
-    del key, first
     # Rarest first: rank tokens by how many texts hold them.
     df = np.bincount(p_code, minlength=width)
     rank = np.empty(width, dtype=np.int64)
@@ -200,6 +192,8 @@ def _candidate_pairs(
     win, post_rec, post_w = _sorted(
         p_rank * l_span + lens[p_rec], p_rec, weight, spans=(width * l_span, b, w_span)
     )
+    # Text numbers and counts fit 32 bits: the per-run copies below are half the size.
+    post_rec, post_w = post_rec.astype(np.int32), post_w.astype(np.int32)
 
     raised = floor
     if seed:
@@ -229,6 +223,7 @@ def _candidate_pairs(
     # Texts in _EARLIER_PARTS runs, each probing the postings of texts before its end only
     # (a mask keeps them sorted): the later texts of a window are never expanded.
     cuts = np.linspace(0, b, _EARLIER_PARTS + 1).astype(np.int64)
+    part_win, part_rec, part_w = win[:0], post_rec[:0], post_w[:0]
     for q0, q1 in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
         e0, e1 = int(ev_start[q0]), int(ev_start[q1])
         if e0 == e1:
@@ -254,6 +249,7 @@ def _candidate_pairs(
             r0 = r1
             if progress is not None:
                 progress(q0 + r1, b)
+    del win, post_rec, post_w, part_win, part_rec, part_w, ev_rec, ev_rank, ev_w, ev_lo, ev_hi
     if not out:
         return _Pairs(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
     i, j, bound = (np.concatenate(parts) for parts in zip(*out, strict=True))
@@ -325,6 +321,29 @@ def _verify(
     rest &= (bound >= need) & (np.minimum(m, n) >= need)
     scores[rest] = _score_pairs(seqs, i[rest], j[rest], threshold)
     return _Pairs(i, j, scores)
+
+
+def _distinct_tokens(seqs: list[str], lens: IntArray) -> tuple[IntArray, IntArray, IntArray]:
+    """Distinct (text, token code) pairs, ordered, with the token's count in the text: a sort
+    of the token stream, _PAIR_CHUNK tokens at a time (texts are independent)."""
+    ends = np.cumsum(lens)
+    cuts = [0, *np.searchsorted(ends, np.arange(_PAIR_CHUNK, int(ends[-1]), _PAIR_CHUNK)).tolist()]
+    cuts = [*sorted(set(cuts)), len(seqs)]
+    parts: list[tuple[IntArray, IntArray, IntArray]] = []
+    span = 0x110000  # every code point
+    for a, z in itertools.pairwise(cuts):
+        if a == z:
+            continue
+        text = "".join(seqs[a:z]).encode("utf-32-le")
+        codes = np.frombuffer(text, dtype=np.uint32).astype(np.int64)
+        rec = np.repeat(np.arange(a, z, dtype=np.int64), lens[a:z])
+        key = np.sort(rec * span + codes)
+        first = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+        weight = np.diff(np.append(first, len(key)))
+        key = key[first]
+        parts.append((key // span, key % span, weight))
+    rec_, code_, weight_ = (np.concatenate(c) for c in zip(*parts, strict=True))
+    return rec_, code_, weight_
 
 
 def _sorted(*cols: IntArray, spans: tuple[int, ...]) -> tuple[IntArray, ...]:
