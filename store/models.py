@@ -230,12 +230,16 @@ class Example(Base):
     turns: Mapped[list[ExampleTurn]] = relationship(
         order_by="ExampleTurn.position", cascade="all, delete-orphan", passive_deletes=True
     )
+    # Where a captured example came from (None for the rest); loaded only when read.
+    capture: Mapped[Capture | None] = relationship(viewonly=True, uselist=False, lazy="select")
 
     __table_args__ = (
         UniqueConstraint("source", "source_ref"),
         Index("ix_examples_status_category", "status", "category_id"),
         # Matches next_for_review's ORDER BY, so the first eligible row ends the scan.
         Index("ix_examples_review_queue", "status", "review_count", "created_at", "id"),
+        # Conversations counted per status and category read only their own entries.
+        Index("ix_examples_kind_status_category", "kind", "status", "category_id"),
         # Covers the windowed leaderboard's read of since's own day: no lookup per row.
         Index("ix_examples_created_author_status", "created_at", "author_id", "status"),
     )

@@ -58,6 +58,7 @@ def test_stats_json_shape(db: TestDatabase) -> None:
         "rejected": 0,
         "target": 1500,
     }
+    assert doc["conversations"] == {"total": 0, "turns": 0, "categories": {}}
 
 
 def test_leaderboard_and_personal_counts(db: TestDatabase) -> None:
