@@ -19,6 +19,13 @@ Self-Instruct and T0 files into exactly those layouts (never committed):
   from the source dataset (`T0_FAMILY_CATEGORIES`), with templates that ask to *write* new
   text (a story, an article, a question, a dialogue) counted as creative_writing.
 
+- ShareGPT and OpenAI chat layouts (conversations) from the SAMSum chat transcripts that
+  T0's `samsum_Summarize_` prompts wrap ("Summarize: " + the dialogue, one `Name: message` a
+  line): the dialogues between exactly two people, the first speaker on the user side and
+  the other on the assistant side, consecutive messages of one speaker merged, a last
+  message without a reply dropped, and dialogues still longer than the store's MAX_TURNS
+  left out (`samsum_conversations`). There is no dataset of user/assistant dialogues here.
+
 `python -m bench.datasets OUT_DIR` writes all four files and prints their sizes.
 """
 
@@ -35,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from store.conversations import MAX_TURNS
 from store.importing import infer_category
 
 SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -202,8 +210,73 @@ def t0_dolly(rows: Iterable[T0Row]) -> list[dict[str, str]]:
     return out
 
 
-def write_jsonl(records: Iterable[dict[str, str]], path: Path) -> Path:
-    """Write Dolly's layout: one JSON object per line."""
+SAMSUM_TEMPLATE = "samsum_Summarize_"
+SAMSUM_PREFIX = "Summarize: "
+_SPEAKER = re.compile(r"^([^:\n]{1,40}):\s?(.*)$")
+
+
+def samsum_dialogues(root: Path = SHARED_DATASETS) -> list[list[tuple[str, str]]]:
+    """SAMSum's chat transcripts in T0's `samsum_Summarize_` prompts, as (speaker, message)
+    lists in order; a line with no `Name:` continues the message before it."""
+    dialogues = []
+    for obj in read_jsonl(root / T0):
+        if obj["template"] != SAMSUM_TEMPLATE or not obj["prompt"].startswith(SAMSUM_PREFIX):
+            continue
+        lines: list[tuple[str, str]] = []
+        for raw in re.split(r"\r?\n", obj["prompt"][len(SAMSUM_PREFIX) :]):
+            match = _SPEAKER.match(raw.strip())
+            if match:
+                lines.append((match[1].strip(), match[2].strip()))
+            elif raw.strip() and lines:
+                lines[-1] = (lines[-1][0], f"{lines[-1][1]}\n{raw.strip()}")
+        dialogues.append(lines)
+    return dialogues
+
+
+def samsum_conversations(root: Path = SHARED_DATASETS) -> list[list[tuple[str, str]]]:
+    """Two-person SAMSum dialogues as (role, text) turns (see the module docstring's rule)."""
+    out = []
+    for dialogue in samsum_dialogues(root):
+        speakers = list(dict.fromkeys(name for name, _ in dialogue))
+        if len(speakers) != 2:
+            continue
+        turns: list[tuple[str, str]] = []
+        for name, text in dialogue:
+            if not text:
+                continue
+            role = "user" if name == speakers[0] else "assistant"
+            if turns and turns[-1][0] == role:
+                turns[-1] = (role, f"{turns[-1][1]}\n{text}")
+            else:
+                turns.append((role, text))
+        if turns and turns[-1][0] == "user":
+            turns.pop()
+        if 2 <= len(turns) <= MAX_TURNS:
+            out.append(turns)
+    return out
+
+
+SHAREGPT_FROM = {"user": "human", "assistant": "gpt"}
+
+
+def sharegpt_records(conversations: Iterable[list[tuple[str, str]]]) -> list[dict[str, Any]]:
+    """ShareGPT's layout (FastChat's `id` and `conversations` of {from, value})."""
+    return [
+        {
+            "id": f"samsum-{n}",
+            "conversations": [{"from": SHAREGPT_FROM[r], "value": t} for r, t in turns],
+        }
+        for n, turns in enumerate(conversations, start=1)
+    ]
+
+
+def openai_records(conversations: Iterable[list[tuple[str, str]]]) -> list[dict[str, Any]]:
+    """OpenAI's chat fine-tuning layout: `messages` of {role, content}, nothing else."""
+    return [{"messages": [{"role": r, "content": t} for r, t in turns]} for turns in conversations]
+
+
+def write_jsonl(records: Iterable[dict[str, Any]], path: Path) -> Path:
+    """Write JSON lines (Dolly's, ShareGPT's or OpenAI's layout): one object per line."""
     with path.open("w", encoding="utf-8") as fh:
         for rec in records:
             fh.write(json.dumps(rec, ensure_ascii=False) + "\n")

@@ -168,6 +168,13 @@ class Settings(BaseSettings):
         validation_alias=_env("CROWDTUNE_ASSIGNMENT_EXPIRY_HOURS"),
         description="Unanswered assignments are closed after this many hours.",
     )
+    consent_days: int = Field(
+        7,
+        ge=1,
+        validation_alias=_env("CROWDTUNE_CONSENT_DAYS"),
+        description="A captured example's quoted authors have this many days to allow; "
+        "no answer counts as a decline (the quoted text is deleted).",
+    )
     gap_fill_cron: str = Field(
         "0 6 * * *",
         validation_alias=_env("CROWDTUNE_GAP_FILL_CRON"),

@@ -48,6 +48,8 @@ FEATURES: dict[str, list[dict[str, Any]]] = {
     "sharegpt": [_turns("conversations", "from", "value"), *_META],
     "parquet": [
         {"name": "id", "dtype": "int64"},
+        *_strings("kind"),
+        _turns("messages", "role", "content"),
         *_strings("instruction", "context", "response"),
         *_META[1:],
     ],
@@ -67,10 +69,16 @@ class ExportCounts:
     filtered: dict[str, int] = field(default_factory=dict)
     by_split: dict[str, dict[str, int]] = field(default_factory=lambda: {s: {} for s in SPLITS})
     origins: dict[str, int] = field(default_factory=dict)
+    # Conversations among the rows, their turns, and how many of them each pair format
+    # (Dolly, Alpaca: single-turn pairs only) left out.
+    conversations: int = 0
+    turns: int = 0
+    conversations_left_out: dict[str, int] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
-        """Rows written (each format holds the same rows)."""
+        """Rows exported (the chat formats hold them all; the pair formats hold all less the
+        conversations they leave out)."""
         return sum(sum(c.values()) for c in self.by_split.values())
 
     def as_dict(self) -> dict[str, Any]:
@@ -80,6 +88,9 @@ class ExportCounts:
             "train": dict(sorted(self.by_split["train"].items())),
             "test": dict(sorted(self.by_split["test"].items())),
             "origins": dict(sorted(self.origins.items())),
+            "kinds": {"pair": self.total - self.conversations, "conversation": self.conversations},
+            "conversation_turns": self.turns,
+            "conversations_left_out": dict(sorted(self.conversations_left_out.items())),
             "available": dict(sorted(self.available.items())),
             "removed": {
                 "exact_duplicates": self.exact_duplicates,
@@ -146,6 +157,21 @@ def size_category(n: int) -> str:
         if n < limit:
             return label
     return "100M<n<1B"
+
+
+def loadable_layout(
+    layout: dict[str, dict[str, str]], rows: dict[str, int]
+) -> dict[str, dict[str, str]]:
+    """The data files the card offers to load: those holding rows (`datasets` refuses a file
+    with none, as Dolly's test split is when every test row is a conversation). An export
+    with no rows at all keeps its files, so its card still names every format."""
+    if not any(rows.get(path) for files in layout.values() for path in files.values()):
+        return layout
+    kept = {
+        fmt: {split: path for split, path in files.items() if rows.get(path)}
+        for fmt, files in layout.items()
+    }
+    return {fmt: files for fmt, files in kept.items() if files}
 
 
 def card_configs(layout: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
@@ -234,6 +260,7 @@ _ORIGIN_WORDS = {
     "llm": "drafted by an LLM and verified by a person",
     "imported": "imported from public datasets",
     "transformed": "built from existing NLP datasets by templates",
+    "captured": "saved from Slack threads with their authors' consent",
 }
 
 
@@ -253,7 +280,36 @@ def _origin_sentence(counts: ExportCounts) -> str:
     parts = [f"{n:,} {_ORIGIN_WORDS.get(o, o)}" for o, n in sorted(counts.origins.items(), key=str)]
     if not parts:
         return "This export holds no examples."
-    return "Instruction-tuning pairs collected with crowdtune, a Slack app: " + "; ".join(parts)
+    if not counts.conversations:
+        return "Instruction-tuning pairs collected with crowdtune, a Slack app: " + "; ".join(parts)
+    pairs = counts.total - counts.conversations
+    return (
+        f"Instruction-tuning data collected with crowdtune, a Slack app: {pairs:,} "
+        f"instruction/response pairs and {counts.conversations:,} conversations "
+        f"({counts.turns:,} turns); " + "; ".join(parts)
+    )
+
+
+def _conversation_lines(counts: ExportCounts, layout: dict[str, dict[str, str]]) -> list[str]:
+    if not counts.conversations:
+        return []
+    left_out = counts.conversations_left_out
+    chat = [f"`{f}/`" for f in layout if f not in left_out]
+    line = (
+        f"- Conversations: {counts.conversations:,} of the {counts.total:,} rows are "
+        f"conversations ({counts.turns:,} turns in all)"
+        + (f"; {', '.join(chat)} hold every turn" if chat else "")
+    )
+    if left_out:
+        # Every pair format leaves out the same conversations: one clause says it for all.
+        names = " and ".join(f"`{f}/`" for f in sorted(left_out))
+        n = max(left_out.values())
+        line += (
+            f"; {names} hold single-turn pairs only (a conversation of one exchange is "
+            f"written there as a pair) and leave out {n:,} conversation(s), each listed in "
+            f"`{DROPPED}` with `formats`"
+        )
+    return [line + "."]
 
 
 def _review_lines(counts: ExportCounts, facts: CardFacts) -> list[str]:
@@ -374,6 +430,7 @@ def card_text(
         "- Origin mix: "
         + (", ".join(f"{o} {n:,}" for o, n in sorted(counts.origins.items())) or "none")
         + ".",
+        *_conversation_lines(counts, layout),
         *_review_lines(counts, facts),
         f"- Balance: {_balance_text(spec)}; seed {spec.seed}.",
         split_text,
@@ -384,7 +441,10 @@ def card_text(
         f"data; each is listed with its reason in `{DROPPED}`.",
         _hygiene(spec),
         *(
-            [f"- System prompt of the chat formats: {_md(spec.system_prompt)}"]
+            [
+                f"- System prompt of the chat formats: {_md(spec.system_prompt)}"
+                + (" (a conversation with its own system turn keeps that)" * bool(counts.turns))
+            ]
             if spec.system_prompt
             else []
         ),
@@ -395,11 +455,21 @@ def card_text(
         "## Fields",
         "",
         "Every row carries `id` (the example's stable crowdtune id), `category`, `origin` "
-        "(human, llm, imported, transformed) and `contributor` (a salted HMAC-SHA256 "
-        "pseudonym of the author; never a Slack id; null when there is no author). In "
-        "`openai/` these are in `{split}.meta.jsonl`, line for line, since OpenAI's "
-        "fine-tuning lines hold `messages` only.",
+        "(human, llm, imported, transformed, captured) and `contributor` (a salted "
+        "HMAC-SHA256 pseudonym of the author; never a Slack id; null when there is no "
+        "author). In `openai/` these are in `{split}.meta.jsonl`, line for line, since "
+        "OpenAI's fine-tuning lines hold `messages` only.",
         "",
+        *(
+            [
+                "`parquet/` has `kind` (pair or conversation), `messages` (the chat turns, as "
+                "in `openai/`) and, for pairs only, `instruction`, `context` and `response` "
+                "(null for conversations).",
+                "",
+            ]
+            if PARQUET in layout
+            else []
+        ),
         *_loading_lines(layout),
         "## Files",
         "",

@@ -83,10 +83,13 @@ def _tiles(report: Report) -> str:
     overall = report.overall
     accepted = sum(o.accepted for o in report.origins)
     examples = sum(o.examples for o in report.origins)
+    conversations = sum(o.conversations for o in report.origins)
+    turns = sum(o.turns for o in report.origins)
     items = [
         (_num(overall.verdicts.value, "{:.2f}"), "alpha on verdicts, all categories"),
         (_num(overall.ratings.value, "{:.2f}"), "alpha on 1–5 ratings"),
         (f"{accepted:,} / {examples:,}", "accepted / all examples"),
+        (f"{conversations:,} ({turns:,})", "conversations among them (turns)"),
         (f"{len(report.reviewers):,}", "reviewers"),
         (f"{len(report.flagged):,}", "reviewers flagged"),
     ]
@@ -142,6 +145,7 @@ a flag is a reason to talk, not a verdict.</p>
 def _origin_table(origins: list[OriginRow]) -> str:
     lines: list[tuple[str, Callable[[OriginRow], str]]] = [
         ("examples", lambda o: f"{o.examples:,}"),
+        ("of which conversations (turns)", lambda o: f"{o.conversations:,} ({o.turns:,})"),
         ("accepted", lambda o: f"{o.accepted:,}"),
         ("approval rate", lambda o: _pct(o.approval_rate)),
         ("top rejection reasons", _reasons),

@@ -8,7 +8,7 @@ import threading
 import time
 from array import array
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,11 +26,13 @@ from exporters.card import (
     CardFacts,
     ExportCounts,
     describe_files,
+    loadable_layout,
     write_card,
     write_manifest,
 )
 from exporters.card_origins import origin_table
 from exporters.formats import WRITERS, FormatOptions, OutRow, Writer
+from exporters.formats.base import single_exchange
 from exporters.licences import LicenceCheck, check_licences
 from exporters.pseudonym import pseudonym
 from exporters.quality import Collaborators, dedup_text, default_collaborators
@@ -45,6 +47,7 @@ from store.export_queries import (
     Provenance,
     begin_snapshot,
     category_table,
+    conversation_ids,
     database_marker,
     duplicate_ids,
     export_category_ids,
@@ -53,6 +56,7 @@ from store.export_queries import (
     iter_keys,
     iter_rows,
     provenance,
+    roles_by_example,
 )
 from store.export_runs import (
     export_heartbeat,
@@ -113,14 +117,20 @@ class DropLog:
         self.counts: dict[str, int] = {}
         self.examples: dict[str, list[tuple[int, str]]] = {}
 
-    def add(self, kind: str, example_id: int, reason: str) -> None:
-        """Record one left-out row: its kind of reason (for counts) and the reason in words."""
+    def add(
+        self, kind: str, example_id: int, reason: str, formats: Sequence[str] | None = None
+    ) -> None:
+        """Record one left-out row: its kind of reason (for counts) and the reason in words;
+        `formats` when it is left out of those formats only (the others hold it)."""
         self.counts[kind] = self.counts.get(kind, 0) + 1
         first = self.examples.setdefault(kind, [])
         if len(first) < DROP_EXAMPLES:
             first.append((example_id, reason))
         if self.out is not None:
-            self.out.write(json.dumps({"id": example_id, "reason": reason}) + "\n")
+            line: dict[str, Any] = {"id": example_id, "reason": reason}
+            if formats is not None:
+                line["formats"] = list(formats)
+            self.out.write(json.dumps(line) + "\n")
 
 
 def crowdtune_version() -> str:
@@ -137,13 +147,18 @@ class _Selection:
     ids: array[int] = field(default_factory=lambda: array("q"))
     cats: array[int] = field(default_factory=lambda: array("q"))
     authors: array[int] = field(default_factory=lambda: array("q"))
+    # The ids of the conversations among them (usually few, so a set beside the arrays).
+    conversations: set[int] = field(default_factory=set)
 
     def keep(self, positions: list[int]) -> _Selection:
         out = _Selection()
         for p in positions:
-            out.ids.append(self.ids[p])
+            example_id = self.ids[p]
+            out.ids.append(example_id)
             out.cats.append(self.cats[p])
             out.authors.append(self.authors[p])
+            if self.conversations and example_id in self.conversations:
+                out.conversations.add(example_id)
         return out
 
     def by_category(self) -> dict[int, list[int]]:
@@ -323,7 +338,31 @@ class _Run:
             ids(example_id)
             cats(category_id)
             authors(NO_AUTHOR if author_id is None else author_id)
+        # Every eligible id but the duplicates is in the selection now.
+        sel.conversations = conversation_ids(self.s, self.flt).difference(dups)
         return sel
+
+    def count_conversations(self, sel: _Selection) -> None:
+        """Count the selected conversations and their turns, and log each one that the pair
+        formats (Dolly, Alpaca) leave out: every one but a single exchange."""
+        ids = sorted(sel.conversations)
+        roles = roles_by_example(self.s, ids) if ids else {}
+        self.counts.conversations = len(ids)
+        self.counts.turns = sum(len(r) for r in roles.values())
+        pair_formats = [f for f in self.spec.formats if not self.writers[f].holds_conversations]
+        if not pair_formats:
+            return
+        names = " and ".join(pair_formats) + (" hold" if len(pair_formats) > 1 else " holds")
+        left_out = self.counts.conversations_left_out
+        for example_id in ids:
+            turns = roles.get(example_id, ())
+            if single_exchange(turns):
+                continue
+            for fmt in pair_formats:
+                left_out[fmt] = left_out.get(fmt, 0) + 1
+            system = " with a system turn" if turns and turns[0] == "system" else ""
+            reason = f"a conversation of {len(turns)} turns{system}: {names} single-turn pairs only"
+            self.drops.add("conversation", example_id, reason, pair_formats)
 
     def balance(self, sel: _Selection) -> _Selection:
         groups = sel.by_category()
@@ -381,7 +420,9 @@ class _Run:
         for row in track(rows, self.progress, "near-duplicates", len(sel.ids)):
             p = _advance(sel.ids, p, row.id)
             if find_pii is not None:
-                kinds = find_pii("\n".join((row.instruction, row.context, row.response)))
+                # Every turn of a conversation (its system turn is in neither side).
+                texts = [t for _, t in row.turns] or [row.instruction, row.context, row.response]
+                kinds = find_pii("\n".join(texts))
                 if kinds:
                     self.counts.pii += 1
                     self.drops.add("pii", row.id, f"PII: {', '.join(kinds)}")
@@ -442,6 +483,7 @@ class _Run:
         sel = self.screen(sel)
         if not sel.ids and not self.spec.allow_empty:
             raise EmptyExport(self.empty_reason())
+        self.count_conversations(sel)
         slugs = [self.slug(c) for c in sel.cats]
         marks = assign_split(slugs, sel.authors, self.spec.test_size, self.spec.seed)
         for slug, mark in zip(slugs, marks, strict=True):
@@ -474,6 +516,8 @@ class _Run:
             instruction=self.clean(row.instruction),
             context=self.clean(row.context),
             response=self.clean(row.response),
+            kind=row.kind,
+            turns=tuple((role, self.clean(text)) for role, text in row.turns),
         )
 
     def splits(self) -> tuple[str, ...]:
@@ -503,8 +547,11 @@ class _Run:
                 p = _advance(sel.ids, p, row.id)
                 split = SPLITS[1] if marks[p] == TEST else SPLITS[0]
                 out = self.out_row(row)
+                fits_pairs = out.is_pair
                 for w in opened[split]:
-                    w.write(out)
+                    # The pair formats skip conversations (counted and logged in select).
+                    if fits_pairs or w.holds_conversations:
+                        w.write(out)
                 if row.guideline_version is not None:
                     self.guidelines[row.category].add(row.guideline_version)
         finally:
@@ -515,7 +562,7 @@ class _Run:
             for w in ws:
                 for path, n in w.outputs().items():
                     rows[path.relative_to(root).as_posix()] = n
-        return rows, layout
+        return rows, loadable_layout(layout, rows)
 
 
 def run_export(

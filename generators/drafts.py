@@ -27,7 +27,7 @@ from generators.prompts import (
 )
 from store.categories import get_category, list_categories
 from store.db import session_scope
-from store.enums import ExampleStatus, Origin
+from store.enums import ExampleKind, ExampleStatus, Origin
 from store.examples import PairText, exists_hash, submit_example
 from store.llm_usage import record_usage, remaining_budget
 from store.models import Category, Example
@@ -131,6 +131,9 @@ def _utc_today() -> date:
 
 
 def _approved_ids(session: Session, category: Category, origin: Origin) -> list[int]:
+    # Approved only: nothing awaiting review, nor captured text awaiting its authors' consent,
+    # ever reaches the model. Pairs only: the drafts are pairs, and a conversation's joined
+    # sides would show the model a pair nobody wrote.
     return list(
         session.scalars(
             select(Example.id)
@@ -138,6 +141,7 @@ def _approved_ids(session: Session, category: Category, origin: Origin) -> list[
                 Example.category_id == category.id,
                 Example.status == ExampleStatus.APPROVED,
                 Example.origin == origin,
+                Example.kind == ExampleKind.PAIR,
             )
             .order_by(Example.id)
         )

@@ -109,18 +109,23 @@ def validate_turns(
     return errors
 
 
-def stored_turns(turns: Sequence[Turn]) -> list[ExampleTurn]:
-    """Rows for `turns` (stripped), positions from 0."""
+def turn_values(turns: Sequence[Turn]) -> list[dict[str, object]]:
+    """The column values of `turns` (stripped), positions from 0: bulk inserts use them."""
     return [
-        ExampleTurn(
-            position=i,
-            role=t.role,
-            text=t.text.strip(),
-            author_slack_user_id=t.author,
-            source_ts=t.source_ts,
-        )
+        {
+            "position": i,
+            "role": t.role,
+            "text": t.text.strip(),
+            "author_slack_user_id": t.author,
+            "source_ts": t.source_ts,
+        }
         for i, t in enumerate(turns)
     ]
+
+
+def stored_turns(turns: Sequence[Turn]) -> list[ExampleTurn]:
+    """Rows for `turns` (stripped), positions from 0."""
+    return [ExampleTurn(**values) for values in turn_values(turns)]
 
 
 def turns_of(example: Example) -> list[Turn]:

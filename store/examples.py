@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import exists, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from store.conversations import (
     Turn,
@@ -72,9 +72,16 @@ class QualityGate(Protocol):
     """Corpus-wide checks (near-duplicates, PII, hygiene) applied to every new text."""
 
     def check(
-        self, session: Session, category: Category, text: PairText, *, exclude_id: int | None = None
+        self,
+        session: Session,
+        category: Category,
+        text: PairText,
+        *,
+        exclude_id: int | None = None,
+        turns: Sequence[Turn] | None = None,
     ) -> QualityReport:
-        """Inspect a candidate text against the rules and the stored corpus."""
+        """Inspect a candidate text against the rules and the stored corpus; for a
+        conversation `text` is its sides and `turns` its turns (findings keyed turn_N)."""
         ...
 
     def added(self, example: Example) -> None:
@@ -113,7 +120,7 @@ def submit_example(
         raise ValidationFailed({"category": f"{category.name} is not taking examples right now."})
     flags = list(flags or [])
     if gate is not None:
-        report = gate.check(session, category, text)
+        report = gate.check(session, category, text, turns=turns)
         if report.errors:
             raise ValidationFailed(report.errors)
         if report.warnings and not confirmed:
@@ -182,7 +189,7 @@ def revise_example(
     if errors:
         raise ValidationFailed(errors)
     if gate is not None:
-        report = gate.check(session, example.category, text, exclude_id=example.id)
+        report = gate.check(session, example.category, text, exclude_id=example.id, turns=turns)
         if report.errors:
             raise ValidationFailed(report.errors)
     clean = text.stripped()
@@ -269,6 +276,19 @@ def example_to_act_on(
     if session.scalar(select(mine)):
         raise Conflict("You already reviewed this example.", code="already_reviewed")
     return example
+
+
+def latest_by_author(session: Session, author: Contributor, *, limit: int = 5) -> list[Example]:
+    """This person's most recent examples, newest first, with their category and turns loaded
+    (App Home lists them; the author index keeps it to their own rows)."""
+    stmt = (
+        select(Example)
+        .where(Example.author_id == author.id)
+        .order_by(Example.created_at.desc(), Example.id.desc())
+        .limit(limit)
+        .options(selectinload(Example.turns), selectinload(Example.category))
+    )
+    return list(session.scalars(stmt))
 
 
 def count_by_author(session: Session, author: Contributor) -> int:

@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, Engine, and_, func, inspect, not_, select, text
 from sqlalchemy.orm import Session, aliased
 
-from store.enums import ExampleStatus, Origin
+from store.enums import ExampleKind, ExampleStatus, Origin, TurnRole
 from store.errors import NotFound
-from store.models import Category, Contributor, Example, Review
+from store.models import Category, Contributor, Example, ExampleTurn, Review
 
 KEY_BATCH = 20_000
 ROW_BATCH = 1_000
@@ -42,6 +42,9 @@ class ExportRow:
     context: str
     response: str
     guideline_version: int | None = None
+    kind: str = ExampleKind.PAIR.value
+    # A conversation's turns in order, as (role, text); empty for a pair.
+    turns: tuple[tuple[str, str], ...] = ()
 
 
 def _eligible(example: type[Example], flt: ExportFilter) -> ColumnElement[bool]:
@@ -222,6 +225,15 @@ def database_marker(session: Session) -> dict[str, Any]:
     }
 
 
+def conversation_ids(session: Session, flt: ExportFilter) -> set[int]:
+    """Ids of the eligible conversations: read through ix_examples_kind_status_category, so
+    the cost follows the conversations, and iter_keys' hot loop reads no kind per row."""
+    stmt = select(Example.id).where(
+        Example.kind == ExampleKind.CONVERSATION, _eligible(Example, flt)
+    )
+    return set(session.scalars(stmt))
+
+
 def iter_keys(
     session: Session, flt: ExportFilter, *, batch_size: int = KEY_BATCH
 ) -> Iterator[tuple[int, int, int | None]]:
@@ -263,16 +275,68 @@ def iter_rows(
                 Example.context,
                 Example.response,
                 Example.guideline_version,
+                Example.kind,
             )
             .join(Category, Category.id == Example.category_id)
             .outerjoin(author, author.id == Example.author_id)
             .where(Example.id.in_(chunk))
             .order_by(Example.id)
         )
-        for r in session.execute(stmt):
+        rows = session.execute(stmt).all()
+        conversations = [r[0] for r in rows if r[9] == ExampleKind.CONVERSATION]
+        turns = turns_by_example(session, conversations) if conversations else {}
+        for r in rows:
             yield ExportRow(
-                r[0], r[1], Origin(r[2]).value, r[3], r[4], r[5], r[6] or "", r[7], r[8]
+                r[0],
+                r[1],
+                Origin(r[2]).value,
+                r[3],
+                r[4],
+                r[5],
+                r[6] or "",
+                r[7],
+                r[8],
+                ExampleKind(r[9]).value,
+                tuple(turns.get(r[0], ())),
             )
+
+
+def turns_by_example(
+    session: Session, ids: Sequence[int], *, batch_size: int = ROW_BATCH
+) -> dict[int, list[tuple[str, str]]]:
+    """Example id -> its turns in order as (role, text), for the conversations among `ids`."""
+    out: dict[int, list[tuple[str, str]]] = {}
+    for example_id, role, body in _turn_rows(session, ids, True, batch_size):
+        out.setdefault(example_id, []).append((role, body))
+    return out
+
+
+def roles_by_example(
+    session: Session, ids: Sequence[int], *, batch_size: int = ROW_BATCH
+) -> dict[int, tuple[str, ...]]:
+    """Example id -> the roles of its turns in order (no text read), for the conversations."""
+    out: dict[int, list[str]] = {}
+    for example_id, role, _ in _turn_rows(session, ids, False, batch_size):
+        out.setdefault(example_id, []).append(role)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _turn_rows(
+    session: Session, ids: Sequence[int], with_text: bool, batch_size: int
+) -> Iterator[tuple[int, str, str]]:
+    # One read per batch of ids over example_turns' unique (example_id, position) index.
+    columns: list[Any] = [ExampleTurn.example_id, ExampleTurn.role]
+    if with_text:
+        columns.append(ExampleTurn.text)
+    for start in range(0, len(ids), batch_size):
+        chunk = list(ids[start : start + batch_size])
+        stmt = (
+            select(*columns)
+            .where(ExampleTurn.example_id.in_(chunk))
+            .order_by(ExampleTurn.example_id, ExampleTurn.position)
+        )
+        for row in session.execute(stmt):
+            yield row[0], TurnRole(row[1]).value, row[2] if with_text else ""
 
 
 def category_table(session: Session) -> dict[int, tuple[str, int]]:

@@ -1,30 +1,36 @@
-"""Import of public instruction datasets (Dolly JSONL, Alpaca JSON): all rows or none."""
+"""Import of public instruction datasets, all rows or none: pairs from Dolly JSONL and Alpaca
+JSON, conversations from ShareGPT (JSON lines or one JSON array) and OpenAI chat JSONL."""
 
 from __future__ import annotations
 
 import gzip
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from store.categories import list_categories
-from store.enums import ExampleStatus, Origin
+from store.conversations import Turn, conversation_hash, sides, turn_values, validate_turns
+from store.enums import ExampleKind, ExampleStatus, Origin, TurnRole
 from store.errors import DomainError
-from store.models import Category, Example
+from store.models import Category, Example, ExampleTurn
 from store.progress import ProgressFn, track
 from store.quality.batch import BatchDuplicate, BatchItem, scan_batch
 from store.quality.dedup import DedupIndex, prompt_text
 from store.types import utcnow
 from store.validation import content_hash, validate_pair
 
-FORMATS = ("dolly", "alpaca")
+FORMATS = ("dolly", "alpaca", "sharegpt", "openai")
+# Formats whose records are conversations (every turn kept, as example_turns).
+CHAT_FORMATS = ("sharegpt", "openai")
+# How much of a file auto-detection reads to see its first record's keys.
+DETECT_BYTES = 1 << 20
 # What to do with records whose prompt is a near-duplicate (ROUGE-L F1 >= threshold) of a
 # stored example or of an earlier record of the same file.
 NEAR_DUPLICATE_MODES = ("off", "report", "skip")
@@ -72,11 +78,33 @@ class Record:
     context: str
     response: str
     category: str
+    # A conversation's turns (ShareGPT, OpenAI chat); None for a pair.
+    turns: tuple[Turn, ...] | None = None
+
+
+# The speakers each chat format names, as our turn roles. ShareGPT's are FastChat's (human,
+# gpt) and the role names LLaMA-Factory and axolotl accept; OpenAI's "developer" is its newer
+# name for the system message. Tool and function turns have no place in an example.
+SHAREGPT_ROLES = {
+    "system": TurnRole.SYSTEM,
+    "human": TurnRole.USER,
+    "user": TurnRole.USER,
+    "gpt": TurnRole.ASSISTANT,
+    "assistant": TurnRole.ASSISTANT,
+    "chatgpt": TurnRole.ASSISTANT,
+}
+OPENAI_ROLES = {
+    "system": TurnRole.SYSTEM,
+    "developer": TurnRole.SYSTEM,
+    "user": TurnRole.USER,
+    "assistant": TurnRole.ASSISTANT,
+}
 
 
 @dataclass
 class ImportReport:
-    """What an import did: rows read, added, already present, per category."""
+    """What an import did: rows read, added, already present, per category; of the rows added,
+    how many are conversations and how many turns they have."""
 
     path: str
     format: str
@@ -86,6 +114,8 @@ class ImportReport:
     by_category: dict[str, int] = field(default_factory=dict)
     near_duplicates: list[BatchDuplicate] = field(default_factory=list)
     skipped_near_duplicates: int = 0
+    conversations: int = 0
+    turns: int = 0
 
 
 # Ordered rules for Alpaca, which has no categories: first match wins.
@@ -164,18 +194,29 @@ def example_row(
     *,
     source_name: str | None = None,
     licence: str | None = None,
+    turns: Sequence[Turn] | None = None,
 ) -> dict[str, Any]:
-    """The column values of one bulk-inserted example (imports and transforms share it)."""
+    """The column values of one bulk-inserted example (imports and transforms share it).
+
+    With `turns` it is a conversation: its sides become the instruction and response, as
+    submit_example stores them (the turns themselves go to example_turns: insert_turns).
+    """
+    if turns is not None:
+        instruction, response = sides(turns)
+        context = ""
     ins, ctx, resp = instruction.strip(), context.strip(), response.strip()
     decided = status in (ExampleStatus.APPROVED, ExampleStatus.REJECTED)
     return {
         "category_id": category.id,
+        "kind": ExampleKind.PAIR if turns is None else ExampleKind.CONVERSATION,
         "instruction": ins,
         "context": ctx,
         "response": resp,
         "status": status,
         "origin": origin,
-        "content_hash": content_hash(ins, ctx, resp),
+        "content_hash": (
+            content_hash(ins, ctx, resp) if turns is None else conversation_hash(turns)
+        ),
         "source": source,
         "source_ref": source_ref,
         "source_name": source_name,
@@ -224,10 +265,33 @@ def check_readable(path: Path) -> None:
 
 
 def detect_format(path: Path) -> str:
-    """`alpaca` when the file is one JSON array, `dolly` when it is JSON lines."""
+    """The format of a file by its first record: one JSON array is Alpaca (ShareGPT when its
+    first item has `conversations`); JSON lines are Dolly, ShareGPT (`conversations`) or
+    OpenAI chat (`messages`)."""
     with open_data(path) as fh:
-        head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
-    return "alpaca" if head.startswith(b"[") else "dolly"
+        head = fh.read(DETECT_BYTES).decode("utf-8-sig", errors="replace").lstrip(" \t\r\n")
+    if head.startswith("["):
+        return "sharegpt" if "conversations" in _first_object(head[1:]) else "alpaca"
+    first = next((line for line in head.splitlines() if line.strip()), "")
+    keys = _first_object(first)
+    if "conversations" in keys:
+        return "sharegpt"
+    return "openai" if "messages" in keys else "dolly"
+
+
+def _first_object(text: str) -> dict[str, Any]:
+    # The JSON object `text` starts with, or {} when it is none (the parser reports why).
+    try:
+        value, _ = json.JSONDecoder().raw_decode(text.lstrip(" \t\r\n"))
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _is_json_array(path: Path) -> bool:
+    with open_data(path) as fh:
+        head = fh.read(4096)
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[")
 
 
 def _decode_lines(
@@ -245,20 +309,10 @@ def _decode_lines(
             )
 
 
-def _text_field(obj: dict[str, Any], name: str, *, required: bool) -> str:
-    value = obj.get(name)
-    if value is None:
-        if required:
-            raise ValueError(f"missing field {name!r}")
-        return ""
-    if not isinstance(value, str):
-        raise ValueError(f"field {name!r} must be a string, got {type(value).__name__}")
-    return value
-
-
-def _parse_dolly(
+def _json_lines(
     path: Path, errors: list[LineError], progress: ProgressFn | None = None
-) -> Iterator[Record]:
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    # (line number, object) of each non-blank line; bad lines go to `errors`.
     for number, text in _decode_lines(path, progress):
         if isinstance(text, LineError):
             errors.append(text)
@@ -273,6 +327,24 @@ def _parse_dolly(
         if not isinstance(obj, dict):
             errors.append(LineError(number, "each line must be one JSON object"))
             continue
+        yield number, obj
+
+
+def _text_field(obj: dict[str, Any], name: str, *, required: bool) -> str:
+    value = obj.get(name)
+    if value is None:
+        if required:
+            raise ValueError(f"missing field {name!r}")
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"field {name!r} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _parse_dolly(
+    path: Path, errors: list[LineError], progress: ProgressFn | None = None
+) -> Iterator[Record]:
+    for number, obj in _json_lines(path, errors, progress):
         try:
             yield Record(
                 number,
@@ -285,7 +357,7 @@ def _parse_dolly(
             errors.append(LineError(number, str(exc)))
 
 
-def _alpaca_items(path: Path) -> list[Any]:
+def _json_array(path: Path, what: str) -> list[Any]:
     with open_data(path) as fh:
         raw = fh.read()
     try:
@@ -299,14 +371,14 @@ def _alpaca_items(path: Path) -> list[Any]:
         err = LineError(exc.lineno, f"not valid JSON ({exc.msg} at column {exc.colno})")
         raise ImportFailed(path, [err], 1) from exc
     if not isinstance(data, list):
-        raise ImportFailed(path, [LineError(1, "an Alpaca file is one JSON array of objects")], 1)
+        raise ImportFailed(path, [LineError(1, f"{what} is one JSON array of objects")], 1)
     return data
 
 
 def _parse_alpaca(
     path: Path, errors: list[LineError], category: str | None, progress: ProgressFn | None = None
 ) -> Iterator[Record]:
-    items = _alpaca_items(path)
+    items = _json_array(path, "an Alpaca file")
     for index, obj in enumerate(track(items, progress, "reading", len(items)), start=1):
         # JSON arrays have no line numbers per item; we report the item's position instead.
         if not isinstance(obj, dict):
@@ -323,10 +395,108 @@ def _parse_alpaca(
         yield Record(index, instruction, context, response, slug)
 
 
+def _turn_text(value: Any, key: str) -> str:
+    if isinstance(value, str):
+        return value
+    # OpenAI's content may be a list of parts: text parts are kept, in order.
+    if (
+        isinstance(value, list)
+        and value
+        and all(
+            isinstance(part, dict)
+            and part.get("type") == "text"
+            and isinstance(part.get("text"), str)
+            for part in value
+        )
+    ):
+        return "\n\n".join(part["text"] for part in value)
+    got = "null" if value is None else type(value).__name__
+    raise ValueError(f"{key!r} must be a string (or a list of text parts), got {got}")
+
+
+def chat_turns(obj: dict[str, Any], fmt: str) -> list[Turn]:
+    """The turns of one ShareGPT (`conversations` of {from, value}) or OpenAI chat
+    (`messages` of {role, content}) record; ValueError names the first bad turn."""
+    if fmt == "sharegpt":
+        key, speaker, text_key, roles = "conversations", "from", "value", SHAREGPT_ROLES
+    else:
+        key, speaker, text_key, roles = "messages", "role", "content", OPENAI_ROLES
+    items = obj.get(key)
+    if not isinstance(items, list) or not items:
+        raise ValueError(f"missing field {key!r} (a list of turns)")
+    turns: list[Turn] = []
+    for n, item in enumerate(items, start=1):
+        if not isinstance(item, dict):
+            raise ValueError(f"turn {n}: must be a JSON object")
+        who = item.get(speaker)
+        role = roles.get(who) if isinstance(who, str) else None
+        if role is None:
+            raise ValueError(
+                f"turn {n}: {speaker} {who!r} is not one of {', '.join(roles)} (an example "
+                "keeps system, user and assistant turns only)"
+            )
+        try:
+            turns.append(Turn(role, _turn_text(item.get(text_key), text_key)))
+        except ValueError as exc:
+            raise ValueError(f"turn {n}: {exc}") from exc
+    return turns
+
+
+def _chat_record(obj: Any, fmt: str, number: int, category: str | None) -> Record:
+    if not isinstance(obj, dict):
+        raise ValueError("must be a JSON object")
+    turns = tuple(chat_turns(obj, fmt))
+    # LLaMA-Factory's ShareGPT layout may keep the system prompt beside the turns.
+    system = obj.get("system") if fmt == "sharegpt" else None
+    if isinstance(system, str) and system.strip():
+        if turns[0].role == TurnRole.SYSTEM:
+            raise ValueError("both a `system` field and a system turn: keep one")
+        turns = (Turn(TurnRole.SYSTEM, system), *turns)
+    user, assistant = sides(turns)
+    # A ShareGPT line of our own exports names its category; otherwise --category, or the
+    # wording of the first user turn.
+    named = obj.get("category")
+    first_user = next((t.text for t in turns if t.role == TurnRole.USER), "")
+    slug = category or (named.strip() if isinstance(named, str) and named.strip() else None)
+    return Record(number, user, "", assistant, slug or infer_category(first_user, ""), turns)
+
+
+def _parse_chat(
+    path: Path,
+    fmt: str,
+    errors: list[LineError],
+    category: str | None,
+    progress: ProgressFn | None = None,
+) -> Iterator[Record]:
+    if _is_json_array(path):
+        if fmt == "openai":
+            errors.append(LineError(1, "an OpenAI chat file has one JSON object per line"))
+            return
+        items = _json_array(path, "a ShareGPT file")
+        numbered: Iterator[tuple[int, Any]] = enumerate(
+            track(items, progress, "reading", len(items)), start=1
+        )
+        unit = "item"
+    else:
+        numbered, unit = _json_lines(path, errors, progress), "line"
+    for number, obj in numbered:
+        try:
+            yield _chat_record(obj, fmt, number, category)
+        except ValueError as exc:
+            errors.append(LineError(number, str(exc), unit))
+
+
+def record_unit(path: Path, fmt: str) -> str:
+    """What a record's number counts in this file: `line` of JSON lines, `item` of an array."""
+    if fmt == "alpaca" or (fmt == "sharegpt" and _is_json_array(path)):
+        return "item"
+    return "line"
+
+
 def parse_file(
     path: Path, fmt: str, category: str | None = None, progress: ProgressFn | None = None
 ) -> tuple[list[Record], list[LineError]]:
-    """Read every record of a Dolly or Alpaca file, collecting errors instead of stopping."""
+    """Read every record of a file in one of FORMATS, collecting errors instead of stopping."""
     errors: list[LineError] = []
     try:
         return _parse(path, fmt, category, errors, progress), errors
@@ -355,9 +525,22 @@ def _parse(
             ]
     elif fmt == "alpaca":
         records = list(_parse_alpaca(path, errors, category, progress))
+    elif fmt in CHAT_FORMATS:
+        records = list(_parse_chat(path, fmt, errors, category, progress))
     else:
         raise DomainError(f"unknown format {fmt!r}; use one of: {', '.join(FORMATS)}, auto")
     return records
+
+
+def _problems(category: Category, rec: Record) -> dict[str, str]:
+    # The store's rules, unit by unit: turn_N keys become "turn N" (counted from 1).
+    if rec.turns is None:
+        return validate_pair(category, rec.instruction, rec.context, rec.response, strict=False)
+    found = validate_turns(category, rec.turns, strict=False)
+    return {
+        (f"turn {int(k.removeprefix('turn_')) + 1}" if k.startswith("turn_") else k): v
+        for k, v in found.items()
+    }
 
 
 def import_file(
@@ -398,7 +581,8 @@ def import_file(
     present = set(session.scalars(select(Example.source_ref).where(Example.source == source)))
     report = ImportReport(path=str(path), format=fmt, read=len(records))
     now = utcnow()
-    unit = "line" if fmt == "dolly" else "item"
+    unit = record_unit(path, fmt)
+    turns_at: dict[str, tuple[Turn, ...]] = {}  # source_ref -> a conversation's turns
     for rec in track(records, progress, "checking", len(records)):
         cat = cats.get(rec.category)
         if cat is None:
@@ -407,7 +591,7 @@ def import_file(
                 LineError(rec.line, f"unknown category {rec.category!r}; known: {known}", unit)
             )
             continue
-        problems = validate_pair(cat, rec.instruction, rec.context, rec.response, strict=False)
+        problems = _problems(cat, rec)
         if problems:
             errors.extend(LineError(rec.line, f"{k}: {v}", unit) for k, v in problems.items())
             continue
@@ -428,8 +612,11 @@ def import_file(
                 now,
                 source_name=source_name,
                 licence=licence,
+                turns=rec.turns,
             )
         )
+        if rec.turns is not None:
+            turns_at[ref] = rec.turns
         report.by_category[cat.slug] = report.by_category.get(cat.slug, 0) + 1
     if errors:
         errors.sort(key=lambda e: e.line)
@@ -438,8 +625,34 @@ def import_file(
         session, rows, cats, report, near_duplicates, near_threshold, progress
     )
     insert_example_rows(session, rows, progress)
+    kept = {r["source_ref"]: turns_at[r["source_ref"]] for r in rows if r["source_ref"] in turns_at}
+    insert_turns(session, source, kept)
     report.added = len(rows)
+    report.conversations = len(kept)
+    report.turns = sum(len(t) for t in kept.values())
     return report
+
+
+def insert_turns(session: Session, source: str, turns: Mapping[str, Sequence[Turn]]) -> None:
+    """Store the turns of conversations just bulk-inserted from `source`, keyed by source_ref.
+
+    Their ids come back through the unique (source, source_ref) index, a batch at a time.
+    """
+    refs = list(turns)
+    for start in range(0, len(refs), INSERT_BATCH):
+        chunk = refs[start : start + INSERT_BATCH]
+        ids = session.execute(
+            select(Example.source_ref, Example.id).where(
+                Example.source == source, Example.source_ref.in_(chunk)
+            )
+        )
+        rows = [
+            {"example_id": example_id, **values}
+            for ref, example_id in ids
+            for values in turn_values(turns[str(ref)])
+        ]
+        if rows:  # Core executemany: no ORM objects for what nobody reads back
+            session.execute(insert(cast(Table, ExampleTurn.__table__)), rows)
 
 
 def insert_example_rows(

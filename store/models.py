@@ -215,9 +215,9 @@ class Example(Base):
     guideline_version: Mapped[int | None] = mapped_column(Integer, default=None)
     # Denormalised so "least-reviewed first" needs no aggregate over all reviews.
     review_count: Mapped[int] = mapped_column(Integer, default=0)
-    # Indexed: the leaderboard's partial day reads by created_at, the index catch-up by
-    # updated_at; both read only the recent rows.
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # Indexed (ix_examples_created_author_status): the windowed leaderboard's partial day
+    # reads by created_at; the index catch-up by updated_at; both read only the recent rows.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, onupdate=utcnow, index=True
     )
@@ -230,12 +230,18 @@ class Example(Base):
     turns: Mapped[list[ExampleTurn]] = relationship(
         order_by="ExampleTurn.position", cascade="all, delete-orphan", passive_deletes=True
     )
+    # Where a captured example came from (None for the rest); loaded only when read.
+    capture: Mapped[Capture | None] = relationship(viewonly=True, uselist=False, lazy="select")
 
     __table_args__ = (
         UniqueConstraint("source", "source_ref"),
         Index("ix_examples_status_category", "status", "category_id"),
         # Matches next_for_review's ORDER BY, so the first eligible row ends the scan.
         Index("ix_examples_review_queue", "status", "review_count", "created_at", "id"),
+        # Conversations counted per status and category read only their own entries.
+        Index("ix_examples_kind_status_category", "kind", "status", "category_id"),
+        # Covers the windowed leaderboard's read of since's own day: no lookup per row.
+        Index("ix_examples_created_author_status", "created_at", "author_id", "status"),
     )
 
 
@@ -345,10 +351,12 @@ class Review(Base):
     rating: Mapped[int | None] = mapped_column(Integer, default=None)
     # When the example was put in front of the reviewer (created_at is the verdict).
     shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
         UniqueConstraint("example_id", "reviewer_id"),
+        # Covers the windowed leaderboard's read of since's own day: no lookup per row.
+        Index("ix_reviews_created_reviewer", "created_at", "reviewer_id"),
         CheckConstraint("rating IS NULL OR (rating >= 1 AND rating <= 5)", name="rating_range"),
     )
 
@@ -499,7 +507,14 @@ class ContributorDay(Base):
     contributor_id: Mapped[int] = mapped_column(
         ForeignKey("contributors.id", ondelete="CASCADE"), primary_key=True
     )
-    day: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
     written: Mapped[int] = mapped_column(Integer, default=0)
     approved: Mapped[int] = mapped_column(Integer, default=0)
     reviews: Mapped[int] = mapped_column(Integer, default=0)
+
+    # Every column the windowed leaderboard reads, led by the day: one index range a window.
+    __table_args__ = (
+        Index(
+            "ix_contributor_days_window", "day", "contributor_id", "written", "approved", "reviews"
+        ),
+    )

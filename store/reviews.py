@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,7 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
-from store.enums import ExampleStatus, Verdict
+from store.conversations import Turn
+from store.enums import ExampleKind, ExampleStatus, Verdict
 from store.errors import Conflict, ValidationFailed
 from store.examples import (
     PairText,
@@ -113,6 +115,34 @@ def _check_reason(reason: str | None) -> None:
         raise ValidationFailed(errors)
 
 
+def _check_edit(
+    example: Example, verdict: Verdict, edited: PairText | None, turns: Sequence[Turn] | None
+) -> None:
+    """An edit brings the edited text, and a conversation's edit its turns (a pair's text
+    would leave the stored turns saying something else); checked before anything is stored."""
+    if verdict != Verdict.EDIT:
+        return
+    if edited is None and turns is None:
+        raise ValidationFailed({"response": "An edit needs the edited text."})
+    if turns is None and example.kind == ExampleKind.CONVERSATION:
+        raise ValidationFailed({"turns": "This is a conversation: edit its turns."})
+
+
+def _apply_edit(
+    session: Session,
+    example: Example,
+    editor: Contributor,
+    edited: PairText | None,
+    turns: Sequence[Turn] | None,
+    gate: QualityGate | None,
+) -> None:
+    """Revise the example with the edit: a conversation's turns, or a pair's text."""
+    if turns is not None:
+        revise_example(session, example, PairText.of_turns(turns), editor, gate=gate, turns=turns)
+    elif edited is not None:
+        revise_example(session, example, edited, editor, gate=gate)
+
+
 def _insert_review(session: Session, review: Review) -> None:
     try:
         with session.begin_nested():
@@ -133,10 +163,12 @@ def record_review(
     edited: PairText | None = None,
     gate: QualityGate | None = None,
     shown_at: datetime | None = None,
+    turns: Sequence[Turn] | None = None,
 ) -> ReviewOutcome:
     """Record one person's verdict on a pending example and apply the quorum rule.
 
-    `shown_at` is when the example was put in front of the reviewer (for time to decide).
+    `shown_at` is when the example was put in front of the reviewer (for time to decide); an
+    edit gives the edited text (`edited`) or, for a conversation, its edited `turns`.
 
     Raises PermissionDenied for one's own example, Conflict for a second review by the same
     person or an example already decided, ValidationFailed for a bad rating or edit.
@@ -145,11 +177,10 @@ def record_review(
     _check_reason(reason)
     if verdict == Verdict.REJECT and not (reason and reason.strip()):
         raise ValidationFailed({"reason": "Say briefly why, so the writer can learn from it."})
-    if verdict == Verdict.EDIT and edited is None:
-        raise ValidationFailed({"response": "An edit needs the edited text."})
     # Row lock on PostgreSQL: concurrent reviews of one example are counted one after another.
     example = get_example(session, example_id, for_update=True)
     check_may_review(example, reviewer)
+    _check_edit(example, verdict, edited, turns)
     if example.status == ExampleStatus.DRAFT:
         raise Conflict("This is an AI draft: verify it first.", code="needs_verification")
     review = Review(
@@ -161,11 +192,11 @@ def record_review(
         shown_at=started_before(shown_at, utcnow()),
     )
     _insert_review(session, review)
-    if verdict == Verdict.EDIT and edited is not None:
-        revise_example(session, example, edited, reviewer, gate=gate)
+    if verdict == Verdict.EDIT:
+        _apply_edit(session, example, reviewer, edited, turns, gate)
     example.review_count += 1
     decided = apply_quorum(session, example, quorum)
-    if not decided and edited is None:
+    if not decided and verdict != Verdict.EDIT:  # an edit (text or turns) changed the text
         _keep_updated_at(example)
     return ReviewOutcome(review=review, example=example, decided=decided)
 
@@ -193,6 +224,7 @@ def verify_draft(
     edited: PairText | None = None,
     gate: QualityGate | None = None,
     shown_at: datetime | None = None,
+    turns: Sequence[Turn] | None = None,
 ) -> ReviewOutcome:
     """A person checks an LLM draft: approve/edit sends it to review, reject discards it.
 
@@ -202,12 +234,11 @@ def verify_draft(
     _check_reason(reason)
     if verdict == Verdict.REJECT and not (reason and reason.strip()):
         raise ValidationFailed({"reason": "Say briefly what is wrong with the draft."})
-    if verdict == Verdict.EDIT and edited is None:
-        raise ValidationFailed({"response": "An edit needs the edited text."})
     example = get_example(session, example_id, for_update=True)
     if example.status != ExampleStatus.DRAFT:
         raise Conflict("This draft was already verified.", code="already_verified")
     check_may_review(example, verifier)
+    _check_edit(example, verdict, edited, turns)
     review = Review(
         example_id=example.id,
         reviewer_id=verifier.id,
@@ -222,8 +253,8 @@ def verify_draft(
         example.decided_at = utcnow()
         session.flush()
         return ReviewOutcome(review=review, example=example, decided=True)
-    if verdict == Verdict.EDIT and edited is not None:
-        revise_example(session, example, edited, verifier, gate=gate)
+    if verdict == Verdict.EDIT:
+        _apply_edit(session, example, verifier, edited, turns, gate)
     example.status = ExampleStatus.PENDING
     example.verified_by_id = verifier.id
     example.verified_at = utcnow()

@@ -6,17 +6,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from rapidfuzz.distance import Levenshtein
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from store.counters import (
     category_status_counts,
     contributor_tally,
     top_contributors,
-    window_tallies,
+    top_in_window,
 )
-from store.enums import ExampleStatus, Origin
-from store.models import Category, Contributor, Example
+from store.enums import ExampleKind, ExampleStatus, Origin
+from store.models import Category, Contributor, Example, ExampleTurn
 
 
 @dataclass
@@ -67,6 +67,69 @@ def category_counts(session: Session, *, origin: Origin | None = None) -> list[C
     return out
 
 
+@dataclass
+class ConversationCounts:
+    """The conversations among one category's examples, by status, and their turns (the
+    category's counts include them: a conversation is one example)."""
+
+    slug: str
+    by_status: dict[str, int] = field(default_factory=dict)
+    turns_by_status: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        """Conversations of every status."""
+        return sum(self.by_status.values())
+
+    @property
+    def turns(self) -> int:
+        """Turns of those conversations."""
+        return sum(self.turns_by_status.values())
+
+    @property
+    def approved(self) -> int:
+        """Approved conversations."""
+        return self.by_status.get(ExampleStatus.APPROVED.value, 0)
+
+
+_TURNS = (
+    select(ExampleTurn.example_id, func.count().label("n"))
+    .group_by(ExampleTurn.example_id)
+    .subquery("turns")
+)
+# Reads the conversations' entries of ix_examples_kind_status_category and their turns
+# only, however many pairs the corpus holds.
+_CONVERSATIONS = (
+    select(
+        Example.category_id,
+        Example.status,
+        func.count(),
+        func.coalesce(func.sum(_TURNS.c.n), 0),
+    )
+    .outerjoin(_TURNS, _TURNS.c.example_id == Example.id)
+    .where(Example.kind == ExampleKind.CONVERSATION)
+    .group_by(Example.category_id, Example.status)
+)
+
+
+def conversation_counts(session: Session) -> dict[str, ConversationCounts]:
+    """Category slug -> its conversations by status and their turns, for every category that
+    has any, in display order."""
+    raw: dict[int, ConversationCounts] = {}
+    for cat_id, status, n, turns in session.execute(_CONVERSATIONS):
+        counts = raw.setdefault(cat_id, ConversationCounts(""))
+        key = ExampleStatus(status).value
+        counts.by_status[key] = int(n)
+        counts.turns_by_status[key] = int(turns)
+    if not raw:
+        return {}
+    out: dict[str, ConversationCounts] = {}
+    for cat_id, slug, *_ in session.execute(_CATEGORIES):
+        if cat_id in raw:
+            out[slug] = ConversationCounts(slug, raw[cat_id].by_status, raw[cat_id].turns_by_status)
+    return out
+
+
 def gaps(session: Session) -> dict[str, int]:
     """Active category slug → target − approved − pending (≥ 0), largest first."""
     counts = [c for c in category_counts(session) if c.active]
@@ -83,13 +146,29 @@ def largest_gap_category(session: Session) -> Category | None:
 
 
 def stats_json(session: Session) -> dict[str, object]:
-    """The `crowdtune stats --json` document: totals per category and status, with targets."""
+    """The `crowdtune stats --json` document: totals per category and status, with targets;
+    and the conversations among them (by status, with their turns)."""
     categories: dict[str, dict[str, int]] = {}
     total = 0
     for c in category_counts(session):
         categories[c.slug] = {**c.by_status, "target": c.target}
         total += sum(c.by_status.values())
-    return {"total": total, "categories": categories}
+    convs = conversation_counts(session)
+    return {
+        "total": total,
+        "categories": categories,
+        "conversations": {
+            "total": sum(c.total for c in convs.values()),
+            "turns": sum(c.turns for c in convs.values()),
+            "categories": {
+                slug: {
+                    **{st.value: c.by_status.get(st.value, 0) for st in ExampleStatus},
+                    "turns": c.turns,
+                }
+                for slug, c in convs.items()
+            },
+        },
+    }
 
 
 @dataclass(frozen=True)
@@ -122,8 +201,7 @@ def leaderboard(
     if since is None:
         ranked = top_contributors(session, limit)
     else:
-        window = window_tallies(session, since)
-        ranked = sorted(window.items(), key=lambda r: (-r[1].score, r[0]))[:limit]
+        ranked = top_in_window(session, since, limit)
     if not ranked:
         return []
     ids = [cid for cid, _ in ranked]
@@ -222,10 +300,12 @@ def llm_edits_json(session: Session) -> dict[str, dict[str, float | int]]:
 
 __all__ = [
     "CategoryCounts",
+    "ConversationCounts",
     "DraftEdits",
     "LeaderRow",
     "PersonalCounts",
     "category_counts",
+    "conversation_counts",
     "draft_edit_stats",
     "gaps",
     "largest_gap_category",

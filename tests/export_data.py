@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session
 
 from exporters.spec import ExportSpec
 from store.categories import get_category
-from store.enums import ExampleStatus, Origin
+from store.conversations import Turn
+from store.enums import ExampleStatus, Origin, TurnRole
+from store.examples import PairText, submit_example
 from store.models import Example
 from store.validation import content_hash
 from tests.factories import person
@@ -71,3 +73,25 @@ def spec(**kw: object) -> ExportSpec:
     base: dict[str, object] = {"salt": SALT, "test_size": 0.0, "near_dup_threshold": None}
     base.update(kw)
     return ExportSpec(**base)  # type: ignore[arg-type]
+
+
+def insert_conversation(
+    session: Session,
+    category: str,
+    author: str | None,
+    turns: Sequence[tuple[TurnRole, str]],
+    *,
+    origin: Origin = Origin.HUMAN,
+    status: ExampleStatus = ExampleStatus.APPROVED,
+) -> int:
+    """Store one conversation through submit_example (the store's own path) and return its id."""
+    example = submit_example(
+        session,
+        category=get_category(session, category),
+        text=PairText("", "", ""),
+        author=person(session, author) if author else None,
+        origin=origin,
+        status=status,
+        turns=[Turn(role, text) for role, text in turns],
+    )
+    return example.id

@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 
 from bot.config import Settings
 from bot.runtime import Runtime
+from bot.sandbox.payloads import message_action
 from bot.serve import finish_follow_ups
 from bot.slack.app import FOLLOW_UP_THREADS, build_app
 from bot.slack.client import build_client
@@ -185,6 +186,30 @@ def click_payload(
         payload["message"] = {"ts": "1.000001", "blocks": message_blocks or []}
         payload["state"] = state
         payload["response_url"] = response_url or double.response_url(f"act-{user}-{next(_serial)}")
+    return payload
+
+
+def message_action_payload(
+    user: str,
+    channel: dict[str, str],
+    message: dict[str, Any],
+    *,
+    callback_id: str,
+    trigger_id: str,
+    response_url: str,
+) -> dict[str, Any]:
+    """A message shortcut's payload in Slack's documented shape (the sandbox's builder, which
+    follows api.slack.com's message_action reference and bolt-python's tests)."""
+    payload = message_action(
+        user_id=user,
+        user_name=user.lower(),
+        channel=channel,
+        message=message,
+        callback_id=callback_id,
+        trigger_id=trigger_id,
+        response_url=response_url,
+    )
+    payload["team"] = {"id": TEAM_ID, "domain": "acme"}
     return payload
 
 
@@ -353,24 +378,34 @@ def fill(
     category: str | None = None,
     confirm: bool = False,
     reason: str | None = None,
+    typed: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The view with `state.values` as a person's typing leaves them (initial values kept)."""
+    """The view with `state.values` as a person's typing leaves them (initial values kept);
+    `typed` gives any other block's text or choice by block id (e.g. turn_1, side_1)."""
     values: dict[str, Any] = {}
-    typed = {"instruction": instruction, "context": context, "response": response, "reason": reason}
+    texts: dict[str, str | None] = {
+        "instruction": instruction,
+        "context": context,
+        "response": response,
+        "reason": reason,
+        "category": category,
+        **(typed or {}),
+    }
     for block in view.get("blocks", []):
         if block.get("type") != "input":
             continue
         bid, el = block["block_id"], block["element"]
         if el["type"] == "plain_text_input":
-            value = typed.get(bid)
+            value = texts.get(bid)
             if value is None:
                 value = el.get("initial_value")
             values[bid] = {el["action_id"]: {"type": "plain_text_input", "value": value}}
-        elif el["type"] == "static_select":
+        elif el["type"] in ("static_select", "radio_buttons"):
             option = el.get("initial_option")
-            if category is not None:
-                option = next(o for o in el["options"] if o["value"] == category)
-            values[bid] = {el["action_id"]: {"type": "static_select", "selected_option": option}}
+            pick = texts.get(bid)
+            if pick is not None:
+                option = next(o for o in el["options"] if o["value"] == pick)
+            values[bid] = {el["action_id"]: {"type": el["type"], "selected_option": option}}
         elif el["type"] == "checkboxes":
             chosen = el["options"][:1] if confirm else []
             values[bid] = {el["action_id"]: {"type": "checkboxes", "selected_options": chosen}}

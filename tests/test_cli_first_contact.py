@@ -225,6 +225,7 @@ def test_scheduler_list_shows_the_cron_as_written_and_the_next_fire_in_the_zone(
     assert "cron[" not in out and "_recover" not in out and "recover stale" not in out
     assert {ln.split()[0] for ln in out.splitlines()[1:] if not ln.startswith(" ")} == {
         "expiry",
+        "consent_expiry",
         "nudges",
         "gap_fill",
         "export",

@@ -135,6 +135,8 @@ def test_the_slack_app_rides_out_a_postgresql_restart_mid_burst(
     lost = [r for r in caplog.records if "database connection lost" in r.getMessage()]
     assert 1 <= len(lost) <= 10  # at most one per pooled connection
     replies = [c for c in slack.double.calls if c.method.startswith("response_url:")]
+    # One reply per command: an answer already sent is never followed by an error.
+    assert sorted(c.method for c in replies) == sorted({c.method for c in replies})
     assert len(replies) == 30
     # Each reply is the stats, or (for a request caught on a dying connection) the words.
     assert all(

@@ -62,3 +62,64 @@ def test_scan_batch_matches_brute_force(threshold: float, keep_duplicates: bool)
     assert [(g[0], g[2], g[3]) for g in got] == [(e[0], e[2], e[3]) for e in expected]
     assert [g[1] for g in got] == pytest.approx([e[1] for e in expected], abs=1e-9)
     assert expected  # the data do hold near-duplicates
+
+
+def _per_row(
+    stored: dict[int, str], items: list[BatchItem], threshold: float, keep_duplicates: bool
+) -> list[tuple[str, float, str, bool]]:
+    """The import's check as it was: one `DedupIndex.nearest` query per row against an index
+    of the stored texts and the earlier (kept) rows, each row added after its query."""
+    index = DedupIndex()
+    index.add_many((i, t, "c") for i, t in stored.items())
+    base = max(stored, default=0) + 1  # rows get ids above the stored ones, in order
+    out: list[tuple[str, float, str, bool]] = []
+    for position, item in enumerate(items):
+        hits = index.nearest(item.text, k=1, threshold=threshold)
+        if hits:
+            hit = hits[0]
+            in_batch = hit.example_id >= base
+            ref = items[hit.example_id - base].ref if in_batch else f"example #{hit.example_id}"
+            out.append((item.ref, hit.score, ref, in_batch))
+        if keep_duplicates or not hits:
+            index.add(base + position, item.text, item.category_slug)
+    return out
+
+
+@pytest.mark.parametrize("keep_duplicates", [True, False])
+def test_batch_decisions_equal_per_row_queries_on_real_prompts(keep_duplicates: bool) -> None:
+    """On 1,500 T0 prompts (passages shared across templates, so dense groups of near-
+    duplicates) plus stored copies and exact repeats, the whole-batch join decides exactly
+    what per-row index queries decide: same rows, same matches, same scores."""
+    from bench import datasets as ds
+    from store.quality.dedup import prompt_text
+
+    if not (ds.SHARED_DATASETS / ds.T0).is_file():
+        pytest.skip(f"shared datasets not found at {ds.SHARED_DATASETS}")
+    records = ds.t0_dolly(ds.spread(ds.t0_rows(), 1_500))
+    texts = [prompt_text(r["instruction"], r.get("context") or "") for r in records]
+    rng = random.Random(12)
+    # Stored: some of the file's own texts (ties with a stored copy go to the stored one).
+    stored = {10 + 3 * k: t for k, t in enumerate(rng.sample(texts, 60))}
+    texts += rng.sample(texts, 40)  # exact repeats later in the file: ties between rows
+    items = [BatchItem(f"line {n}", t, "closed_qa") for n, t in enumerate(texts, start=1)]
+    index = DedupIndex()
+    index.add_many((i, t, "c") for i, t in stored.items())
+    found = scan_batch(index, items, keep_duplicates=keep_duplicates)
+    expected = _per_row(stored, items, 0.7, keep_duplicates)
+    assert [(d.ref, d.score, d.match_ref, d.in_batch) for d in found] == expected
+    assert sum(e[3] for e in expected) > 200  # in-file near-duplicates
+    assert sum(not e[3] for e in expected) >= 60  # matches of stored texts
+
+
+@pytest.mark.parametrize("keep_duplicates", [True, False])
+def test_batch_whose_candidates_all_fail_the_filters_has_no_duplicates(
+    keep_duplicates: bool,
+) -> None:
+    """Texts that share a rare word (so the prefix pairs them) but little else: every pair is
+    dropped by the count and bitmap filters, and the scan says so instead of failing."""
+    texts = [
+        f"zebra {' '.join(f'w{k}x{n}' for k in range(30))}" for n in range(6)
+    ]  # one shared token, thirty of their own
+    items = [BatchItem(f"line {n}", t, "open_qa") for n, t in enumerate(texts, start=1)]
+    assert scan_batch(DedupIndex(), items, keep_duplicates=keep_duplicates) == []
+    assert _brute_force({}, items, 0.7, keep_duplicates) == []

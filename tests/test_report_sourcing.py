@@ -129,7 +129,13 @@ def test_per_origin_table_by_hand(db: TestDatabase) -> None:
 
     human = rows["human"]
     assert (human.examples, human.accepted) == (3, 2)
-    assert human.by_status == {"draft": 0, "pending": 0, "approved": 2, "rejected": 1}
+    assert human.by_status == {
+        "draft": 0,
+        "pending": 0,
+        "awaiting_consent": 0,
+        "approved": 2,
+        "rejected": 1,
+    }
     assert human.approval_rate == pytest.approx(2 / 3)
     assert human.rejection_reasons == [("wrong answer", 2)]
     assert (human.writes, human.writes_timed, human.reviews, human.reviews_timed) == (3, 3, 6, 6)

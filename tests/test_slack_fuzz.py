@@ -45,12 +45,16 @@ BUTTONS = [
     "open_review",
     "snooze",
     "write_category",
+    "open_write_conversation",
 ]
+# Controls inside the write modal (a click there carries the modal and its state).
+MODAL_CONTROLS = ["turn_add", "turn_remove", "write_kind", "write_category"]
 SUBCOMMANDS = [
     "",
     "help",
     "write",
     "write open_qa",
+    "write conversation general_qa",
     "review",
     "stats",
     "leaderboard",
@@ -147,6 +151,25 @@ def _bases(double: SlackDouble, ids: dict[str, int]) -> list[Callable[[Any], tup
             "view": view,
         }
 
+    conversation = {"mode": "write", "category": "open_qa", "kind": "conversation"}
+    turns = {"turn_0": texts["instruction"], "turn_1": texts["response"]}
+
+    def conversation_submit(n: Any) -> tuple[str, Any]:
+        view = _modal("write_submit", conversation, turns)
+        return "payload", {
+            "type": "view_submission",
+            "team": {"id": TEAM_ID},
+            "user": {"id": "UBOB", "team_id": TEAM_ID},
+            "view": view,
+        }
+
+    def modal_click(n: Any) -> tuple[str, Any]:
+        action = MODAL_CONTROLS[n % len(MODAL_CONTROLS)]
+        view = _modal("write_submit", conversation, turns)
+        payload = click_payload(double, "UBOB", action, view=view)
+        payload["actions"][0]["selected_option"] = {"value": "conversation" if n % 2 else "pair"}
+        return "payload", payload
+
     def edit_submit(n: Any) -> tuple[str, Any]:
         mode = "verify" if n % 2 else "review"
         target = ids["draft"] if n % 2 else ids["pending"]
@@ -180,7 +203,16 @@ def _bases(double: SlackDouble, ids: dict[str, int]) -> list[Callable[[Any], tup
             "authorizations": [{"team_id": TEAM_ID, "user_id": "UBOT", "is_bot": True}],
         }
 
-    return [command, click, write_submit, edit_submit, reject_submit, home]
+    return [
+        command,
+        click,
+        write_submit,
+        conversation_submit,
+        modal_click,
+        edit_submit,
+        reject_submit,
+        home,
+    ]
 
 
 def _mutate(doc: Any, data: st.DataObject, depth: int = 0) -> Any:
@@ -238,6 +270,9 @@ def _assert_valid_rows(db: TestDatabase) -> None:
             for value in (ex.instruction, ex.context, ex.response):
                 assert unstorable(value) is None and len(value) <= limit, ex.id
             assert ex.instruction.strip() and ex.response.strip()
+            for turn in ex.turns:  # a conversation's every turn meets the same rules
+                assert turn.text.strip() and unstorable(turn.text) is None, ex.id
+                assert len(turn.text) <= limit, ex.id
         for review in s.scalars(select(Review)):
             assert review.rating is None or 1 <= review.rating <= 5
             assert review.reason is None or unstorable(review.reason) is None

@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.progress import PhaseBars
 from bot.runtime import Runtime
 from bot.scheduler.jobs import export_folder_name
+from exporters.card import ExportCounts
 from exporters.run import ExportPlan, ExportResult, plan_export, run_export
 from exporters.spec import BALANCES, FORMATS, ExportSpec, ExportSpecError
 from store.app_settings import Salt, pseudonym_salt
@@ -188,6 +189,7 @@ def summary(result: ExportResult) -> str:
     lines = [
         f"export {result.export_id}: {c.total:,} examples -> {result.out_dir}",
         *_split_table(c.by_split),
+        *_conversation_line(c),
         f"removed: {c.exact_duplicates:,} exact duplicates, {c.near_duplicates:,} "
         f"near-duplicates, {c.balanced_out:,} by balancing"
         + (f", {c.pii:,} with personal data" if c.pii else "")
@@ -204,7 +206,22 @@ DROP_KINDS = {
     "balance": "left out by balancing",
     "pii": "personal data",
     "near_duplicate": "near-duplicates",
+    "conversation": "conversations left out of the pair formats (dolly, alpaca)",
 }
+
+
+def _conversation_line(c: ExportCounts) -> list[str]:
+    if not c.conversations:
+        return []
+    left_out = c.conversations_left_out
+    left = (
+        f"{max(left_out.values()):,} left out of {' and '.join(sorted(left_out))}"
+        if left_out
+        else ""
+    )
+    return [
+        f"conversations: {c.conversations:,} ({c.turns:,} turns)" + (f"; {left}" if left else "")
+    ]
 
 
 def plan_summary(plan: ExportPlan) -> str:
@@ -212,6 +229,7 @@ def plan_summary(plan: ExportPlan) -> str:
     lines = [
         f"dry run: {plan.counts.total:,} examples would be exported (nothing written)",
         *_split_table(plan.counts.by_split),
+        *_conversation_line(plan.counts),
     ]
     total = sum(plan.dropped.values())
     lines.append(f"would drop {total:,} row(s)" + (":" if total else ""))

@@ -1,4 +1,5 @@
-"""`crowdtune import`: Dolly JSONL or Alpaca JSON, all records or none."""
+"""`crowdtune import`: Dolly JSONL, Alpaca JSON, ShareGPT or OpenAI chat JSONL (conversations),
+all records or none."""
 
 from __future__ import annotations
 
@@ -12,14 +13,23 @@ from bot.progress import PhaseBars
 from bot.runtime import Runtime
 from store.db import session_scope
 from store.enums import ExampleStatus, Origin
-from store.importing import NEAR_DUPLICATE_MODES, ImportReport, import_file
+from store.importing import FORMATS, NEAR_DUPLICATE_MODES, ImportReport, import_file
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `import` command."""
-    p = sub.add_parser("import", help="import a Dolly JSONL or Alpaca JSON file")
+    p = sub.add_parser(
+        "import",
+        help="import a Dolly JSONL or Alpaca JSON file (pairs), or a ShareGPT or OpenAI chat "
+        "JSONL file (conversations)",
+    )
     p.add_argument("path", type=Path)
-    p.add_argument("--format", choices=["dolly", "alpaca", "auto"], default="auto")
+    p.add_argument(
+        "--format",
+        choices=[*FORMATS, "auto"],
+        default="auto",
+        help="auto (default) tells them apart by the first record's keys",
+    )
     p.add_argument(
         "--status",
         choices=[ExampleStatus.APPROVED.value, ExampleStatus.PENDING.value],
@@ -31,7 +41,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         choices=[o.value for o in Origin],
         default=Origin.IMPORTED.value,
     )
-    p.add_argument("--category", help="category for every record (Alpaca has none)")
+    p.add_argument(
+        "--category",
+        help="category for every record (Alpaca, ShareGPT and OpenAI chat name none: without "
+        "it, the wording of the instruction or first user turn chooses)",
+    )
     p.add_argument(
         "--near-duplicates",
         choices=NEAR_DUPLICATE_MODES,
@@ -67,6 +81,8 @@ def run(rt: Runtime, args: argparse.Namespace) -> int:
         f"{report.added:,} added, {report.already_present:,} already present "
         f"({elapsed:.2f} s)"
     )
+    if report.conversations:
+        print(f"  {report.conversations:,} conversations ({report.turns:,} turns)")
     for slug, n in sorted(report.by_category.items()):
         print(f"  {slug:<24}{n:>8,}")
     if args.near_duplicates != "off":

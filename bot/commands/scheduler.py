@@ -52,12 +52,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def print_jobs(rows: list[dict[str, Any]], zone_name: str) -> None:
     """One line per job: name, cron as configured, next fire in the configured zone, setting."""
-    print(f"{'job':<10}{'cron':<20}{'next fire (' + zone_name + ')':<30}setting")
+    # The name column fits the longest name (consent_expiry, dedup_snapshot) and a space.
+    w = max([10, *(len(str(row["job"])) + 2 for row in rows)])
+    print(f"{'job':<{w}}{'cron':<20}{'next fire (' + zone_name + ')':<30}setting")
     for row in rows:
         setting = row["setting"] or "-"
-        print(f"{row['job']:<10}{row['cron']:<20}{row['next'] or 'never':<30}{setting}")
+        print(f"{row['job']:<{w}}{row['cron']:<20}{row['next'] or 'never':<30}{setting}")
         if row["note"]:
-            print(f"{'':<10}({row['note']})")
+            print(f"{'':<{w}}({row['note']})")
 
 
 def last_skip_reason(rt: Runtime, job: str, fire: datetime) -> str:

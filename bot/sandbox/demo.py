@@ -1,4 +1,5 @@
-"""`--demo`: example pairs written for the sandbox, by made-up writers, partly reviewed."""
+"""`--demo`: example pairs and conversations written for the sandbox, by made-up writers,
+partly reviewed."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from bot.sandbox.people import DEMO_REVIEWERS, DEMO_WRITERS
 from bot.slack.standin.web_api import TEAM_ID
 from store.categories import get_category
 from store.contributors import get_or_create_contributor
-from store.enums import Verdict
+from store.conversations import Turn
+from store.enums import TurnRole, Verdict
 from store.examples import PairText, submit_example
 from store.models import Example
 from store.reviews import Quorum, record_review
@@ -22,27 +24,30 @@ from store.reviews import Quorum, record_review
 
 @dataclass(frozen=True)
 class DemoPair:
-    """One demo example and how many demo reviewers approved it already."""
+    """One demo example (a pair, or a conversation when it has turns) and how many demo
+    reviewers approved it already."""
 
     category: str
     instruction: str
     context: str
     response: str
     reviews: int
+    turns: tuple[Turn, ...] = ()
 
 
 def demo_pairs() -> list[DemoPair]:
-    """The pairs of demo_examples.yaml, in file order."""
+    """The pairs and conversations of demo_examples.yaml, in file order."""
     raw: list[dict[str, Any]] = yaml.safe_load(
         (resources.files("bot.sandbox") / "demo_examples.yaml").read_text(encoding="utf-8")
     )
     return [
         DemoPair(
             str(r["category"]),
-            str(r["instruction"]),
+            str(r.get("instruction") or ""),
             str(r.get("context") or ""),
-            str(r["response"]),
+            str(r.get("response") or ""),
             int(r.get("reviews") or 0),
+            tuple(Turn(TurnRole(str(t["role"])), str(t["text"])) for t in r.get("turns") or []),
         )
         for r in raw
     ]
@@ -70,6 +75,7 @@ def seed_demo(session: Session, quorum: Quorum) -> int:
             category=get_category(session, pair.category),
             text=PairText(pair.instruction, pair.context, pair.response),
             author=writers[i % len(writers)],
+            turns=list(pair.turns) or None,
         )
         for reviewer in reviewers[: pair.reviews]:
             record_review(

@@ -60,7 +60,7 @@ class Page:
         self.names[workspace.bot_user] = APP_NAME
 
     # --- rendering ---
-    def _message_html(self, m: Message, viewer: Person) -> str:
+    def _message_html(self, m: Message, viewer: Person, *, tools: bool = False) -> str:
         person = self.people.get(m.user)
         bot = m.user == self.ws.bot_user
         name = APP_NAME if bot else (person.name if person else m.user)
@@ -88,6 +88,17 @@ class Page:
         )
         edited = ' <span class="edited">(edited)</span>' if m.edited else ""
         cls = "msg ephemeral" if m.visible_to is not None else "msg"
+        reply = m.thread_ts is not None and m.thread_ts != m.ts
+        if reply:
+            cls += " reply"
+        if tools and m.visible_to is None and not bot:
+            # What Slack offers on hover: the message shortcut, and a reply in the thread.
+            note += (
+                '<div class="msg-tools">'
+                '<button class="msg-tool" data-shortcut="1">⋯ Save as training example</button>'
+                f'<button class="msg-tool" data-reply="{html.escape(m.thread_ts or m.ts)}">'
+                "Reply in thread</button></div>"
+            )
         return (
             f'<div class="{cls}" data-ts="{html.escape(m.ts)}">'
             f'<div class="avatar" style="background:{colour}">{html.escape(initials)}</div>'
@@ -102,7 +113,9 @@ class Page:
         msgs = self.ws.visible_messages(channel, viewer.id)
         if not msgs:
             return '<div class="empty">No messages yet.</div>'
-        return "".join(self._message_html(m, viewer) for m in msgs)
+        chan = self.ws.channels.get(channel)
+        tools = chan is not None and not chan.is_im
+        return "".join(self._message_html(m, viewer, tools=tools) for m in _threaded(msgs))
 
     def home_html(self, viewer: Person) -> str:
         """The person's App Home, as the app last published it."""
@@ -190,12 +203,15 @@ class Page:
             elif text.startswith("/"):
                 raise PlayError(f"{text.split(' ', 1)[0]} is not a command of this workspace")
             elif text:
-                self.player.say(user, channel, text)
+                thread = body.get("thread_ts")
+                self.player.say(user, channel, text, thread_ts=str(thread) if thread else None)
         elif path == "/sandbox/action":
             where = Where(
                 channel=body.get("channel"), ts=body.get("ts"), view_id=body.get("view_id")
             )
             self.player.click(user, where, str(body["block_id"]), str(body["action_id"]), typed)
+        elif path == "/sandbox/shortcut":
+            self.player.shortcut(user, str(body["channel"]), str(body["ts"]))
         elif path == "/sandbox/submit":
             self.player.submit(user, str(body["view_id"]), typed)
         elif path == "/sandbox/close":
@@ -242,6 +258,24 @@ class Page:
         except (PlayError, StandinError, KeyError, ValueError) as exc:
             message = str(exc) if isinstance(exc, PlayError) else f"could not do that: {exc}"
             return _json(start_response, "400 Bad Request", {"error": message})
+
+
+def _threaded(msgs: list[Message]) -> list[Message]:
+    """Messages in order, each thread's replies right under its parent."""
+    replies: dict[str, list[Message]] = {}
+    top: list[Message] = []
+    for m in msgs:
+        if m.thread_ts is not None and m.thread_ts != m.ts:
+            replies.setdefault(m.thread_ts, []).append(m)
+        else:
+            top.append(m)
+    out: list[Message] = []
+    for m in top:
+        out.append(m)
+        out.extend(replies.pop(m.ts, []))
+    for rest in replies.values():  # a reply whose parent this person cannot see
+        out.extend(rest)
+    return out
 
 
 def _static(name: str) -> bytes:

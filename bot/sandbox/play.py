@@ -20,14 +20,16 @@ from bot.sandbox.payloads import (
     app_home_opened,
     block_actions,
     element_state,
+    message_action,
     slash_command,
     state_of,
     view_closed,
     view_submission,
 )
 from bot.sandbox.people import Person
+from bot.slack.handlers.capture import SHORTCUT
 from bot.slack.standin.web_api import APP_ID, BOT_ID, TEAM_ID, SlackDouble, view_problems
-from bot.slack.standin.workspace import Message, OpenView, Workspace
+from bot.slack.standin.workspace import Message, OpenView, StandinError, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -133,10 +135,34 @@ class Player:
         )
         self._check(self.app.form(fields), "the slash command")
 
-    def say(self, user: str, channel: str, text: str) -> None:
-        """A plain message (the app does not subscribe to messages; it is only shown)."""
+    def say(self, user: str, channel: str, text: str, *, thread_ts: str | None = None) -> None:
+        """A plain message, or a reply in the thread of `thread_ts` (the app does not
+        subscribe to messages; they are only shown, and read by the capture shortcut)."""
         self._person(user)
-        self.ws.add_message(channel, user, text)
+        try:
+            self.ws.add_message(channel, user, text, thread_ts=thread_ts)
+        except StandinError as exc:
+            raise PlayError("that thread is gone") from exc
+
+    def shortcut(self, user: str, channel: str, ts: str) -> None:
+        """ "Save as training example" (the message shortcut) used on the message `ts`."""
+        person = self._person(user)
+        msg = self._message(user, Where(channel=channel, ts=ts, view_id=None))
+        message: dict[str, Any] = {"user": msg.user, "text": msg.text, "ts": msg.ts}
+        if msg.thread_ts:
+            message["thread_ts"] = msg.thread_ts
+        if msg.user == self.ws.bot_user:
+            message["bot_id"] = BOT_ID
+        payload = message_action(
+            user_id=user,
+            user_name=person.name,
+            channel={"id": channel, "name": self._channel_name(channel)},
+            message=message,
+            callback_id=SHORTCUT,
+            trigger_id=self.ws.issue_trigger(user),
+            response_url=self._response_url(user, channel, None),
+        )
+        self._check(self.app.interactive(payload), "the shortcut")
 
     def click(self, user: str, where: Where, block_id: str, action_id: str, typed: Typed) -> None:
         """A button press or a selection in a message, a modal or App Home."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,10 +15,18 @@ from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.slack.views.report import agreement_line
+from bot.slack.views.text import conversation_note
 from store.assignments import ResponseRate, response_rates
 from store.db import session_scope
 from store.report import CategoryAgreement, agreement_by_category
-from store.stats import CategoryCounts, LeaderRow, category_counts, leaderboard
+from store.stats import (
+    CategoryCounts,
+    ConversationCounts,
+    LeaderRow,
+    category_counts,
+    conversation_counts,
+    leaderboard,
+)
 
 CHART_NAME = "crowdtune-progress.png"
 
@@ -33,6 +41,8 @@ class Digest:
     leaders: list[LeaderRow]
     rates: list[ResponseRate]
     agreement: CategoryAgreement  # to date, over every category
+    # The conversations among each category's examples (slug -> counts), to date.
+    conversations: dict[str, ConversationCounts] = field(default_factory=dict)
 
 
 def collect(session: Session, *, now: datetime, days: int = 7, top: int = 5) -> Digest:
@@ -45,6 +55,7 @@ def collect(session: Session, *, now: datetime, days: int = 7, top: int = 5) -> 
         leaders=leaderboard(session, limit=top, since=since),
         rates=response_rates(session, since=since, until=now),
         agreement=agreement_by_category(session)[0],
+        conversations=conversation_counts(session),
     )
 
 
@@ -66,6 +77,7 @@ def render_text(d: Digest) -> str:
         lines.append(
             f"• {_esc(c.name)}: {c.approved} approved, {c.pending} pending"
             f" / target {c.target} ({pct}){'' if done < c.target else ' ✓'}"
+            f"{conversation_note(d.conversations.get(c.slug))}"
         )
     lines += ["", "*Top contributors this week*"]
     if d.leaders:

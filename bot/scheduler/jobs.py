@@ -14,12 +14,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.slack.views.consent import ANSWERED, answered_blocks
 from store.assignments import expire_assignments
+from store.consents import expire as expire_consents
 from store.db import session_scope
 from store.deliveries import forget_deliveries_before
-from store.enums import RunStatus
+from store.enums import ConsentStatus, RunStatus
 from store.job_runs import recent_runs
 
 log = logging.getLogger("crowdtune.scheduler")
@@ -39,6 +43,36 @@ def expiry_job(now: datetime, *, sessions: sessionmaker[Session], hours: int) ->
         ids = expire_assignments(s, now=now, default_hours=hours)
         forgotten = forget_deliveries_before(s, now - DELIVERY_KEYS_KEPT)
     return {"expired": len(ids), "deliveries_forgotten": forgotten}
+
+
+def consent_expiry_job(
+    now: datetime, *, sessions: sessionmaker[Session], days: int, client: WebClient | None
+) -> dict[str, Any]:
+    """Consent requests unanswered for `days` count as declines: their captures' quoted text
+    is deleted, and each request's DM says so (when Slack is configured)."""
+    with session_scope(sessions) as s:
+        gone = expire_consents(s, now=now, days=days)
+    updated = 0
+    status = ConsentStatus.EXPIRED
+    for request in gone:
+        if client is None or not (request.dm_channel and request.dm_ts):
+            continue
+        try:
+            client.chat_update(
+                channel=request.dm_channel,
+                ts=request.dm_ts,
+                text=ANSWERED[status],
+                blocks=answered_blocks(status),
+            )
+            updated += 1
+        except SlackApiError as exc:
+            # The text is deleted either way; a DM that cannot change is only a stale message.
+            log.warning("consent DM %s/%s not updated: %s", request.dm_channel, request.dm_ts, exc)
+    return {
+        "expired": len(gone),
+        "examples_withdrawn": len({r.example_id for r in gone}),
+        "dms_updated": updated,
+    }
 
 
 def skipped(reason: str, job: str) -> dict[str, Any]:

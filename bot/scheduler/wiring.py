@@ -22,6 +22,7 @@ from bot.scheduler.cron import CronError, cron_trigger, zone
 from bot.scheduler.digest import digest_job
 from bot.scheduler.jobs import (
     ExportFn,
+    consent_expiry_job,
     dedup_snapshot_job,
     expiry_job,
     export_job,
@@ -38,6 +39,8 @@ log = logging.getLogger("crowdtune.scheduler")
 
 # Expiry has no setting of its own: every 15 minutes keeps "48 hours" accurate to the quarter.
 EXPIRY_CRON = "*/15 * * * *"
+# Consent requests expire after days: an hourly sweep is exact enough.
+CONSENT_EXPIRY_CRON = "20 * * * *"
 
 
 def slack_client(settings: Settings) -> WebClient | None:
@@ -66,6 +69,17 @@ def production_specs(settings: Settings, rt: Runtime) -> list[JobSpec]:
             cron=EXPIRY_CRON,
             note=f"closes assignments older than {settings.assignment_expiry_hours} h "
             "(CROWDTUNE_ASSIGNMENT_EXPIRY_HOURS), forgets delivery keys older than a day",
+        ),
+        JobSpec(
+            "consent_expiry",
+            cron_trigger(CONSENT_EXPIRY_CRON, tz, setting="consent_expiry"),
+            partial(
+                consent_expiry_job, sessions=rt.sessions, days=settings.consent_days, client=client
+            ),
+            timedelta(hours=1),
+            cron=CONSENT_EXPIRY_CRON,
+            note=f"captures whose quoted authors did not answer within {settings.consent_days} "
+            "days lose the quoted text (CROWDTUNE_CONSENT_DAYS)",
         ),
         JobSpec(
             "nudges",

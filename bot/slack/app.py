@@ -12,7 +12,16 @@ from bot.commands.report import slack_reporter
 from bot.runtime import Runtime
 from bot.slack.client import build_client
 from bot.slack.errors import register_error_handler
-from bot.slack.handlers import categories, commands, home, interests, review, write
+from bot.slack.handlers import (
+    capture,
+    categories,
+    commands,
+    consent,
+    home,
+    interests,
+    review,
+    write,
+)
 from bot.slack.handlers.common import Deps, ExportRunner
 
 # Threads running the lazy halves of listeners (the Web API calls after each ack), in the
@@ -62,8 +71,9 @@ def build_app(
         reporter=slack_reporter(rt),
         one_at_a_time=rt.engine.dialect.name == "sqlite",
         reads=rt.read_sessions,
+        consent_days=settings.consent_days,
     )
-    for module in (commands, write, review, home, categories, interests):
+    for module in (commands, write, review, home, categories, interests, capture, consent):
         module.register(app, deps)
     register_error_handler(app)
     return app

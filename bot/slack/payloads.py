@@ -14,8 +14,8 @@ from urllib.parse import parse_qsl
 
 # Slack's own requests are a few kilobytes; 1 MB leaves room for big modal states.
 MAX_BODY_BYTES = 1_000_000
-# The interactions the app has listeners for (buttons, selects and modals).
-PAYLOAD_TYPES = frozenset({"block_actions", "view_submission", "view_closed"})
+# The interactions the app has listeners for (buttons, selects, modals, the message shortcut).
+PAYLOAD_TYPES = frozenset({"block_actions", "view_submission", "view_closed", "message_action"})
 # Where Bolt looks for who/where a request comes from: each a string or an object of strings.
 _ID_HOLDERS = ("user", "team", "enterprise", "channel")
 _ID_FIELDS = ("id", "team_id", "enterprise_id", "user_id", "channel_id", "name", "username")
@@ -135,6 +135,8 @@ def _check_interactive(payload: Any) -> None:
         raise BadBody(f"{kind} without a view and its callback_id")
     if isinstance(view, dict):
         _check_view(view)
+    if kind == "message_action":
+        _check_message_action(payload)
     # What Slack always sends with these, and what the listeners answer through.
     if not isinstance(payload.get("trigger_id"), str) and kind != "view_closed":
         raise BadBody(f"{kind} without a trigger_id")
@@ -150,6 +152,22 @@ def _check_interactive(payload: Any) -> None:
     urls = payload.get("response_urls")
     if urls is not None and not (isinstance(urls, list) and all(isinstance(u, dict) for u in urls)):
         raise BadBody("response_urls is not a list of objects")
+
+
+def _check_message_action(payload: dict[str, Any]) -> None:
+    """A message shortcut: its callback_id, the channel and the message (with its ts)."""
+    if not isinstance(payload.get("callback_id"), str):
+        raise BadBody("message_action without a callback_id")
+    channel, message = payload.get("channel"), payload.get("message")
+    if not (isinstance(channel, dict) and isinstance(channel.get("id"), str)):
+        raise BadBody("message_action without the channel's id")
+    if not (isinstance(message, dict) and isinstance(message.get("ts"), str)):
+        raise BadBody("message_action without the message and its ts")
+    for name in ("text", "user", "thread_ts"):
+        if message.get(name) is not None and not isinstance(message[name], str):
+            raise BadBody(f"message.{name} is not a string")
+    if not isinstance(payload.get("response_url"), str):
+        raise BadBody("message_action without its response_url")
 
 
 def _check_events(doc: Any) -> None:

@@ -8,9 +8,13 @@ from exporters.formats.base import FormatOptions, OutRow, TextWriter
 
 
 class AlpacaWriter(TextWriter):
-    """A JSON array streamed item by item, so memory does not grow with the row count."""
+    """A JSON array streamed item by item, so memory does not grow with the row count.
+
+    Single-turn pairs only, as Dolly.
+    """
 
     extension = "json"
+    holds_conversations = False
 
     def __init__(self, path: Path, options: FormatOptions | None = None) -> None:
         super().__init__(path, options)

@@ -12,7 +12,12 @@ from exporters.formats.base import BUFFER_BYTES, FormatOptions, JsonLinesWriter,
 
 
 class DollyWriter(JsonLinesWriter):
-    """databricks-dolly-15k's layout: instruction, context, response, category (+ provenance)."""
+    """databricks-dolly-15k's layout: instruction, context, response, category (+ provenance).
+
+    Single-turn pairs only: a conversation of one exchange is its user turn and the reply.
+    """
+
+    holds_conversations = False
 
     def line(self, row: OutRow) -> str:
         """Dolly's fields, then id, origin and contributor."""
@@ -25,7 +30,8 @@ class DollyWriter(JsonLinesWriter):
 
 class OpenAIChatWriter(JsonLinesWriter):
     """OpenAI chat fine-tuning lines: an optional system turn, the user turn (instruction +
-    context) and the assistant turn; nothing but `messages` at the top level.
+    context) and the assistant turn, or every turn of a conversation; nothing but `messages`
+    at the top level. A conversation with its own system turn keeps it instead of the export's.
 
     OpenAI's per-line schema lists no other key, so our provenance goes to a sidecar,
     `{split}.meta.jsonl`, one line per line of the data file, in the same order.
@@ -42,11 +48,8 @@ class OpenAIChatWriter(JsonLinesWriter):
 
     def line(self, row: OutRow) -> str:
         """`messages` only."""
-        e = row.encoded
-        return (
-            f'{{"messages": [{self._system}{{"role": "user", "content": {e["user"]}}}, '
-            f'{{"role": "assistant", "content": {e["response"]}}}]}}'
-        )
+        system = "" if row.has_system_turn() else self._system
+        return f'{{"messages": [{system}{row.chat_json()}]}}'
 
     def write(self, row: OutRow) -> None:
         """The data line, and its provenance on the same line number of the sidecar."""
@@ -67,7 +70,8 @@ class OpenAIChatWriter(JsonLinesWriter):
 
 class ShareGPTWriter(JsonLinesWriter):
     """ShareGPT conversations (human/gpt turns, a first `system` turn when a system prompt is
-    given), as FastChat, Axolotl and LLaMA-Factory read them."""
+    given or the conversation has one), every turn of a conversation, as FastChat, Axolotl
+    and LLaMA-Factory read them."""
 
     def __init__(self, path: Path, options: FormatOptions | None = None) -> None:
         super().__init__(path, options)
@@ -76,8 +80,5 @@ class ShareGPTWriter(JsonLinesWriter):
 
     def line(self, row: OutRow) -> str:
         """`conversations` plus provenance."""
-        e = row.encoded
-        return (
-            f'{{"conversations": [{self._system}{{"from": "human", "value": {e["user"]}}}, '
-            f'{{"from": "gpt", "value": {e["response"]}}}], {e["meta"]}}}'
-        )
+        system = "" if row.has_system_turn() else self._system
+        return f'{{"conversations": [{system}{row.sharegpt_json()}], {row.encoded["meta"]}}}'

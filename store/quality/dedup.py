@@ -302,19 +302,9 @@ class DedupIndex:
         self._recent_slot = {}
         self._postings = {}
 
-    def _append(
-        self,
-        example_id: int,
-        tokens: list[str],
-        text: str,
-        category_slug: str,
-        seq: str | None = None,
-    ) -> bool:
-        """Add a recent slot for this example; False if its text was already indexed.
-
-        `seq` is `tokens` already encoded, when none of them is new."""
-        if seq is None:
-            seq = self._seq_of(tokens)
+    def _append(self, example_id: int, tokens: list[str], text: str, category_slug: str) -> bool:
+        """Add a recent slot for this example; False if its text was already indexed."""
+        seq = self._seq_of(tokens)
         cat = self._slug(category_slug)
         old = self._slot_of(example_id)
         if old is not None:
@@ -627,6 +617,18 @@ class DedupIndex:
         """The k indexed examples scoring >= threshold against `text`, best first."""
         return self._search(self._encode(tokenize(text), grow=False), k, threshold, exclude_id)
 
+    def nearest_coded(
+        self, seq: str, *, k: int = 5, threshold: float = 0.7, exclude_id: int | None = None
+    ) -> list[NearMatch]:
+        """`nearest` for a text already encoded by `encode_many`."""
+        return self._search(seq, k, threshold, exclude_id)
+
+    def encode_many(self, texts: Sequence[str]) -> list[str]:
+        """Each text's tokens as one code point each (the form the index compares), giving
+        tokens the index has never seen codes of their own."""
+        with self._lock:
+            return [self._seq_of(tokenize(t)) for t in texts]
+
     def nearest_many(
         self,
         texts: Iterable[str],
@@ -638,24 +640,3 @@ class DedupIndex:
         return [
             self._search(self._encode(tokenize(t), grow=False), k, threshold, None) for t in texts
         ]
-
-    def nearest_then_add(
-        self,
-        example_id: int,
-        text: str,
-        category_slug: str,
-        *,
-        k: int = 1,
-        threshold: float = 0.7,
-        add_near_duplicates: bool = True,
-    ) -> list[NearMatch]:
-        """`nearest(text)`, then index `text` (unless it matched and `add_near_duplicates` is
-        False): one tokenization per text, for scanning a batch against itself as it grows."""
-        tokens = tokenize(text)
-        with self._lock:
-            seq = self._encode(tokens, grow=False)
-            hits = self._search(seq, k, threshold, None)
-            if add_near_duplicates or not hits:
-                known = seq if _UNKNOWN not in seq else None
-                self._append(example_id, tokens, text, category_slug, known)
-        return hits

@@ -4,14 +4,21 @@ Errors refuse the text (a near-duplicate above the block threshold, an instructi
 a link). Warnings (a near-duplicate above the warn threshold, personal data, citation brackets
 in what the person wrote) need the person's confirmation; the flags in the report record what
 they confirmed, so reviewers and exporters can see it.
+
+A conversation is checked over every turn: its user side (all user turns) against the corpus
+for near-duplicates, each turn for personal data and citation brackets, each finding keyed
+by the turn it is in (turn_N) or, for the whole conversation, `turns`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store.enums import ExampleStatus
+from store.conversations import Turn, turn_field
+from store.enums import ExampleStatus, TurnRole
 from store.examples import PairText, QualityReport
 from store.models import Category, Example
 from store.quality.dedup import DedupIndex, NearMatch, prompt_text
@@ -82,42 +89,60 @@ class CorpusQualityGate:
         return hits[0] if hits else None
 
     def check(
-        self, session: Session, category: Category, text: PairText, *, exclude_id: int | None = None
+        self,
+        session: Session,
+        category: Category,
+        text: PairText,
+        *,
+        exclude_id: int | None = None,
+        turns: Sequence[Turn] | None = None,
     ) -> QualityReport:
-        """Inspect a candidate text against the rules and the stored corpus."""
+        """Inspect a candidate text against the rules and the stored corpus; a conversation's
+        `turns` each, with findings keyed by turn (see the module docstring)."""
         report = QualityReport()
-        if is_only_url(text.instruction):
-            report.errors["instruction"] = (
+        fields = _fields(text, turns)
+        # Where the prompt-wide findings go: the instruction, or a conversation as a whole.
+        prompt = "instruction" if turns is None else "turns"
+        # The task itself: the instruction, or a conversation's first user turn.
+        ask = next(((k, v) for k, v, role in fields if role == TurnRole.USER), None)
+        if ask is not None and is_only_url(ask[1]):
+            report.errors[ask[0]] = (
                 "The instruction is only a link. Say what should be done with it, e.g. "
                 "“Summarize the article below” with the text pasted as the reference."
             )
         match = self.nearest(session, text, exclude_id=exclude_id)
-        if match is not None and "instruction" not in report.errors:
-            self._near_duplicate(session, match, report)
-        self._pii(text, report)
-        self._citations(text, report)
+        if match is not None and not report.errors:
+            self._near_duplicate(session, match, report, prompt)
+        self._pii(fields, report)
+        self._citations(fields, report)
         return report
 
-    def _near_duplicate(self, session: Session, match: NearMatch, report: QualityReport) -> None:
+    def _near_duplicate(
+        self, session: Session, match: NearMatch, report: QualityReport, key: str
+    ) -> None:
         name = session.scalar(select(Category.name).where(Category.slug == match.category_slug))
         where = f"{name or match.category_slug} example #{match.example_id}"
-        quoted = f"“{snippet(match.text)}”"
+        status = session.scalar(select(Example.status).where(Example.id == match.example_id))
+        # A capture still awaiting its authors' consent is shown to nobody, not even as a snippet.
+        quoted = (
+            "(its text is not shown until the people it quotes allow)"
+            if status == ExampleStatus.AWAITING_CONSENT
+            else f"“{snippet(match.text)}”"
+        )
         if match.score >= self.block_threshold:
-            report.errors["instruction"] = (
+            report.errors[key] = (
                 f"This is nearly the same as an existing {where} ({match.score:.0%} similar): "
                 f"{quoted}. Write a different task, or change this one substantially."
             )
         else:
-            report.warnings["instruction"] = (
+            report.warnings[key] = (
                 f"This is similar to an existing {where} ({match.score:.0%} similar): {quoted}. "
                 "Submit anyway only if yours asks for something different."
             )
             report.flags.append(NEAR_DUPLICATE_CONFIRMED)
 
-    def _pii(self, text: PairText, report: QualityReport) -> None:
-        for field, value in zip(
-            FIELDS, (text.instruction, text.context, text.response), strict=True
-        ):
+    def _pii(self, fields: list[tuple[str, str, TurnRole]], report: QualityReport) -> None:
+        for field, value, _ in fields:
             present = {f.kind for f in find_pii(value)}
             if not present:
                 continue
@@ -132,12 +157,8 @@ class CorpusQualityGate:
             if PII_CONFIRMED not in report.flags:
                 report.flags.append(PII_CONFIRMED)
 
-    def _citations(self, text: PairText, report: QualityReport) -> None:
-        cited = [
-            f
-            for f, v in zip(FIELDS, (text.instruction, text.context, text.response), strict=True)
-            if has_citations(v)
-        ]
+    def _citations(self, fields: list[tuple[str, str, TurnRole]], report: QualityReport) -> None:
+        cited = [f for f, v, _ in fields if has_citations(v)]
         if not cited:
             return
         report.flags.append(CITATION_BRACKETS)
@@ -159,3 +180,12 @@ class CorpusQualityGate:
         self.index.add(
             example.id, prompt_text(example.instruction, example.context), example.category.slug
         )
+
+
+def _fields(text: PairText, turns: Sequence[Turn] | None) -> list[tuple[str, str, TurnRole]]:
+    # (field key, text, side) of what a person wrote: a pair's three fields, or each turn.
+    if turns is None:
+        sides = (TurnRole.USER, TurnRole.USER, TurnRole.ASSISTANT)
+        values = (text.instruction, text.context, text.response)
+        return list(zip(FIELDS, values, sides, strict=True))
+    return [(turn_field(i), t.text, t.role) for i, t in enumerate(turns)]

@@ -14,8 +14,8 @@ from rapidfuzz.distance import Levenshtein
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from store.enums import ExampleStatus, Origin, Verdict
-from store.models import Example, LlmUsage, Review
+from store.enums import ExampleKind, ExampleStatus, Origin, Verdict
+from store.models import Example, ExampleTurn, LlmUsage, Review
 from store.quality.dedup import DedupIndex
 from store.report.agreement import TASK_CAP_SECONDS
 from store.report.diversity import Diversity, Text, diversity_of
@@ -64,6 +64,9 @@ class OriginRow:
     edit_distance_median: float | None
     diversity: Diversity
     weekly: dict[str, int] = field(default_factory=dict)  # Monday (ISO date) -> accepted
+    # Of the examples, the conversations (one example each) and their turns.
+    conversations: int = 0
+    turns: int = 0
 
     @property
     def accepted(self) -> int:
@@ -84,6 +87,8 @@ class _Tally:
     reviews: int = 0
     reviews_timed: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
+    conversations: int = 0
+    turns: int = 0
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:
@@ -117,12 +122,14 @@ def _tally_examples(session: Session, since: datetime | None) -> dict[Origin, _T
         Example.created_at,
         Example.decided_at,
         Example.write_started_at,
+        Example.kind,
     ).order_by(Example.id)
     if since is not None:
         stmt = stmt.where(Example.created_at >= since)
-    for ex_id, origin, status, created, decided, started in session.execute(stmt):
+    for ex_id, origin, status, created, decided, started, kind in session.execute(stmt):
         t = tallies[Origin(origin)]
         t.ids.append(ex_id)
+        t.conversations += kind == ExampleKind.CONVERSATION
         t.status[ExampleStatus(status).value] += 1
         if status == ExampleStatus.APPROVED:
             t.accepted.append(ex_id)
@@ -147,6 +154,16 @@ def _tally_examples(session: Session, since: datetime | None) -> dict[Origin, _T
             t.review_seconds += secs
         if verdict == Verdict.REJECT and reason:
             t.reasons[_reason_key(reason)] += 1
+    tstmt = (
+        select(Example.origin, func.count())
+        .join(ExampleTurn, ExampleTurn.example_id == Example.id)
+        .where(Example.kind == ExampleKind.CONVERSATION)
+        .group_by(Example.origin)
+    )
+    if since is not None:
+        tstmt = tstmt.where(Example.created_at >= since)
+    for origin, n in session.execute(tstmt):
+        tallies[Origin(origin)].turns += int(n)
     return tallies
 
 
@@ -269,6 +286,8 @@ def origin_rows(
                     _texts(session, samples[origin]), index, distinct_size=common
                 ),
                 weekly=dict(sorted(t.weeks.items())),
+                conversations=t.conversations,
+                turns=t.turns,
             )
         )
     return rows

@@ -9,6 +9,7 @@ const view = {
   channel: params.get("in") || "home", // "home", the DM id, or a channel id
   version: -1,
   modalKey: "",
+  thread: "", // the ts of the thread the composer replies in, if any
   poller: null,
   dm: "",
 };
@@ -228,6 +229,14 @@ document.addEventListener("click", async (ev) => {
   if (el.matches("[data-close]")) {
     ev.preventDefault();
     await post("/sandbox/close", { view_id: el.closest(".modal").dataset.viewId });
+  } else if (el.matches("button[data-shortcut]")) {
+    ev.preventDefault();
+    await post("/sandbox/shortcut", { channel: conversation(), ts: el.closest(".msg").dataset.ts });
+  } else if (el.matches("button[data-reply]")) {
+    ev.preventDefault();
+    view.thread = el.dataset.reply;
+    $("#compose").placeholder = "Reply in thread…";
+    $("#compose").focus();
   } else if (el.matches("button[data-action-id]")) {
     ev.preventDefault();
     await act(el);
@@ -269,7 +278,10 @@ document.addEventListener("submit", async (ev) => {
     if (!text) return;
     input.value = "";
     if (view.channel === "home") go(view.dm);
-    await post("/sandbox/command", { channel: conversation(), text });
+    const thread_ts = view.thread || undefined;
+    view.thread = "";
+    input.placeholder = "";
+    await post("/sandbox/command", { channel: conversation(), text, thread_ts });
   } else if (form.matches(".modal")) {
     if (!requiredFilled(form)) return; // Slack checks required fields before sending
     await post("/sandbox/submit", { view_id: form.dataset.viewId, typed: typed(form) });

@@ -21,12 +21,13 @@ from bot.slack.handlers.review import next_message
 from bot.slack.handlers.write import open_write_modal
 from bot.slack.views.report import report_text
 from bot.slack.views.text import leaderboard_text, stats_text, targets_text
+from bot.slack.views.write import CONVERSATION
 from exporters.report_charts import agreement_chart
 from store.categories import set_target
 from store.contributors import set_opt_out
 from store.errors import PermissionDenied, ValidationFailed
 from store.models import Contributor
-from store.stats import category_counts, leaderboard
+from store.stats import category_counts, conversation_counts, leaderboard
 
 COMMAND = "/crowdtune"
 # Longer than any real subcommand with its options.
@@ -75,9 +76,16 @@ def _reply(req: Request, text: str, blocks: list[dict[str, Any]] | None = None) 
 
 
 def _write(req: Request) -> None:
-    slug = req.args[0] if req.args else None
+    args = list(req.args)
+    # `write conversation [category]` opens the form on turns (the form can switch either way).
+    conversation = bool(args) and args[0].lower() == CONVERSATION
+    if conversation:
+        args.pop(0)
+    slug = args[0] if args else None
     user = acting_user(req.context, req.body)
-    open_write_modal(req.deps, req.client, req.body["trigger_id"], slug, user=user)
+    open_write_modal(
+        req.deps, req.client, req.body["trigger_id"], slug, user=user, conversation=conversation
+    )
 
 
 def _review(req: Request) -> None:
@@ -88,13 +96,17 @@ def _review(req: Request) -> None:
 
 
 def _stats(req: Request) -> None:
+    # The reply goes out once the read is over: a connection lost while it closes must not
+    # follow a sent answer with an error.
     with req.deps.reading() as s:
-        _reply(req, stats_text(category_counts(s)))
+        text = stats_text(category_counts(s), conversation_counts(s))
+    _reply(req, text)
 
 
 def _leaderboard(req: Request) -> None:
     with req.deps.reading() as s:
-        _reply(req, leaderboard_text(leaderboard(s, limit=10)))
+        text = leaderboard_text(leaderboard(s, limit=10))
+    _reply(req, text)
 
 
 def _opt_out(change: Change) -> str:
@@ -131,7 +143,8 @@ def _targets(req: Request) -> None:
         _reply(req, str(req.later["text"]))
         return
     with req.deps.reading() as s:
-        _reply(req, targets_text(category_counts(s)))
+        text = targets_text(category_counts(s))
+    _reply(req, text)
 
 
 def _export(req: Request) -> None:
@@ -173,7 +186,11 @@ def _help(req: Request) -> None:
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {
-    "write": Subcommand("write [category]", "write an example (opens a form)", _write),
+    "write": Subcommand(
+        "write [category]",
+        "write an example (opens a form; `write conversation [category]` for several turns)",
+        _write,
+    ),
     "review": Subcommand("review", "review an example someone else wrote", _review),
     "stats": Subcommand("stats", "progress of each category toward its target", _stats),
     "leaderboard": Subcommand("leaderboard", "top contributors", _leaderboard),

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.slack.client import webhook_retry_handlers
 from bot.slack.fields import BadPayload
+from store.consents import DEFAULT_CONSENT_DAYS
 from store.contributors import find_contributor, get_or_create_contributor, is_admin
 from store.db import session_scope
 from store.errors import NotFound
@@ -82,6 +83,8 @@ class Deps:
     _turn: threading.Lock = field(default_factory=threading.Lock, repr=False)
     # Sessions for transactions that only read (DEFERRED on SQLite); None: `sessions`.
     reads: sessionmaker[Session] | None = None
+    # Days a quoted author has to answer a capture's consent request (CROWDTUNE_CONSENT_DAYS).
+    consent_days: int = DEFAULT_CONSENT_DAYS
 
     @contextmanager
     def session(self) -> Iterator[Session]:

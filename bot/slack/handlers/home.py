@@ -15,9 +15,10 @@ from bot.slack.handlers.common import Deps, acting_person, acting_user, reading_
 from bot.slack.handlers.listeners import Later, listen
 from bot.slack.handlers.review import next_message
 from bot.slack.handlers.write import open_write_modal
-from bot.slack.views.home import home_view
+from bot.slack.views.home import WRITE_CONVERSATION_ACTION, home_view
 from store.contributors import snooze
 from store.deliveries import claim_delivery
+from store.examples import latest_by_author
 from store.experts import interest_slugs
 from store.models import Contributor
 from store.stats import category_counts, leaderboard, personal_counts
@@ -34,6 +35,7 @@ def render_home(session: Session, me: Contributor) -> dict[str, Any]:
         category_counts(session),
         leaderboard(session, limit=HOME_LEADERS),
         interests=interest_slugs(session, me),
+        latest=latest_by_author(session, me),
     )
 
 
@@ -68,9 +70,13 @@ def register(app: App, deps: Deps) -> None:
     ) -> None:
         slug = action.get("value") or None
         user = acting_user(context, body)
-        open_write_modal(deps, client, body["trigger_id"], slug, user=user)
+        conversation = action.get("action_id") == WRITE_CONVERSATION_ACTION
+        open_write_modal(
+            deps, client, body["trigger_id"], slug, user=user, conversation=conversation
+        )
 
     listen(app.action("open_write"), open_write)
+    listen(app.action(WRITE_CONVERSATION_ACTION), open_write)
 
     def open_review(
         body: dict[str, Any], action: dict[str, Any], client: WebClient, context: BoltContext

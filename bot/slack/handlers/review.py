@@ -22,7 +22,9 @@ from bot.slack.views.review import (
     read_shown,
     reject_modal,
 )
+from bot.slack.views.turns import read_turns
 from bot.slack.views.write import (
+    CONVERSATION,
     EDIT_CALLBACK,
     INPUT_MAX,
     ModalMeta,
@@ -32,7 +34,8 @@ from bot.slack.views.write import (
     write_modal,
 )
 from store.assignments import complete_open
-from store.enums import AssignmentKind, AssignmentStatus, ExampleStatus, Verdict
+from store.conversations import Turn, turns_of
+from store.enums import AssignmentKind, AssignmentStatus, ExampleKind, ExampleStatus, Verdict
 from store.errors import DomainError, ValidationFailed
 from store.examples import PairText, example_to_act_on
 from store.experts import affinity, next_for_review_routed
@@ -94,8 +97,10 @@ def _decide(
     rating: int | None = None,
     edited: PairText | None = None,
     shown_at: datetime | None = None,
+    turns: list[Turn] | None = None,
 ) -> ReviewOutcome:
-    """Verify a draft or review an example, and close the person's assignment for it."""
+    """Verify a draft or review an example (an edit: `edited`, or a conversation's `turns`),
+    and close the person's assignment for it."""
     if draft:
         outcome = verify_draft(
             s,
@@ -107,6 +112,7 @@ def _decide(
             edited=edited,
             gate=deps.gate,
             shown_at=shown_at,
+            turns=turns,
         )
     else:
         outcome = record_review(
@@ -120,6 +126,7 @@ def _decide(
             edited=edited,
             gate=deps.gate,
             shown_at=shown_at,
+            turns=turns,
         )
     kind = AssignmentKind.VERIFY if draft else AssignmentKind.REVIEW
     complete_open(s, me, kind, now=utcnow(), example_id=example_id)
@@ -187,9 +194,14 @@ def register(app: App, deps: Deps) -> None:
                 # rejected examples, or let anyone edit their own.
                 me = s.get_one(Contributor, me_id)
                 example = example_to_act_on(s, example_id, me, verify=mode == "verify")
-                too_long = max(
-                    len(example.instruction), len(example.context), len(example.response)
-                )
+                turns = turns_of(example) if example.kind == ExampleKind.CONVERSATION else None
+                pair = read_text_of(example)
+                texts = [t.text for t in turns or []] or [
+                    pair.instruction,
+                    pair.context,
+                    pair.response,
+                ]
+                too_long = max(len(t) for t in texts)
                 view = write_modal(
                     [example.category],
                     example.category,
@@ -199,13 +211,15 @@ def register(app: App, deps: Deps) -> None:
                         category=example.category.slug,
                         reply_url=body.get("response_url"),
                         started=read_shown(action.get("value")),
+                        kind=CONVERSATION if turns is not None else None,
                     ),
-                    text=read_text_of(example),
+                    text=pair,
+                    turns=turns,
                 )
             if too_long > INPUT_MAX:
                 raise ValidationFailed(
                     {
-                        "response": f"This example has a field over {INPUT_MAX:,} characters, "
+                        "response": f"This example has a text over {INPUT_MAX:,} characters, "
                         "which Slack cannot edit; approve or reject it instead."
                     }
                 )
@@ -234,15 +248,17 @@ def register(app: App, deps: Deps) -> None:
 
     def submit_verdict(verdict: Verdict) -> Commit:
         # The edit and reject modals differ only in what they read and where errors go.
-        error_block = "instruction" if verdict == Verdict.EDIT else "reason"
 
         def submit(
             ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext
         ) -> Later | None:
             meta = ModalMeta.loads(view.get("private_metadata"))
             assert meta.example_id is not None
-            edited = read_text(view) if verdict == Verdict.EDIT else None
+            editing = verdict == Verdict.EDIT
+            turns = read_turns(view) if editing and meta.conversation else None
+            edited = read_text(view) if editing and turns is None else None
             reason = read_reason(view) if verdict == Verdict.REJECT else None
+            error_block = "reason" if not editing else "turn_0" if turns else "instruction"
             try:
                 with deps.session() as s:
                     me = acting_person(s, context, body)
@@ -256,17 +272,18 @@ def register(app: App, deps: Deps) -> None:
                         edited=edited,
                         reason=reason,
                         shown_at=meta.started_at,
+                        turns=turns,
                     )
                     verb = (
                         f"Edit saved as revision {outcome.example.revision}"
-                        if edited is not None
+                        if editing
                         else "Rejected"
                     )
                     note = _outcome_note(outcome, verb)
             except ValidationFailed as exc:
                 errors = (
                     field_errors(exc.errors, view)
-                    if edited is not None
+                    if editing
                     else {"reason": " ".join(exc.errors.values())}
                 )
                 ack(response_action="errors", errors=errors)

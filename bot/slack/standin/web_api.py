@@ -6,7 +6,8 @@ invalid token, the wrong kind of token, Block Kit limits), and can be told to an
 with an error or with HTTP 429 + Retry-After (once, or by a per-method token bucket). For
 Socket Mode it hands out the URL of a `bot.slack.standin.socket_mode.SocketModeDouble`.
 Given a `Workspace`, it also keeps what people would see (messages, modals, App Home) and
-refuses what only that state can refuse (trigger_id, view id and hash, channels).
+refuses what only that state can refuse (trigger_id, view id and hash, channels); it answers
+threads (conversations.replies, cursor-paginated), conversations.info and chat.getPermalink.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from bot.slack.standin.workspace import StandinError, UploadedFile, Workspace
+from bot.slack.standin.workspace import Message, StandinError, UploadedFile, Workspace
 
 # Slack's OpenAPI v2 spec (slackapi/slack-api-specs, commit bc08db4, MIT licence), reduced to
 # {method: {"required": [...], "params": [...]}}; a copy of ../shared/specs/slack_web_methods.json.
@@ -54,7 +55,12 @@ APP_TOKEN_METHODS = frozenset({"apps.connections.open", "apps.event.authorizatio
 EXTRA_REQUIRED: dict[str, dict[str, str]] = {
     "users.info": {"user": "user_not_found"},
     "conversations.open": {"users": "users_list_not_supplied"},
+    # Slack's docs: "The channel and ts arguments are always required".
+    "conversations.replies": {"channel": "channel_not_found", "ts": "thread_not_found"},
+    "conversations.info": {"channel": "channel_not_found"},
 }
+# Methods that read back what people wrote: answered from the Workspace (none without one).
+READ_METHODS = frozenset({"conversations.replies", "conversations.info", "chat.getPermalink"})
 # Methods that need some content: Slack's error when none of these arguments is given.
 NEEDS_ONE_OF: dict[str, tuple[tuple[str, ...], str]] = {
     "chat.postMessage": (("text", "blocks", "attachments"), "no_text"),
@@ -489,6 +495,8 @@ class SlackDouble:
             else:
                 opened = ws.publish_home(str(args["user_id"]), view)
             return {"ok": True, "view": opened.as_json(TEAM_ID, APP_ID, BOT_ID)}
+        if method in READ_METHODS:
+            return _read(ws, method, args)
         if method == "files.completeUploadExternal":
             files = _json_arg(args["files"])
             if not isinstance(files, list) or not files:
@@ -549,6 +557,9 @@ class SlackDouble:
             if user is None:
                 return {"ok": False, "error": "user_not_found"}
             return {"ok": True, "user": user.as_json()}
+        if method in READ_METHODS:
+            # No workspace: the double knows no channel.
+            return {"ok": False, "error": "channel_not_found"}
         if method == "usergroups.users.list":
             members = self.usergroups.get(str(args["usergroup"]))
             if members is None:
@@ -599,6 +610,47 @@ class SlackDouble:
             self.calls.append(Call(f"response_url:{name}", payload, headers, status, reply))
             self._lock.notify_all()
         return status
+
+
+def _limit(value: Any) -> int | None:
+    try:
+        return max(1, int(value)) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def message_json(msg: Message, bot_user: str) -> dict[str, Any]:
+    """A message as conversations.replies lists it (the bot's with its bot_id)."""
+    out: dict[str, Any] = {"type": "message", "user": msg.user, "text": msg.text, "ts": msg.ts}
+    if msg.thread_ts:
+        out["thread_ts"] = msg.thread_ts
+    if msg.user == bot_user:
+        out.update({"bot_id": BOT_ID, "app_id": APP_ID})
+    if msg.blocks:
+        out["blocks"] = msg.blocks
+    return out
+
+
+def _read(ws: Workspace, method: str, args: dict[str, Any]) -> dict[str, Any]:
+    """conversations.replies (one page and its cursor), conversations.info, chat.getPermalink."""
+    channel = str(args["channel"])
+    if method == "conversations.info":
+        return {"ok": True, "channel": ws.channel_info(channel)}
+    if method == "chat.getPermalink":
+        return {
+            "ok": True,
+            "channel": channel,
+            "permalink": ws.permalink(channel, str(args["message_ts"])),
+        }
+    page, cursor = ws.replies(
+        channel, str(args["ts"]), cursor=args.get("cursor") or None, limit=_limit(args.get("limit"))
+    )
+    return {
+        "ok": True,
+        "messages": [message_json(m, ws.bot_user) for m in page],
+        "has_more": cursor is not None,
+        "response_metadata": {"next_cursor": cursor or ""},
+    }
 
 
 def _json_arg(value: Any) -> Any:

@@ -3,11 +3,16 @@
 `SlackDouble(workspace=Workspace(...))` keeps this state from the app's Web API calls and its
 response_url posts, and refuses what only state can refuse: an unknown, expired or reused
 `trigger_id`, a view that is not open, a stale `hash`, a fourth pushed view, a channel that
-does not exist. The sandbox's page reads it and turns a person's clicks into payloads.
+does not exist. It also answers what the app reads back: threads (`conversations.replies`,
+paginated by cursor), permalinks and channel info, refusing what Slack refuses to a bot (a
+public channel it is not in, a private channel or DM it cannot see). The sandbox's page reads
+it and turns a person's clicks into payloads.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import itertools
 import threading
 import time
@@ -19,6 +24,9 @@ TRIGGER_TTL = 3.0  # seconds a trigger_id can open a modal (Slack's documented l
 RESPONSE_URL_TTL = 30 * 60.0  # a response_url works for 30 minutes…
 RESPONSE_URL_USES = 5  # …and up to 5 times
 MAX_VIEW_STACK = 3  # views.push refuses a fourth view
+MAX_REPLIES_LIMIT = 1000  # conversations.replies' largest page (Tier 3 apps)
+DEFAULT_REPLIES_LIMIT = 1000
+PERMALINK_ROOT = "https://acme.slack.com/archives"
 
 
 class StandinError(Exception):
@@ -41,6 +49,7 @@ class Message:
     files: list[str] = field(default_factory=list)
     edited: bool = False
     posted: float = field(default_factory=time.time)  # wall clock, for the time shown
+    thread_ts: str | None = None  # the parent's ts, for a reply (and the parent of a thread)
 
 
 @dataclass
@@ -51,6 +60,9 @@ class Channel:
     name: str
     is_im: bool = False
     messages: list[Message] = field(default_factory=list)
+    is_private: bool = False
+    # Who is in the channel; Slack refuses to show a bot a channel's threads it is not in.
+    members: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -124,8 +136,9 @@ class Workspace:
     ) -> None:
         self.bot_user = bot_user
         self.clock = clock
+        # Channels given here have the bot in them (the sandbox's); add_channel for others.
         self.channels: dict[str, Channel] = {
-            cid: Channel(cid, name) for cid, name in (channels or {}).items()
+            cid: Channel(cid, name, members={bot_user}) for cid, name in (channels or {}).items()
         }
         self.modals: dict[str, list[OpenView]] = {}
         self.homes: dict[str, OpenView] = {}
@@ -157,7 +170,7 @@ class Workspace:
         cid = "D" + user
         with self.changed:
             if cid not in self.channels:
-                self.channels[cid] = Channel(cid, user, is_im=True)
+                self.channels[cid] = Channel(cid, user, is_im=True, members={user, self.bot_user})
         return cid
 
     def _channel(self, channel: str) -> Channel:
@@ -222,13 +235,105 @@ class Workspace:
             msg.edited = True
             self._bump()
 
-    def add_message(self, channel: str, user: str, text: str) -> Message:
-        """A message a person typed (the page's composer)."""
+    def add_message(
+        self, channel: str, user: str, text: str, *, thread_ts: str | None = None
+    ) -> Message:
+        """A message a person typed (the page's composer); `thread_ts`: a reply in that thread."""
         with self.changed:
-            msg = Message(self._ts(), user, text)
-            self._channel(channel).messages.append(msg)
+            chan = self._channel(channel)
+            msg = Message(self._ts(), user, text, thread_ts=thread_ts)
+            if thread_ts is not None:
+                parent = next((m for m in chan.messages if m.ts == thread_ts), None)
+                if parent is None:
+                    raise StandinError("thread_not_found")
+                parent.thread_ts = thread_ts
+            chan.messages.append(msg)
             self._bump()
             return msg
+
+    def add_channel(
+        self,
+        cid: str,
+        name: str,
+        *,
+        private: bool = False,
+        im: bool = False,
+        members: set[str] | None = None,
+    ) -> Channel:
+        """A channel (`im`: a DM between people) with these members (the bot only when listed)."""
+        with self.changed:
+            chan = Channel(cid, name, is_im=im, is_private=private, members=set(members or ()))
+            self.channels[cid] = chan
+            self._bump()
+            return chan
+
+    # --- what the app reads back ---
+    def _readable(self, channel: str) -> Channel:
+        """The channel if the bot may read it: a private channel or DM it is not in does not
+        exist for it, a public one it is not in is `not_in_channel`."""
+        chan = self.channels.get(channel)
+        if chan is None:
+            raise StandinError("channel_not_found")
+        if self.bot_user not in chan.members:
+            hidden = chan.is_private or chan.is_im
+            raise StandinError("channel_not_found" if hidden else "not_in_channel")
+        return chan
+
+    def channel_info(self, channel: str) -> dict[str, Any]:
+        """conversations.info's `channel` object."""
+        with self.changed:
+            chan = self.channels.get(channel)
+            member = chan is not None and self.bot_user in chan.members
+            if chan is None or ((chan.is_private or chan.is_im) and not member):
+                raise StandinError("channel_not_found")
+            return {
+                "id": chan.id,
+                "name": chan.name,
+                "is_channel": not chan.is_im and not chan.is_private,
+                "is_group": chan.is_private,
+                "is_im": chan.is_im,
+                "is_mpim": False,
+                "is_private": chan.is_private or chan.is_im,
+                "is_member": member,
+                "is_archived": False,
+            }
+
+    def replies(
+        self, channel: str, ts: str, *, cursor: str | None, limit: int | None
+    ) -> tuple[list[Message], str | None]:
+        """conversations.replies: a page of the thread of `ts` (parent first) and the next
+        cursor (None on the last page). The ts of a reply gives that message alone."""
+        with self.changed:
+            chan = self._readable(channel)
+            found = next((m for m in chan.messages if m.ts == ts and m.visible_to is None), None)
+            if found is None:
+                raise StandinError("thread_not_found")
+            if found.thread_ts == found.ts:
+                thread = [m for m in chan.messages if m.thread_ts == ts and m.visible_to is None]
+                thread.sort(key=lambda m: float(m.ts))
+            else:
+                thread = [found]
+            start = _cursor_offset(cursor)
+            if start > len(thread):
+                raise StandinError("invalid_cursor")
+            size = min(limit or DEFAULT_REPLIES_LIMIT, MAX_REPLIES_LIMIT)
+            page = thread[start : start + size]
+            more = start + size < len(thread)
+            return page, (_cursor(start + size) if more else None)
+
+    def permalink(self, channel: str, ts: str) -> str:
+        """chat.getPermalink: a message's link (a reply's names its thread)."""
+        with self.changed:
+            chan = self.channels.get(channel)
+            if chan is None:
+                raise StandinError("channel_not_found")
+            msg = next((m for m in chan.messages if m.ts == ts), None)
+            if msg is None:
+                raise StandinError("message_not_found")
+            link = f"{PERMALINK_ROOT}/{chan.id}/p{ts.replace('.', '')}"
+            if msg.thread_ts and msg.thread_ts != msg.ts:
+                link += f"?thread_ts={msg.thread_ts}&cid={chan.id}"
+            return link
 
     def open_view(self, trigger_id: str, view: dict[str, Any]) -> OpenView:
         """views.open: a new modal stack for the person whose trigger this is."""
@@ -399,6 +504,24 @@ class Workspace:
         with self.changed:
             chan = self._channel(channel)
             return [m for m in chan.messages if m.visible_to in (None, user)]
+
+
+def _cursor(offset: int) -> str:
+    # Opaque to the app, like Slack's: base64 of the next message's position.
+    return base64.b64encode(f"next:{offset}".encode()).decode()
+
+
+def _cursor_offset(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        text = base64.b64decode(cursor, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise StandinError("invalid_cursor") from exc
+    head, _, number = text.partition(":")
+    if head != "next" or not number.isdigit():
+        raise StandinError("invalid_cursor")
+    return int(number)
 
 
 def _true(value: Any) -> bool:

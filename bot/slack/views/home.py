@@ -7,6 +7,8 @@ from typing import Any
 
 from bot.slack.escape import clip, escape_mrkdwn
 from bot.slack.views.text import leaderboard_text, progress_bar
+from store.enums import ExampleKind, TurnRole
+from store.models import Example
 from store.stats import CategoryCounts, LeaderRow, PersonalCounts
 
 
@@ -15,6 +17,8 @@ def _section(text: str) -> dict[str, Any]:
 
 
 INTERESTS_ACTION = "home_interests"
+WRITE_CONVERSATION_ACTION = "open_write_conversation"
+SNIPPET = 80  # characters of an example's opening words in the list of one's latest
 MAX_OPTIONS = 100  # a multi-select holds at most 100 options
 
 
@@ -46,14 +50,35 @@ def _interests_block(
     }
 
 
+def latest_text(examples: Sequence[Example]) -> str:
+    """One line per example of the person's latest: id, category, pair or conversation (with
+    its turns), status and its opening words, escaped."""
+    if not examples:
+        return "*Your latest*\nNothing yet: write an example or a conversation above."
+    lines = ["*Your latest*"]
+    for e in examples:
+        if e.kind == ExampleKind.CONVERSATION:
+            turns = sorted(e.turns, key=lambda t: t.position)
+            what = f"conversation of {len(turns)} turns"
+            opening = next((t.text for t in turns if t.role == TurnRole.USER), "")
+        else:
+            what, opening = "single example", e.instruction
+        words = escape_mrkdwn(clip(" ".join(opening.split()), SNIPPET))
+        status = e.status.value.replace("_", " ")
+        lines.append(f"#{e.id} · {escape_mrkdwn(e.category.name)} · {what} · {status} — {words}")
+    return "\n".join(lines)
+
+
 def home_view(
     mine: PersonalCounts,
     categories: Sequence[CategoryCounts],
     leaders: Sequence[LeaderRow],
     *,
     interests: Collection[str] = (),
+    latest: Sequence[Example] = (),
 ) -> dict[str, Any]:
-    """The Home tab for one person; `interests` are the slugs they picked."""
+    """The Home tab for one person; `interests` are the slugs they picked, `latest` their most
+    recent examples and conversations."""
     progress = "\n".join(
         f"`{progress_bar(c.approved, c.target)}` {escape_mrkdwn(c.name)} "
         f"({c.approved}/{c.target}, {c.pending} pending)"
@@ -66,7 +91,7 @@ def home_view(
             {"type": "header", "text": {"type": "plain_text", "text": "crowdtune"}},
             _section(
                 "Help train our assistant: write an instruction and the answer you would want, "
-                "or review what colleagues wrote."
+                "a whole conversation, or review what colleagues wrote."
             ),
             {
                 "type": "actions",
@@ -78,6 +103,12 @@ def home_view(
                         "action_id": "open_write",
                         "value": "",
                         "style": "primary",
+                    },
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Write a conversation"},
+                        "action_id": WRITE_CONVERSATION_ACTION,
+                        "value": "",
                     },
                     {
                         "type": "button",
@@ -93,6 +124,7 @@ def home_view(
                 f"*You so far*\n{mine.written} written · {mine.approved} approved · "
                 f"{mine.pending} waiting for review · {mine.reviews} reviews given"
             ),
+            _section(latest_text(latest)),
             _section(f"*Progress toward targets* (approved)\n{progress}"),
             _section(leaderboard_text(leaders)),
         ],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.slack.escape import escape_mrkdwn
-from store.report import Alpha, CategoryAgreement, Report
+from store.report import Alpha, CategoryAgreement, OriginRow, Report
 
 FLAG_WORDS = {
     "approves_almost_everything": "approves almost everything",
@@ -27,6 +27,12 @@ def agreement_line(a: CategoryAgreement) -> str:
 
 def _money(value: float | None) -> str:
     return "" if value is None else f", {value:.3g} per accepted in LLM cost"
+
+
+def _conversations(o: OriginRow) -> str:
+    if not o.conversations:
+        return ""
+    return f", {_count(o.conversations, 'conversation')} ({_count(o.turns, 'turn')})"
 
 
 def report_text(report: Report) -> str:
@@ -53,6 +59,7 @@ def report_text(report: Report) -> str:
         lines.append(
             f"• {escape_mrkdwn(o.origin)}: {o.accepted:,} accepted of {o.examples:,} "
             f"({rate} approved), {minutes}"
+            f"{_conversations(o)}"
             f"{_money(o.cost_per_accepted) if o.origin == 'llm' else ''}"
             f"{'' if d2 is None else f', distinct-2 {d2:.2f}'}"
         )

@@ -8,15 +8,17 @@ from typing import Any
 
 from bot.slack.escape import escape_mrkdwn, quote_block
 from bot.slack.fields import BadPayload, identifier, json_object, path, text
+from bot.slack.views.provenance import provenance_blocks
+from bot.slack.views.turns import SECTION_BUDGET, turn_display_blocks
 from bot.slack.views.write import ModalMeta
-from store.enums import ExampleStatus
+from store.conversations import turns_of
+from store.enums import ExampleKind, ExampleStatus
 from store.models import Example
 from store.quality.injection import PROMPT_INJECTION
 
 REJECT_CALLBACK = "reject_submit"
 RATE_ACTION = "review_rate"
 MAX_SKIPS_KEPT = 30  # button values are ≤ 2000 characters
-SECTION_BUDGET = 2900
 MAX_EPOCH = 32_503_680_000  # the year 3000: beyond it a "shown at" time is junk
 INJECTION_WARNING = (
     ":warning: *Flagged:* this draft contains text aimed at the model or at readers "
@@ -93,19 +95,9 @@ def example_blocks(
             head += f"\n{INJECTION_WARNING}"
     else:
         head = f":mag: *Review* · {cat} · reviewed {example.review_count} time(s) so far"
-    blocks = [
-        _section(head, "head"),
-        _section(
-            "*Instruction*\n" + quote_block(example.instruction, SECTION_BUDGET), "instruction"
-        ),
-    ]
-    if example.context.strip():
-        blocks.append(
-            _section("*Context*\n" + quote_block(example.context, SECTION_BUDGET), "context")
-        )
-    blocks.append(
-        _section("*Response*\n" + quote_block(example.response, SECTION_BUDGET), "response")
-    )
+    if example.kind == ExampleKind.CONVERSATION:
+        head += f"\n_A conversation of {len(example.turns)} turns: judge every turn._"
+    blocks = [_section(head, "head"), *provenance_blocks(example), *text_blocks(example)]
     if draft:
         buttons = [
             _button("Looks right", "verify_ok", value, "primary"),
@@ -138,6 +130,25 @@ def example_blocks(
             _button("Skip", "review_skip", value),
         ]
     blocks.append({"type": "actions", "block_id": "decide", "elements": buttons})
+    return blocks
+
+
+def text_blocks(example: Example) -> list[dict[str, Any]]:
+    """The example's text, escaped: a conversation's every turn, or a pair's three fields."""
+    if example.kind == ExampleKind.CONVERSATION:
+        return turn_display_blocks(turns_of(example))
+    blocks = [
+        _section(
+            "*Instruction*\n" + quote_block(example.instruction, SECTION_BUDGET), "instruction"
+        )
+    ]
+    if example.context.strip():
+        blocks.append(
+            _section("*Context*\n" + quote_block(example.context, SECTION_BUDGET), "context")
+        )
+    blocks.append(
+        _section("*Response*\n" + quote_block(example.response, SECTION_BUDGET), "response")
+    )
     return blocks
 
 

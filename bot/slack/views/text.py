@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from bot.slack.escape import escape_mrkdwn
-from store.stats import CategoryCounts, LeaderRow
+from store.stats import CategoryCounts, ConversationCounts, LeaderRow
 
 BAR_WIDTH = 12
 
@@ -17,8 +17,18 @@ def progress_bar(done: int, target: int, width: int = BAR_WIDTH) -> str:
     return "▓" * filled + "░" * (width - filled) + f" {round(ratio * 100)}%"
 
 
-def stats_text(rows: Sequence[CategoryCounts]) -> str:
-    """Per-category progress toward targets."""
+def conversation_note(conv: ConversationCounts | None) -> str:
+    """` · 2 conversations (6 turns)`: a category's conversations, or nothing without any."""
+    if conv is None or not conv.total:
+        return ""
+    return f" · {conv.total} conversation{'s' * (conv.total != 1)} ({conv.turns} turns)"
+
+
+def stats_text(
+    rows: Sequence[CategoryCounts], conversations: Mapping[str, ConversationCounts] | None = None
+) -> str:
+    """Per-category progress toward targets; how many of the examples are conversations."""
+    convs = conversations or {}
     lines = ["*Progress toward targets* (approved + pending / target)"]
     for c in rows:
         if not c.active:
@@ -26,7 +36,11 @@ def stats_text(rows: Sequence[CategoryCounts]) -> str:
         lines.append(
             f"`{progress_bar(c.approved + c.pending, c.target)}` {escape_mrkdwn(c.name)}: "
             f"{c.approved} approved, {c.pending} pending / {c.target} · gap {c.gap}"
+            f"{conversation_note(convs.get(c.slug))}"
         )
+    if convs:
+        n, turns = sum(c.total for c in convs.values()), sum(c.turns for c in convs.values())
+        lines.append(f"Conversations: {n} in all, {turns} turns.")
     return "\n".join(lines)
 
 
