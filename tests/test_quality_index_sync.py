@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import delete, insert, update
+from sqlalchemy.orm import Session, sessionmaker
 
+from store.categories import get_category
+from store.db import make_engine, make_session_factory, session_scope
 from store.enums import ExampleStatus, Origin
-from store.examples import PairText, revise_example
+from store.examples import PairText, QualityReport, revise_example, submit_example
 from store.models import Example
+from store.quality import dedup
 from store.quality.dedup import DedupIndex, prompt_text
+from store.quality.gate import CorpusQualityGate
 from store.types import utcnow
 from tests.dbs import TestDatabase
 from tests.factories import example, person
@@ -159,3 +166,154 @@ def test_sync_drops_entries_of_rolled_back_submissions(db: TestDatabase) -> None
     with db.session() as s:
         assert index.sync(s) == 1
     assert len(index) == 0
+
+
+# -- another session's open transaction (issue 13) -------------------------------------------
+
+MUSEUM = "Which museums in Paris are free to visit on the first Sunday of the month?"
+ANSWER = "A complete and helpful answer to the question."
+
+
+class Reconciles:
+    """Counts full id-set comparisons (`DedupIndex._reconcile`) while it is installed."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        original = DedupIndex._reconcile
+
+        def counted(index: DedupIndex, session: Session) -> int:
+            self.calls += 1
+            return original(index, session)
+
+        monkeypatch.setattr(DedupIndex, "_reconcile", counted)
+
+
+def gate_over(db: TestDatabase) -> CorpusQualityGate:
+    with db.session() as s:
+        person(s, "U1")
+        example(s, None, instruction=CAMPING)  # something to be different from
+        return CorpusQualityGate(DedupIndex.from_session(s))
+
+
+def submit_open(s: Session, gate: CorpusQualityGate, instruction: str) -> Example:
+    """Submit through the gate in `s`'s transaction, leaving it open."""
+    return submit_example(
+        s,
+        category=get_category(s, "open_qa"),
+        text=PairText(instruction, "", ANSWER),
+        author=person(s, "U1"),
+        gate=gate,
+    )
+
+
+@pytest.fixture
+def reader(db: TestDatabase) -> Iterator[sessionmaker[Session]]:
+    """Sessions for session B. SQLite's sessions begin IMMEDIATE (one writer at a time), so
+    B reads through a DEFERRED engine there: WAL lets it read beside A's open write."""
+    if db.kind != "sqlite":
+        yield db.sessions
+        return
+    engine = make_engine(db.url, sqlite_begin="DEFERRED")
+    try:
+        yield make_session_factory(engine)
+    finally:
+        engine.dispose()
+
+
+def check(b: sessionmaker[Session], gate: CorpusQualityGate, instruction: str) -> QualityReport:
+    """Session B's check of an open QA instruction, in a transaction of its own."""
+    with session_scope(b) as s:
+        return gate.check(s, get_category(s, "open_qa"), PairText(instruction, "", ANSWER))
+
+
+def test_a_check_does_not_compare_every_id_for_another_open_transaction(
+    db: TestDatabase, reader: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    b = reader
+    gate = gate_over(db)
+    spy = Reconciles(monkeypatch)
+    with db.sessions() as a:
+        mine = submit_open(a, gate, MUSEUM).id
+        assert check(b, gate, ROME).errors == {}  # B, while A is open
+        assert check(b, gate, MUSEUM).errors  # the open submission is held back too
+        assert spy.calls == 0 and mine in gate.index
+        # A's own later check in the same transaction still sees it (a batch of drafts).
+        report = gate.check(a, get_category(a, "open_qa"), PairText(MUSEUM + "!", "", ANSWER))
+        assert f"#{mine}" in report.errors["instruction"]
+        a.commit()
+    assert f"#{mine}" in check(b, gate, MUSEUM).errors["instruction"]
+    assert check(b, gate, ROME).errors == {}
+    assert spy.calls == 0 and gate.index._provisional == {}
+
+
+@pytest.mark.parametrize("end", ["rollback", "close"])
+def test_a_rolled_back_submission_is_not_matched_afterwards(
+    db: TestDatabase, reader: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch, end: str
+) -> None:
+    b = reader
+    gate = gate_over(db)
+    spy = Reconciles(monkeypatch)
+    a = db.sessions()
+    mine = submit_open(a, gate, MUSEUM).id
+    assert check(b, gate, ROME).errors == {}
+    if end == "rollback":
+        a.rollback()
+    a.close()
+    assert check(b, gate, MUSEUM).errors == {}
+    assert mine not in gate.index and len(gate.index) == 1
+    assert spy.calls == 0 and gate.index._provisional == {}
+
+
+def test_rolled_back_edits_and_rejections_leave_the_committed_text(
+    db: TestDatabase, reader: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    b = reader
+    gate = gate_over(db)
+    with db.session() as s:
+        kept = example(s, None, instruction=ROME).id
+    spy = Reconciles(monkeypatch)
+    with db.sessions() as a:
+        ex = a.get(Example, kept)
+        assert ex is not None
+        revise_example(a, ex, PairText(MUSEUM, "", ANSWER), None, gate=gate)
+        assert check(b, gate, PASSAGE).errors == {}
+        a.rollback()
+    assert check(b, gate, MUSEUM).errors == {}
+    assert f"#{kept}" in check(b, gate, ROME).errors["instruction"]
+    with db.sessions() as a:  # a rejection that gate.added takes out of the index
+        ex = a.get(Example, kept)
+        assert ex is not None
+        ex.status = ExampleStatus.REJECTED
+        a.flush()
+        gate.added(ex)
+        assert kept not in gate.index
+        assert check(b, gate, PASSAGE).errors == {}
+        a.rollback()
+    assert f"#{kept}" in check(b, gate, ROME).errors["instruction"]
+    with db.sessions() as a:  # the same rejection, committed this time
+        ex = a.get(Example, kept)
+        assert ex is not None
+        ex.status = ExampleStatus.REJECTED
+        a.flush()
+        gate.added(ex)
+        a.commit()
+    assert check(b, gate, ROME).errors == {} and kept not in gate.index
+    assert spy.calls == 0 and gate.index._provisional == {}
+
+
+def test_a_provisional_entry_that_never_commits_is_reconciled_once_old(
+    db: TestDatabase, reader: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A transaction whose end the index never hears of (its connection was dropped).
+    b = reader
+    gate = gate_over(db)
+    spy = Reconciles(monkeypatch)
+    with db.sessions() as a:
+        ex = submit_open(a, gate, MUSEUM)
+        mine = ex.id
+        a.info.pop("crowdtune.dedup_pending")  # its listeners will find nothing to settle
+        a.rollback()
+    assert check(b, gate, ROME).errors == {} and spy.calls == 0 and mine in gate.index
+    monkeypatch.setattr(dedup, "PROVISIONAL_TTL", 0.0)
+    assert check(b, gate, MUSEUM).errors == {}
+    assert spy.calls == 1 and mine not in gate.index

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import re
 import threading
+import time
 import uuid
 from array import array
 from collections import Counter
@@ -29,8 +30,8 @@ import numpy as np
 import numpy.typing as npt
 from rapidfuzz import process
 from rapidfuzz.distance import Indel
-from sqlalchemy import bindparam, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, event, or_, select
+from sqlalchemy.orm import Session, SessionTransaction
 
 from store.counters import LIVE_SUBQUERIES, is_pg, live_total
 from store.enums import ExampleStatus
@@ -48,6 +49,12 @@ _UNKNOWN = "\x00"
 # commit later than this are still found, by the count of live rows.)
 SYNC_MARGIN = timedelta(minutes=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# How long an entry added inside a transaction explains a difference between the index and
+# the committed live count (seconds). Past it, or once a sync has seen the row committed,
+# a difference it would have explained makes the sync compare the id sets again.
+PROVISIONAL_TTL = SYNC_MARGIN.total_seconds()
+# session.info key of the entries a session's open transaction added or removed, per index.
+_PENDING = "crowdtune.dedup_pending"
 # Ids per `IN (...)` when fetching changed rows.
 _FETCH_CHUNK = 500
 _SURROGATES = range(0xD800, 0xE000)
@@ -113,6 +120,17 @@ def length_bounds(n: int, threshold: float) -> tuple[int, int]:
     return lo, hi
 
 
+@dataclass
+class _Provisional:
+    """An index change made inside a transaction that other sessions may not see yet."""
+
+    added_at: float  # time.monotonic() of the first change
+    held_before: bool  # whether the index held the id live before the change
+    updated_at: datetime | None  # the row's updated_at as the transaction wrote it
+    owner: dict[DedupIndex, set[int]] | None  # the open transaction's pending map; None once
+    # it committed
+
+
 @dataclass(frozen=True)
 class NearMatch:
     """An indexed example whose text scores at least the threshold against the query."""
@@ -154,6 +172,10 @@ class DedupIndex:
         # timestamp has not moved costs no text fetch.
         self._seen: dict[int, datetime] = {}
         self._max_id = 0
+        # Ids changed by transactions other sessions may not see committed yet, and ids to read
+        # again because the transaction that changed them rolled back.
+        self._provisional: dict[int, _Provisional] = {}
+        self._recheck: set[int] = set()
         # Queries hold numpy views of the arrays above, and appending to an array('i') that is
         # exported raises BufferError: threads of one process (a web server) take turns.
         self._lock = threading.RLock()
@@ -266,9 +288,21 @@ class DedupIndex:
         except KeyError:
             return self._encode(tokens, grow=True)
 
-    def add(self, example_id: int, text: str, category_slug: str) -> None:
-        """Index (or re-index) one example's text."""
-        self.add_many([(example_id, text, category_slug)])
+    def add(
+        self,
+        example_id: int,
+        text: str,
+        category_slug: str,
+        *,
+        session: Session | None = None,
+        updated_at: datetime | None = None,
+    ) -> None:
+        """Index (or re-index) one example's text. `session`: the open transaction that wrote
+        it (at `updated_at`), so other syncs do not take the uncommitted row for a missed one,
+        and its rollback makes the next sync read the row again."""
+        with self._lock:
+            self._provisionally(session, example_id, updated_at)
+            self.add_many([(example_id, text, category_slug)])
 
     def add_many(self, items: Iterable[tuple[int, str, str]]) -> int:
         """Index (or re-index) many `(example_id, text, category_slug)` at once; returns how many
@@ -373,13 +407,85 @@ class DedupIndex:
         n = self._frozen.n
         return int(self._frozen.cats[slot]) if slot < n else self._cats[slot - n]
 
-    def remove(self, example_id: int) -> None:
-        """Drop an example from the index (no-op when it is not there)."""
+    def remove(
+        self,
+        example_id: int,
+        *,
+        session: Session | None = None,
+        updated_at: datetime | None = None,
+    ) -> None:
+        """Drop an example from the index (no-op when it is not there); `session` and
+        `updated_at` as in `add`."""
         with self._lock:
+            self._provisionally(session, example_id, updated_at)
             slot = self._slot_of(example_id)
             if slot is not None:
                 self._kill(slot)
                 self._recent_slot.pop(example_id, None)
+
+    # -- changes of open transactions -------------------------------------------------------
+
+    def _provisionally(
+        self, session: Session | None, example_id: int, updated_at: datetime | None
+    ) -> None:
+        """Record that `session`'s open transaction is changing this id (lock held)."""
+        if session is None:
+            return
+        pending = _pending_of(session)
+        pending.setdefault(self, set()).add(example_id)
+        entry = self._provisional.get(example_id)
+        if entry is None or entry.owner is not pending:
+            held = entry.held_before if entry is not None else example_id in self
+            entry = _Provisional(time.monotonic(), held, updated_at, pending)
+            self._provisional[example_id] = entry
+        elif updated_at is not None:
+            entry.updated_at = updated_at
+
+    def _committed(self, pending: dict[DedupIndex, set[int]]) -> None:
+        """The transaction owning `pending` committed: its rows are there for every new sync
+        (entries stay until a sync sees them, as one that started before may not)."""
+        with self._lock:
+            for example_id in pending.get(self, ()):
+                entry = self._provisional.get(example_id)
+                if entry is not None and entry.owner is pending:
+                    entry.owner = None
+
+    def _rolled_back(self, pending: dict[DedupIndex, set[int]]) -> None:
+        """The transaction owning `pending` ended without committing: read its ids again."""
+        with self._lock:
+            for example_id in pending.get(self, ()):
+                entry = self._provisional.get(example_id)
+                if entry is not None and entry.owner is pending:
+                    del self._provisional[example_id]
+                self._recheck.add(example_id)
+
+    def _unexplained(self, session: Session, seen: dict[int, datetime], difference: int) -> bool:
+        """Settle the provisional entries against one catch-up (the rows its snapshot showed,
+        id -> updated_at) and say whether `difference` (index minus committed live count) is
+        left unexplained.
+
+        An entry another open (or just committed) transaction made accounts for what it
+        changed in the index until a snapshot shows that change committed: the new row, or
+        the row at the updated_at written. One this session's own transaction made is visible
+        to it, so it accounts for nothing here. Shown committed, or too old, it is dropped.
+        """
+        if not self._provisional:
+            return difference != 0
+        mine = session.info.get(_PENDING)
+        now = time.monotonic()
+        expected = 0
+        for example_id, entry in list(self._provisional.items()):
+            if entry.owner is not None and entry.owner is mine:
+                continue
+            shown = seen.get(example_id)
+            committed = shown is not None and (
+                not entry.held_before or entry.updated_at is None or shown >= entry.updated_at
+            )
+            if committed or now - entry.added_at > PROVISIONAL_TTL:
+                del self._provisional[example_id]
+                continue
+            expected += int(example_id in self) - int(entry.held_before)
+        return difference != expected
 
     # -- catching up with the database ------------------------------------------------------
 
@@ -432,12 +538,15 @@ class DedupIndex:
         return len(self)
 
     def _load(self, session: Session, ids: list[int]) -> int:
-        """Read and index the rows with these ids."""
+        """Read and index the rows with these ids; drop those the database does not hold."""
         assert self._synced_at is not None
         changed = 0
         for i in range(0, len(ids), _FETCH_CHUNK):
-            chunk = self._rows().where(Example.id.in_(ids[i : i + _FETCH_CHUNK]))
+            asked = ids[i : i + _FETCH_CHUNK]
+            chunk = self._rows().where(Example.id.in_(asked))
+            found: set[int] = set()
             for ex_id, instruction, context, status, slug, updated in session.execute(chunk):
+                found.add(ex_id)
                 self._seen[ex_id] = updated
                 self._synced_at = max(self._synced_at, updated)
                 self._max_id = max(self._max_id, ex_id)
@@ -448,6 +557,11 @@ class DedupIndex:
                     continue
                 text = prompt_text(instruction, context)
                 changed += self._append(ex_id, tokenize(text), text, slug)
+            for ex_id in set(asked) - found:  # deleted, or never committed
+                self._seen.pop(ex_id, None)
+                if self._slot_of(ex_id) is not None:
+                    self.remove(ex_id)
+                    changed += 1
         return changed
 
     def _catch_up(self, session: Session) -> int:
@@ -457,11 +571,17 @@ class DedupIndex:
         recent = _RECENT[is_pg(session)]
         rows = session.execute(recent, {"max_id": self._max_id, "since": since}).all()
         count, flag = int(rows[0][0]), rows[0][1]
-        stale = [i for _, _, i, u in rows if i is not None and self._seen.get(i) != u]
-        changed = self._load(session, stale) if stale else 0
+        seen = {i: u for _, _, i, u in rows if i is not None}
+        stale = {i for _, _, i, u in rows if i is not None and self._seen.get(i) != u}
+        # Ids a rolled-back transaction changed: the database says what they hold now.
+        stale |= self._recheck
+        self._recheck = set()
+        changed = self._load(session, sorted(stale)) if stale else 0
         if len(self._seen) > 64:
             self._seen = {i: u for i, u in self._seen.items() if u >= since}
-        if live_total(session, count, flag) == len(self):
+        # A difference that other sessions' open transactions explain is no missed row: the
+        # full comparison below costs a scan of every id, so it is kept for the rest.
+        if not self._unexplained(session, seen, len(self) - live_total(session, count, flag)):
             return changed
         return changed + self._reconcile(session)
 
@@ -640,3 +760,32 @@ class DedupIndex:
         return [
             self._search(self._encode(tokenize(t), grow=False), k, threshold, None) for t in texts
         ]
+
+
+def _pending_of(session: Session) -> dict[DedupIndex, set[int]]:
+    """The ids each index holds provisionally for `session`'s open transaction; on first use
+    in a session, listeners that settle them when the transaction ends."""
+    pending: dict[DedupIndex, set[int]] | None = session.info.get(_PENDING)
+    if pending is None:
+        if not session.info.get(_PENDING + ".listening"):
+            session.info[_PENDING + ".listening"] = True
+            event.listen(session, "after_commit", _after_commit)
+            event.listen(session, "after_transaction_end", _after_transaction_end)
+        pending = session.info[_PENDING] = {}
+    return pending
+
+
+def _after_commit(session: Session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    for index in pending or ():
+        index._committed(pending)
+
+
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    # The outermost transaction ended and after_commit did not take its ids: a rollback, or a
+    # close without commit. (A savepoint's end is not the transaction's.)
+    if transaction.parent is not None:
+        return
+    pending = session.info.pop(_PENDING, None)
+    for index in pending or ():
+        index._rolled_back(pending)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from store.conversations import Turn, turn_field
 from store.enums import ExampleStatus, TurnRole
@@ -173,12 +173,21 @@ class CorpusQualityGate:
             )
 
     def added(self, example: Example) -> None:
-        """Index a stored (or edited) example at once, so the next check sees it."""
+        """Index a stored (or edited) example at once, so the next check sees it (a later one
+        in the same transaction too); a rollback of its transaction undoes it at the next sync.
+        """
+        # Tied to the example's open transaction: other threads' syncs then know the index is
+        # ahead of what is committed, and do not compare every id to find out why.
+        session = object_session(example)
         if example.status == ExampleStatus.REJECTED:
-            self.index.remove(example.id)
+            self.index.remove(example.id, session=session, updated_at=example.updated_at)
             return
         self.index.add(
-            example.id, prompt_text(example.instruction, example.context), example.category.slug
+            example.id,
+            prompt_text(example.instruction, example.context),
+            example.category.slug,
+            session=session,
+            updated_at=example.updated_at,
         )
 
 
