@@ -495,8 +495,10 @@ class DedupIndex:
         Reads (id, updated_at) of rows with a newer id or an updated_at within SYNC_MARGIN of
         the newest seen (both indexed), fetches the text only of rows it has not seen at that
         updated_at, and compares its size with the live count the counters keep, to notice
-        rows it missed (a long transaction that committed late) or that were deleted. With
-        nothing new that is two indexed lookups, whatever the size of the corpus.
+        rows it missed (a long transaction that committed late) or that were deleted; what
+        other sessions' open transactions added or removed here (`add`/`remove` with their
+        session) accounts for its part of a difference. With nothing new that is two indexed
+        lookups, whatever the size of the corpus.
         """
         with self._lock:
             if self._synced_at is None:
