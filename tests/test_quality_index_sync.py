@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -317,3 +318,33 @@ def test_a_provisional_entry_that_never_commits_is_reconciled_once_old(
     monkeypatch.setattr(dedup, "PROVISIONAL_TTL", 0.0)
     assert check(b, gate, MUSEUM).errors == {}
     assert spy.calls == 1 and mine not in gate.index
+
+
+def test_threads_of_one_process_share_the_index_without_reconciling(
+    db: TestDatabase, reader: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A web worker's threads: A submits in its own thread and holds its transaction open
+    # while the main thread (B) checks, then commits; its session's events run in A's thread.
+    b = reader
+    gate = gate_over(db)
+    spy = Reconciles(monkeypatch)
+    submitted, checked = threading.Event(), threading.Event()
+    ids: list[int] = []
+
+    def writer() -> None:
+        with db.sessions() as a:
+            ids.append(submit_open(a, gate, MUSEUM).id)
+            submitted.set()
+            checked.wait(30)
+            a.commit()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert submitted.wait(30)
+    try:
+        assert check(b, gate, ROME).errors == {} and ids[0] in gate.index
+    finally:
+        checked.set()
+        thread.join(30)
+    assert f"#{ids[0]}" in check(b, gate, MUSEUM).errors["instruction"]
+    assert spy.calls == 0 and gate.index._provisional == {}
