@@ -13,6 +13,7 @@ passage with a reworded question is. Rejected examples are not indexed.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import threading
@@ -274,13 +275,13 @@ class DedupIndex:
     def _grow(self, tokens: Iterable[str]) -> None:
         """Give the tokens the index has never seen codes of their own, in order of appearance."""
         codes = self._codes
-        for tok in dict.fromkeys(tokens):
-            if tok not in codes:
-                n = len(codes) + 1
-                n += len(_SURROGATES) if n >= _SURROGATES.start else 0
-                if n > 0x10FFFF:
-                    raise OverflowError("the index holds more distinct tokens than it can encode")
-                codes[tok] = chr(n)
+        # The known ones are skipped by C loops: only new tokens cost Python steps.
+        for tok in list(itertools.filterfalse(codes.__contains__, dict.fromkeys(tokens))):
+            n = len(codes) + 1
+            n += len(_SURROGATES) if n >= _SURROGATES.start else 0
+            if n > 0x10FFFF:
+                raise OverflowError("the index holds more distinct tokens than it can encode")
+            codes[tok] = chr(n)
 
     def _seq_of(self, tokens: list[str]) -> str:
         try:  # one lookup a token, the join's C loop, while every token is known
