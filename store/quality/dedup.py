@@ -69,6 +69,9 @@ _STREAM_CHUNK = 5_000
 # share of the index; otherwise one bincount over all slots is cheaper.
 _SORT_SHARE = 8
 _NO_SLOTS = np.empty(0, dtype=np.int32)
+# Membership of k slots in a posting: k binary searches cost about this many steps each, so
+# one pass over the posting is cheaper when it is shorter than this many times k.
+_SCAN_SHARE = 8
 
 
 def _distinct_counts(slots: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
@@ -146,6 +149,8 @@ class DedupIndex:
         self._slugs: list[str] = []
         self._slug_no: dict[str, int] = {}
         self._frozen = FrozenPart.empty()
+        # Zeros, one per frozen slot, that _count_filter marks and clears (allocated on use).
+        self._scratch: npt.NDArray[Any] | None = None
         # Per slot, frozen and recent alike (array('i') so numpy reads them without copying).
         self._lengths = array("i")
         self._alive = array("b")
@@ -226,6 +231,7 @@ class DedupIndex:
     def _install(self, part: FrozenPart) -> None:
         """Make `part` the frozen slots (the index must hold no recent slots)."""
         self._frozen = part
+        self._scratch = None
         self._lengths = array("i")
         self._lengths.frombytes(np.ascontiguousarray(part.lengths, dtype=np.int32).tobytes())
         self._alive = array("b", bytes([1])) * part.n
@@ -477,39 +483,106 @@ class DedupIndex:
             return _NO_SLOTS
         return np.frombuffer(recent, dtype=np.int32)
 
-    def _holds(self, code: str, slots: npt.NDArray[Any]) -> npt.NDArray[Any]:
-        """For each of these increasing slots, whether its text holds `code` (binary searches
-        in the postings, which are ordered by slot)."""
-        hit = np.zeros(len(slots), dtype=bool)
-        keys = slots.astype(np.int32)  # postings' own type: others would convert the posting
-        for posting in (self._frozen.posting(ord(code)), self._recent_posting(code)):
-            if len(posting):
-                pos = np.minimum(np.searchsorted(posting, keys), len(posting) - 1)
-                hit |= posting[pos] == keys
-        return hit
+    def _count_filter(
+        self,
+        slots: npt.NDArray[Any],
+        margin: npt.NDArray[Any],
+        counted: npt.NDArray[Any],
+        codes: list[str],
+        w: npt.NDArray[Any],
+        verify_at: int,
+    ) -> npt.NDArray[Any]:
+        """The count filter: going through `codes` (the query's tokens, rarest first), a slot
+        whose count does not cover token j yet (counted <= j) loses w[j] of its margin unless it
+        holds the token; slots below 0 can no longer match. Stops once verify_at are left.
 
-    def _shared_counts(
-        self, frozen_parts: list[npt.NDArray[Any]], recent_parts: list[npt.NDArray[Any]],
-        first: int, end: int,
+        Membership is k binary searches in the token's posting (ordered by slot), or, when the
+        part of the posting among the slots is shorter than those would cost, one pass over it
+        through a scratch array holding each frozen slot's rank among `slots`.
+        """
+        part, n_frozen = self._frozen, self._frozen.n
+        j = int(counted.min()) if len(slots) else len(codes)
+        if self._scratch is None:
+            self._scratch = np.zeros(n_frozen, dtype=np.int32)
+        scratch = self._scratch
+        marked = 0  # how many of slots[:cut] the scratch array holds ranks of
+        slots = slots.astype(np.int32)  # postings' own type: others would convert the posting
+        try:
+            live = len(slots)
+            while live > verify_at and j < len(codes):
+                if live < len(slots) * 3 // 4:  # drop the slots out of the running
+                    keep = margin >= 0
+                    if marked:
+                        scratch[slots[:marked]] = 0
+                        marked = 0
+                    slots, margin, counted = slots[keep], margin[keep], counted[keep]
+                cut = int(np.searchsorted(slots, np.int32(n_frozen)))
+                code, weight = codes[j], int(w[j])
+                # Frozen slots are ordered by length and longer texts have shorter prefixes:
+                # those still to look at token j (counted <= j) are the last ones.
+                t0 = int(np.count_nonzero(counted[:cut] > j))
+                sub = slots[t0:cut]
+                if len(sub):
+                    posting = part.posting_in(ord(code), int(sub[0]), int(sub[-1]) + 1)
+                    margin[t0:cut] -= weight
+                    if len(posting) < _SCAN_SHARE * len(sub):
+                        if not marked:
+                            scratch[slots[:cut]] = np.arange(1, cut + 1, dtype=np.int32)
+                            marked = cut
+                        at = scratch[posting]  # 1-based rank among slots, 0 for other slots
+                        margin[at[at > 0] - 1] += weight
+                    elif len(posting):
+                        pos = np.minimum(np.searchsorted(posting, sub), len(posting) - 1)
+                        margin[t0 + np.flatnonzero(posting[pos] == sub)] += weight
+                if cut < len(slots):
+                    todo = (counted[cut:] <= j) * weight
+                    margin[cut:] -= todo
+                    recent = self._recent_posting(code)
+                    if len(recent):
+                        rest = slots[cut:]
+                        pos = np.minimum(np.searchsorted(recent, rest), len(recent) - 1)
+                        hit = np.flatnonzero(recent[pos] == rest)
+                        margin[cut + hit] += todo[hit]
+                live = int(np.count_nonzero(margin >= 0))
+                j += 1
+        finally:
+            if marked:
+                scratch[slots[:marked]] = 0  # all zeros again for the next query
+        result: npt.NDArray[Any] = slots[margin >= 0]
+        return result
+
+    def _prefix_survivors(
+        self,
+        frozen_parts: list[npt.NDArray[Any]],
+        recent_parts: list[npt.NDArray[Any]],
+        lo: int,
+        req: npt.NDArray[Any],
     ) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
-        """Distinct slots in the parts (postings within frozen slots first..end-1, or of recent
-        slots) and how many parts hold each. Sorting costs what the parts hold, a bincount
-        the window's slots: the bincount only when the parts are a large share of the window."""
+        """Live slots in the parts (postings of frozen slots of lo..lo+len(req)-1 tokens, or of
+        recent slots) held by at least req[length - lo] parts, and by how many more. Sorting
+        costs what the parts hold, a bincount the slots of those lengths: the bincount only
+        when the parts are a large share of them."""
+        part, lengths = self._frozen, np.frombuffer(self._lengths, dtype=np.int32)
+        first, end = part.length_slots(lo, lo + len(req) - 1)
         found: list[tuple[npt.NDArray[Any], npt.NDArray[Any]]] = []
         total = sum(len(p) for p in frozen_parts)
         if total and total * _SORT_SHARE >= end - first:
             shared = np.bincount(np.concatenate(frozen_parts) - first, minlength=end - first)
-            slots = np.flatnonzero(shared)
-            found.append((slots + first, shared[slots]))
+            slots = np.flatnonzero(shared >= int(req.min())) + first
+            found.append((slots, shared[slots - first] - req[part.lengths[slots] - lo]))
         elif total:
-            found.append(_distinct_counts(np.concatenate(frozen_parts)))
+            slots, got = _distinct_counts(np.concatenate(frozen_parts))
+            found.append((slots, got - req[lengths[slots] - lo]))
         if recent_parts:
-            found.append(_distinct_counts(np.concatenate(recent_parts)))
+            slots, got = _distinct_counts(np.concatenate(recent_parts))
+            found.append((slots, got - req[lengths[slots] - lo]))
         if not found:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-        if len(found) == 1:
-            return found[0]
-        return np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found])
+        slots = np.concatenate([f[0] for f in found])
+        margin = np.concatenate([f[1] for f in found])
+        alive = np.frombuffer(self._alive, dtype=np.int8)
+        ok = (margin >= 0) & (alive[slots] == 1)
+        return slots[ok], margin[ok]
 
     def _candidates(self, seq: str, threshold: float) -> npt.NDArray[Any]:
         """Slots that can still reach `threshold`: a sound filter, exact scores come later.
@@ -546,7 +619,7 @@ class DedupIndex:
         if used == 0:
             return np.empty(0, dtype=np.int64)
         part = self._frozen
-        first, end = part.length_slots(lo, hi)
+        first, _ = part.length_slots(lo, hi)
         frozen_parts: list[npt.NDArray[Any]] = []
         recent_parts: list[npt.NDArray[Any]] = []
         for j, code in enumerate(by_rarity[:used]):
@@ -557,32 +630,16 @@ class DedupIndex:
             if len(recent):
                 n = lengths[recent]
                 recent_parts += [recent[(n >= lo) & (n <= top)]] * weights[code]
-        slots, got = self._shared_counts(frozen_parts, recent_parts, first, end)
-        ok = alive[slots] == 1
-        slots, got = slots[ok], got[ok]
-        n = lengths[slots]
-        counted = prefix_at[n - lo]  # the tokens each slot's count covers: the rarest ones
-        # A whole number reaches ceil(t(m+n)/2 - eps) iff it reaches t(m+n)/2 - eps: no ceil.
-        need = threshold * (m + n) / 2 - _EPS
         left_from = known - before  # weight of each token and the ones after it
+        # Per length, the count of prefix tokens a text needs: LCS <= that count plus the
+        # weight of the tokens after its prefix.
+        slots, margin = self._prefix_survivors(
+            frozen_parts, recent_parts, lo, need_at - left_from[prefix_at]
+        )
+        # margin = shared count + weight not yet looked at - need: a slot goes below 0 for good.
+        counted = prefix_at[lengths[slots] - lo]  # the tokens each slot's count covers
         verify_at = max(8, _VERIFY_AT * 64 // max(m, 64))
-        j = int(counted.min()) if len(slots) else used
-        while True:
-            keep = got + left_from[np.maximum(counted, j)] >= need
-            if not keep.all():
-                slots, got, need, counted = slots[keep], got[keep], need[keep], counted[keep]
-            if len(slots) <= verify_at or j >= len(by_rarity):
-                break
-            todo = counted <= j  # the slots whose count does not cover token j yet
-            code = by_rarity[j]
-            if todo.all():
-                got = got + w[j] * self._holds(code, slots)
-            elif todo.any():
-                got = got.copy()
-                got[todo] += w[j] * self._holds(code, slots[todo])
-            j += 1
-        result: npt.NDArray[Any] = slots
-        return result
+        return self._count_filter(slots, margin, counted, by_rarity, w, verify_at)
 
     def _search(
         self, seq: str, k: int, threshold: float, exclude_id: int | None

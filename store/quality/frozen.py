@@ -2,10 +2,11 @@
 
 Slots are ordered by length (token count), so every posting list is ordered by length too: a
 query reads, per token, only the slice whose lengths can still reach its threshold (two binary
-searches). Built once (from the database or a large batch) in passes whose temporary arrays are
-a chunk's size, so building peaks close to the finished size; saved as a snapshot directory of `.npy`
-files that processes memory-map, so they start at once and share one copy in the page cache.
-Texts are only read for the matches shown to people, so they always live in a file.
+searches). Built once (from the database or a large batch) in passes whose temporary arrays
+are a chunk's size, so building peaks close to the finished size; saved as a snapshot
+directory of `.npy` files that processes memory-map, so they start at once and share one copy
+in the page cache. Texts are only read for the matches shown to people, so they always live
+in a file.
 """
 
 from __future__ import annotations
@@ -223,7 +224,9 @@ def spans(starts: IntArray, lengths: IntArray) -> IntArray:
     """The positions starts[i] .. starts[i] + lengths[i] - 1 for every i, in a row."""
     # Each position, shifted by where its span begins in `codes` minus where in the result.
     shift = starts - (np.cumsum(lengths) - lengths)
-    return np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(shift, lengths)
+    positions: IntArray = np.arange(int(lengths.sum()), dtype=np.int64)
+    positions += np.repeat(shift, lengths)
+    return positions
 
 
 def _distinct_pairs(
@@ -287,7 +290,8 @@ def load(directory: Path) -> tuple[FrozenPart, dict[str, Any]]:
     meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
     if meta.get("version") != SNAPSHOT_VERSION:
         raise ValueError(f"{directory}: snapshot version {meta.get('version')} is not supported")
-    arrays = {n: np.load(directory / f"{n}.npy", mmap_mode="r") for n in _ARRAYS}
+    # Plain views of the maps: slicing a np.memmap costs a Python hook per slice.
+    arrays = {n: np.load(directory / f"{n}.npy", mmap_mode="r").view(np.ndarray) for n in _ARRAYS}
     fh = (directory / "texts.bin").open("rb")
     size = os.fstat(fh.fileno()).st_size
     text: Any = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
