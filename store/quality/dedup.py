@@ -66,7 +66,7 @@ _BULK_ADD = 20_000
 # Rows read per round trip when loading the whole table.
 _STREAM_CHUNK = 5_000
 # The prefix filter merges its postings by sorting them when they hold fewer slots than this
-# share of the index; otherwise one bincount over all slots is cheaper.
+# share of the slots of the lengths it reads; otherwise one bincount over those is cheaper.
 _SORT_SHARE = 8
 _NO_SLOTS = np.empty(0, dtype=np.int32)
 # Membership of k slots in a posting: k binary searches cost about this many steps each, so
