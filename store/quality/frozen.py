@@ -26,8 +26,9 @@ from typing import IO, Any
 import numpy as np
 import numpy.typing as npt
 
-# Slots per pass when building postings: bounds the temporary arrays (~80 bytes per token).
-_CHUNK = 8_192
+# Tokens per pass when building postings: bounds the temporary arrays (~80 bytes per token).
+# (Counted in tokens, not slots: slots are ordered by length, so the last ones are the longest.)
+_CHUNK_TOKENS = 1 << 18
 # Token codes below the UTF-16 surrogates fit in two bytes (a vocabulary under 55,296 words).
 _NARROW = 0xD7FF
 # 2: slots ordered by length, rows reached through `rank`, ids through `by_id`.
@@ -245,22 +246,34 @@ def _distinct_pairs(
     return keys // width, keys % width
 
 
+def _chunks(seq_off: IntArray, rank: IntArray) -> list[tuple[int, int]]:
+    """Consecutive slot ranges holding up to _CHUNK_TOKENS tokens each (at least one slot)."""
+    ends = np.cumsum(seq_off[rank + 1] - seq_off[rank])
+    out: list[tuple[int, int]] = []
+    lo, done = 0, 0
+    while lo < len(rank):
+        hi = max(lo + 1, int(np.searchsorted(ends, done + _CHUNK_TOKENS, side="right")))
+        out.append((lo, hi))
+        lo, done = hi, int(ends[hi - 1])
+    return out
+
+
 def build_postings(
     codes: IntArray, seq_off: IntArray, rank: IntArray, width: int
 ) -> tuple[IntArray, IntArray]:
     """Postings in CSR form by a two-pass counting sort over chunks of slots (slot s holds row
     rank[s]): the only big allocation is the result itself."""
-    n = len(rank)
+    chunks = _chunks(seq_off, rank)
     counts = np.zeros(width, dtype=np.int64)
-    for lo in range(0, n, _CHUNK):
-        _, code = _distinct_pairs(codes, seq_off, rank, lo, min(n, lo + _CHUNK), width)
+    for lo, hi in chunks:
+        _, code = _distinct_pairs(codes, seq_off, rank, lo, hi, width)
         counts += np.bincount(code, minlength=width)
     post_off = np.zeros(width + 1, dtype=np.int64)
     np.cumsum(counts, out=post_off[1:])
     post = np.empty(int(post_off[-1]), dtype=np.int32)
     cursor = post_off[:-1].copy()
-    for lo in range(0, n, _CHUNK):
-        slot, code = _distinct_pairs(codes, seq_off, rank, lo, min(n, lo + _CHUNK), width)
+    for lo, hi in chunks:
+        slot, code = _distinct_pairs(codes, seq_off, rank, lo, hi, width)
         order = np.argsort(code, kind="stable")  # slots stay increasing within a code
         code, slot = code[order], slot[order]
         starts = np.concatenate(([True], code[1:] != code[:-1])) if len(code) else code
