@@ -6,6 +6,7 @@ SLACK_API_URL=... SLACK_SIGNING_SECRET=... gunicorn 'bench.bare_app:create()'
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -28,6 +29,10 @@ def create() -> Any:
 
     @app.action("review_approve")
     def approve(ack: Ack) -> None:
+        ack()
+
+    @app.view(re.compile(".*"))
+    def submission(ack: Ack) -> None:
         ack()
 
     return SlackRequestHandler(app)

@@ -162,7 +162,11 @@ def started_before(started_at: datetime | None, now: datetime) -> datetime | Non
 
 def get_example(session: Session, example_id: int, *, for_update: bool = False) -> Example:
     """The example with this id (row-locked on PostgreSQL when `for_update`), or NotFound."""
-    example = session.get(Example, example_id, with_for_update=for_update or None)
+    # FOR UPDATE OF examples: the category is joined in (Example.category), and a bare
+    # FOR UPDATE would lock its row too, queueing every review of that category behind the
+    # one in flight.
+    lock = {"of": Example} if for_update else None
+    example = session.get(Example, example_id, with_for_update=lock)
     if example is None:
         raise NotFound(f"example {example_id} does not exist")
     return example

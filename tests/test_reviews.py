@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from sqlalchemy import text, update
+from sqlalchemy.exc import OperationalError
 
 from store.enums import ExampleStatus, Origin, Verdict
 from store.errors import Conflict, PermissionDenied, ValidationFailed
-from store.examples import PairText, next_for_review
-from store.models import ExampleRevision, Review
+from store.examples import PairText, get_example, next_for_review
+from store.models import Example, ExampleRevision, Review
 from store.reviews import Quorum, record_review, verify_draft
+from store.types import utcnow
 from tests.dbs import TestDatabase
 from tests.factories import example, person
 
@@ -26,6 +31,33 @@ def test_two_approvals_approve(db: TestDatabase) -> None:
         )
         assert second.decided and ex.status == ExampleStatus.APPROVED
         assert ex.decided_at is not None and ex.review_count == 2
+
+
+def test_a_verdict_that_changes_no_text_or_status_leaves_updated_at(db: TestDatabase) -> None:
+    # updated_at is what the near-duplicate index re-reads by: a click that only counts must
+    # not make every submission's check read the row again; a decision or an edit must.
+    with db.session() as s:
+        alice, bob, carol = person(s, "UA"), person(s, "UB"), person(s, "UC")
+        counted, edited = example(s, alice), example(s, alice)
+        long_ago = utcnow() - timedelta(days=30)
+        s.execute(update(Example).values(updated_at=long_ago))
+    with db.session() as s:
+        record_review(s, example_id=counted.id, reviewer=bob, verdict=Verdict.APPROVE, quorum=Q2)
+        text = PairText("Name a primary colour.", "", "Red is one.")
+        record_review(
+            s, example_id=edited.id, reviewer=bob, verdict=Verdict.EDIT, quorum=Q2, edited=text
+        )
+    with db.session() as s:
+        assert s.get_one(Example, counted.id).review_count == 1
+        assert s.get_one(Example, counted.id).updated_at == long_ago
+        assert s.get_one(Example, edited.id).updated_at > long_ago  # the text changed
+    with db.session() as s:
+        outcome = record_review(
+            s, example_id=counted.id, reviewer=carol, verdict=Verdict.APPROVE, quorum=Q2
+        )
+        assert outcome.decided
+    with db.session() as s:
+        assert s.get_one(Example, counted.id).updated_at > long_ago  # the status changed
 
 
 @pytest.mark.parametrize(
@@ -190,3 +222,27 @@ def test_rejected_draft_is_discarded(db: TestDatabase) -> None:
             s, example_id=draft.id, verifier=b, verdict=Verdict.REJECT, quorum=Q2, reason="wrong"
         )
         assert draft.status == ExampleStatus.REJECTED
+
+
+def test_reviewing_locks_the_example_not_its_category(db: TestDatabase) -> None:
+    # Reviews of different examples of one category must not queue behind each other: the
+    # row lock of a review covers the example only (the category is joined into the query).
+    if db.kind != "postgresql":
+        pytest.skip("row locks are PostgreSQL's (SQLite takes the file's write lock)")
+    with db.session() as s:
+        alice, bob = person(s, "UA"), person(s, "UB")
+        first, second = example(s, alice), example(s, alice)
+        assert first.category_id == second.category_id
+        category_id, first_id, second_id = first.category_id, first.id, second.id
+    with db.session() as s, db.session() as other:
+        record_review(s, example_id=first_id, reviewer=bob, verdict=Verdict.APPROVE, quorum=Q2)
+        # While that transaction is open, the category row and another example are free...
+        other.execute(
+            text("SELECT id FROM categories WHERE id = :id FOR UPDATE NOWAIT"), {"id": category_id}
+        )
+        get_example(other, second_id, for_update=True)
+        # ...and the reviewed example is not.
+        with pytest.raises(OperationalError), other.begin_nested():
+            other.execute(
+                text("SELECT id FROM examples WHERE id = :id FOR UPDATE NOWAIT"), {"id": first_id}
+            )

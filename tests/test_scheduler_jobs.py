@@ -20,8 +20,9 @@ from bot.scheduler.wiring import production_specs
 from bot.slack.standin.web_api import VALID_TOKEN, SlackDouble
 from store.assignments import response_rates
 from store.categories import DEFAULT_CATEGORIES, set_target
+from store.deliveries import claim_delivery
 from store.enums import AssignmentKind, AssignmentStatus, ExampleStatus, Verdict
-from store.models import Assignment, Example, JobRun
+from store.models import Assignment, Example, JobRun, ProcessedDelivery
 from store.reviews import Quorum, record_review
 from tests.dbs import TestDatabase
 from tests.factories import example, person
@@ -79,8 +80,9 @@ def test_expiry_closes_only_unanswered_overdue_assignments(db: TestDatabase) -> 
     answered = assign(
         db, "U5", created=NOW - timedelta(days=9), expires=None, status=AssignmentStatus.DONE
     )
-    assert expiry_job(NOW, sessions=db.sessions, hours=48) == {"expired": 2}
-    assert expiry_job(NOW, sessions=db.sessions, hours=48) == {"expired": 0}
+    done = {"expired": 2, "deliveries_forgotten": 0}
+    assert expiry_job(NOW, sessions=db.sessions, hours=48) == done
+    assert expiry_job(NOW, sessions=db.sessions, hours=48) == {**done, "expired": 0}
     with db.session() as s:
         status = {a.id: a.status for a in s.scalars(select(Assignment))}
     assert status == {
@@ -90,6 +92,19 @@ def test_expiry_closes_only_unanswered_overdue_assignments(db: TestDatabase) -> 
         not_yet: AssignmentStatus.OPEN,
         answered: AssignmentStatus.DONE,
     }
+
+
+def test_expiry_forgets_delivery_keys_older_than_a_day(db: TestDatabase) -> None:
+    # Every App Home open, submission and interest pick claims a key: kept for Slack's retries
+    # (minutes), then forgotten, so the table holds a day of traffic, not all of it.
+    with db.session() as s:
+        s.add(ProcessedDelivery(key="event:old", created_at=NOW - timedelta(hours=25)))
+        s.add(ProcessedDelivery(key="submit:V1", created_at=NOW - timedelta(hours=23)))
+    result = expiry_job(NOW, sessions=db.sessions, hours=48)
+    assert result == {"expired": 0, "deliveries_forgotten": 1}
+    with db.session() as s:
+        assert list(s.scalars(select(ProcessedDelivery.key))) == ["submit:V1"]
+        assert not claim_delivery(s, "submit:V1")  # a retry of the recent one counts once still
 
 
 def test_response_rates_per_kind(db: TestDatabase) -> None:

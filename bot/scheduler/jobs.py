@@ -10,7 +10,7 @@ import logging
 import re
 import shutil
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from bot.slack.views.consent import ANSWERED, answered_blocks
 from store.assignments import expire_assignments
 from store.consents import expire as expire_consents
 from store.db import session_scope
+from store.deliveries import forget_deliveries_before
 from store.enums import ConsentStatus, RunStatus
 from store.job_runs import recent_runs
 
@@ -29,13 +30,19 @@ log = logging.getLogger("crowdtune.scheduler")
 
 EXPORT_FOLDER = re.compile(r"^\d{8}T\d{6}Z$")
 EXPORT_JOB = "export"
+# Slack redelivers an event or a submission within minutes (its retries end about 5 minutes
+# after the first try): a day of keys is ample, and every App Home open, submission and
+# interest pick adds one, so without forgetting the table grows with all traffic ever.
+DELIVERY_KEYS_KEPT = timedelta(days=1)
 
 
 def expiry_job(now: datetime, *, sessions: sessionmaker[Session], hours: int) -> dict[str, Any]:
-    """Close unanswered assignments so their items go back to the pool."""
+    """Close unanswered assignments so their items go back to the pool, and forget the keys of
+    deliveries handled more than DELIVERY_KEYS_KEPT ago."""
     with session_scope(sessions) as s:
         ids = expire_assignments(s, now=now, default_hours=hours)
-    return {"expired": len(ids)}
+        forgotten = forget_deliveries_before(s, now - DELIVERY_KEYS_KEPT)
+    return {"expired": len(ids), "deliveries_forgotten": forgotten}
 
 
 def consent_expiry_job(

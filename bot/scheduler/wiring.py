@@ -68,7 +68,7 @@ def production_specs(settings: Settings, rt: Runtime) -> list[JobSpec]:
             timedelta(minutes=15),
             cron=EXPIRY_CRON,
             note=f"closes assignments older than {settings.assignment_expiry_hours} h "
-            "(CROWDTUNE_ASSIGNMENT_EXPIRY_HOURS)",
+            "(CROWDTUNE_ASSIGNMENT_EXPIRY_HOURS), forgets delivery keys older than a day",
         ),
         JobSpec(
             "consent_expiry",
