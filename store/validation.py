@@ -45,7 +45,7 @@ def unstorable(text: str) -> str | None:
     """What makes `text` impossible to store faithfully (NUL bytes, lone surrogates), if any."""
     if "\x00" in text:
         return "Remove the NUL (\\0) characters: they cannot be stored."
-    if _SURROGATES.search(text):
+    if not text.isascii() and _SURROGATES.search(text):  # (a surrogate is not ASCII)
         return "Remove the broken characters (lone UTF-16 surrogates): they are not text."
     return None
 

@@ -54,6 +54,34 @@ def test_tokenize_lowercases_and_drops_punctuation() -> None:
     assert tokenize("Café Übersicht") == ["café", "übersicht"]
 
 
+def _regex_tokens(text: str) -> list[str]:
+    """The tokenizer's definition: runs of word characters other than "_", casefolded."""
+    return re.findall(r"[^\W_]+", text.casefold())
+
+
+def test_tokenize_equals_the_regex_on_every_code_point() -> None:
+    # The fast paths (ASCII translate; a few separators replaced) must find the regex's runs
+    # whatever the character: each code point alone, between ASCII letters, and among
+    # non-ASCII letters (16 at a time, fewer separators than the regex fallback needs).
+    for c in map(chr, range(128)):
+        for text in (c, f"A{c}b", f"x{c}{c}Y9"):
+            assert tokenize(text) == _regex_tokens(text), repr(text)
+    points = [chr(c) for c in range(128, 0x110000)]
+    for start in range(0, len(points), 16):
+        chunk = points[start : start + 16]
+        for text in ("é".join(chunk), "a" + "Zß ".join(chunk) + "!", "".join(chunk)):
+            assert tokenize(text) == _regex_tokens(text), [hex(ord(c)) for c in chunk]
+
+
+def test_tokenize_equals_the_regex_on_real_and_punctuation_heavy_text() -> None:
+    texts = real_instructions()
+    # Many distinct separators in one non-ASCII text: the regex fallback.
+    texts.append("Ünïcode " + " x".join(map(chr, range(0x2010, 0x2070))) + "_end_")
+    texts.append("ASCII, tabs\tand\nnew lines; under_scores & CAPS 123abc!")
+    for text in texts:
+        assert tokenize(text) == _regex_tokens(text), text
+
+
 def test_rouge_l_matches_rouge_score_on_real_instruction_pairs() -> None:
     texts = [p["original"] for p in PAIRS] + [p["variant"] for p in PAIRS]
     for a, b in itertools.product(texts, repeat=2):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 from rapidfuzz import process
 from rapidfuzz.distance import Indel
@@ -207,3 +208,45 @@ def test_codes_widen_when_the_vocabulary_outgrows_two_bytes() -> None:
     assert part.codes.dtype.itemsize == 4
     assert [part.seq(i) for i in range(4)] == seqs
     assert part.posting(3).tolist() == [2, 3] and part.text_of(2) == "text 2"
+
+
+def test_long_texts_of_many_lengths_give_exactly_the_brute_force_matches() -> None:
+    # Long queries: per-length prefixes differ, so the count filter meets slots whose count
+    # covers different tokens; near copies make the candidates pass the filters.
+    rng = random.Random(11)
+    vocab = [f"v{i}" for i in range(300)] + ["the", "a", "of", "to", "and"] * 20
+    base = [rng.choices(vocab, k=rng.randint(20, 120)) for _ in range(400)]
+    texts: dict[int, str] = {}
+    for i in range(24_000):
+        words = list(base[i % len(base)])
+        for _ in range(rng.randint(0, len(words) // 3)):
+            words[rng.randrange(len(words))] = rng.choice(vocab)
+        texts[i] = " ".join(words[: rng.randint(len(words) // 2, len(words))])
+    index = DedupIndex()
+    index.add_many((i, t, "c") for i, t in texts.items())
+    for j in range(len(texts), len(texts) + 200):  # recent slots too
+        texts[j] = " ".join(rng.choice(base))
+        index.add(j, texts[j], "d")
+    tokens = {i: tokenize(t) for i, t in texts.items()}
+    for query in rng.sample(list(texts.values()), 12):
+        for threshold in (0.6, 0.7, 0.85):
+            got = {h.example_id for h in index.nearest(query, k=100_000, threshold=threshold)}
+            assert got == _brute(tokens, query, threshold), (query, threshold)
+
+
+def test_frozen_slots_are_ordered_by_length_and_keep_the_last_of_an_id() -> None:
+    builder = PartBuilder(new_text_file())
+    rows = [(5, "\x01\x02\x03", "a"), (2, "\x02", "b"), (9, "\x01\x03", "c"), (2, "\x03\x01", "d")]
+    for ex_id, seq, text in rows:
+        builder.add(ex_id, seq, text, 0)
+    part = builder.freeze(4)
+    assert part.lengths.tolist() == [2, 2, 3]  # id 2's first row is gone
+    assert [(int(part.ids[s]), part.seq(s), part.text_of(s)) for s in range(3)] == [
+        (9, "\x01\x03", "c"),
+        (2, "\x03\x01", "d"),
+        (5, "\x01\x02\x03", "a"),
+    ]
+    assert part.seqs(np.arange(3)) == [part.seq(s) for s in range(3)]
+    assert [part.slot_of_id(i) for i in (2, 5, 9, 4)] == [1, 2, 0, None]
+    assert part.posting(1).tolist() == [0, 1, 2] and part.posting(2).tolist() == [2]
+    assert part.length_slots(2, 2) == (0, 2) and part.posting_in(1, 1, 3).tolist() == [1, 2]

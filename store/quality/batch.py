@@ -393,18 +393,16 @@ class _CountFilter:
         total = int(sizes.sum())
         if not total:
             return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
-        owner = np.repeat(np.arange(len(sizes)), sizes)
-        at = start[owner] + (
-            np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-        )
+        # Event e's postings are start[e], start[e] + 1, ...: repeats, not gathers.
+        at = np.arange(total, dtype=np.int64) + np.repeat(start - (np.cumsum(sizes) - sizes), sizes)
         j = post_rec[at]
-        i = ev_rec[owner]
+        i = np.repeat(ev_rec, sizes)
         earlier = j < i
         i, j = i[earlier], j[earlier]
         if not len(i):
             return i, j, np.empty(0)
         # A token counts as often as both texts hold it.
-        w = np.minimum(ev_w[owner[earlier]], post_w[at[earlier]])
+        w = np.minimum(np.repeat(ev_w, sizes)[earlier], post_w[at[earlier]])
         b, lens = self.b, self.lens
         w_span = int(w.max()) + 1
         pair, w = _sorted(i * b + j, w, spans=(b * b, w_span))

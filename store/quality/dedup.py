@@ -13,6 +13,7 @@ passage with a reworded question is. Rejected examples are not indexed.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import threading
@@ -42,6 +43,13 @@ from store.quality.frozen import FrozenPart, PartBuilder
 # Lowercase letters/digits runs: the same tokens rouge-score's default tokenizer keeps (it also
 # splits on "_" and drops punctuation), but Unicode-aware so non-English text still tokenizes.
 _TOKEN = re.compile(r"[^\W_]+")
+# ASCII text: upper case to lower, every other non-alphanumeric character to a space.
+_ASCII_GAPS = str.maketrans(
+    {chr(c): (chr(c).lower() if chr(c).isalnum() else " ") for c in range(128)}
+)
+# Distinct separator characters of a non-ASCII text replaced one pass each; beyond this many
+# the regex is cheaper.
+_MAX_GAPS = 48
 # Code 0 stands for "a token the corpus has never seen": it can match nothing in the index.
 _UNKNOWN = "\x00"
 # Rows whose updated_at is this close to the newest one seen are checked again at the next
@@ -73,8 +81,21 @@ _BULK_ADD = 20_000
 # Rows read per round trip when loading the whole table.
 _STREAM_CHUNK = 5_000
 # The prefix filter merges its postings by sorting them when they hold fewer slots than this
-# share of the index; otherwise one bincount over all slots is cheaper.
+# share of the slots of the lengths it reads; otherwise one bincount over those is cheaper.
 _SORT_SHARE = 8
+_NO_SLOTS = np.empty(0, dtype=np.int32)
+# Membership of k slots in a posting: k binary searches cost about this many steps each, so
+# one pass over the posting is cheaper when it is shorter than this many times k.
+_SCAN_SHARE = 8
+
+
+def _distinct_counts(slots: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
+    """The distinct values of `slots` and how often each occurs."""
+    joined = np.sort(slots)
+    if not len(joined):
+        return joined.astype(np.int64), joined.astype(np.int64)
+    starts = np.flatnonzero(np.concatenate(([True], joined[1:] != joined[:-1])))
+    return joined[starts].astype(np.int64), np.diff(np.append(starts, len(joined)))
 
 
 def _recent_rows(live: Any) -> Any:
@@ -90,8 +111,22 @@ _RECENT = {pg: _recent_rows(live) for pg, live in LIVE_SUBQUERIES.items()}
 
 
 def tokenize(text: str) -> list[str]:
-    """Lowercase word tokens, punctuation dropped (rouge-score's tokenizer, Unicode-aware)."""
-    return _TOKEN.findall(text.casefold())
+    """Lowercase word tokens, punctuation dropped (rouge-score's tokenizer, Unicode-aware).
+
+    The tokens are the runs of `_TOKEN`, i.e. of characters that are `str.isalnum()` (the
+    regex's word class less "_"), found without the regex when that is cheaper: turning the
+    other characters into spaces and splitting gives the same runs, as no alphanumeric
+    character is white space (tests/test_quality_dedup.py checks both on every code point).
+    """
+    if text.isascii():  # one C pass: lowercase, punctuation to spaces
+        return text.translate(_ASCII_GAPS).split()
+    low = text.casefold()
+    gaps = [c for c in set(low) if not c.isalnum() and not c.isspace()]
+    if len(gaps) > _MAX_GAPS:
+        return _TOKEN.findall(low)
+    for c in gaps:
+        low = low.replace(c, " ")
+    return low.split()
 
 
 def rouge_l_f1(a: str, b: str) -> float:
@@ -154,6 +189,8 @@ class DedupIndex:
         self._slugs: list[str] = []
         self._slug_no: dict[str, int] = {}
         self._frozen = FrozenPart.empty()
+        # Zeros, one per frozen slot, that _count_filter marks and clears (allocated on use).
+        self._scratch: npt.NDArray[Any] | None = None
         # Per slot, frozen and recent alike (array('i') so numpy reads them without copying).
         self._lengths = array("i")
         self._alive = array("b")
@@ -165,7 +202,6 @@ class DedupIndex:
         self._recent_slot: dict[int, int] = {}
         self._postings: dict[str, array[int]] = {}
         # Frozen slots ordered by id, for id -> slot (None when slots are already in id order).
-        self._frozen_order: npt.NDArray[Any] | None = None
         self._live = 0
         self._synced_at: datetime | None = None
         # updated_at of rows seen within SYNC_MARGIN of the newest, so a re-read row whose
@@ -239,23 +275,13 @@ class DedupIndex:
     def _install(self, part: FrozenPart) -> None:
         """Make `part` the frozen slots (the index must hold no recent slots)."""
         self._frozen = part
+        self._scratch = None
         self._lengths = array("i")
         self._lengths.frombytes(np.ascontiguousarray(part.lengths, dtype=np.int32).tobytes())
         self._alive = array("b", bytes([1])) * part.n
         self._live = part.n
-        ids = np.asarray(part.ids)
-        in_order = bool(np.all(ids[1:] > ids[:-1])) if part.n > 1 else True
-        self._frozen_order = None if in_order else np.argsort(ids, kind="stable")
-        if not in_order:  # an id given twice: the last one counts
-            order = self._frozen_order
-            assert order is not None
-            sorted_ids = ids[order]
-            dup = np.flatnonzero(sorted_ids[1:] == sorted_ids[:-1])
-            for pos in dup.tolist():
-                self._alive[int(order[pos])] = 0
-                self._live -= 1
         if part.n:
-            self._max_id = max(self._max_id, int(ids.max()))
+            self._max_id = max(self._max_id, int(np.asarray(part.ids).max()))
 
     def _slug(self, category_slug: str) -> int:
         number = self._slug_no.get(category_slug)
@@ -269,22 +295,23 @@ class DedupIndex:
         if not grow:
             get = self._codes.get
             return "".join([get(t, _UNKNOWN) for t in tokens])
-        out: list[str] = []
+        self._grow(tokens)
+        return "".join(map(self._codes.__getitem__, tokens))
+
+    def _grow(self, tokens: Iterable[str]) -> None:
+        """Give the tokens the index has never seen codes of their own, in order of appearance."""
         codes = self._codes
-        for tok in tokens:
-            code = codes.get(tok)
-            if code is None:
-                n = len(codes) + 1
-                n += len(_SURROGATES) if n >= _SURROGATES.start else 0
-                if n > 0x10FFFF:
-                    raise OverflowError("the index holds more distinct tokens than it can encode")
-                code = codes[tok] = chr(n)
-            out.append(code)
-        return "".join(out)
+        # The known ones are skipped by C loops: only new tokens cost Python steps.
+        for tok in list(itertools.filterfalse(codes.__contains__, dict.fromkeys(tokens))):
+            n = len(codes) + 1
+            n += len(_SURROGATES) if n >= _SURROGATES.start else 0
+            if n > 0x10FFFF:
+                raise OverflowError("the index holds more distinct tokens than it can encode")
+            codes[tok] = chr(n)
 
     def _seq_of(self, tokens: list[str]) -> str:
-        try:
-            return "".join([self._codes[t] for t in tokens])
+        try:  # one lookup a token, the join's C loop, while every token is known
+            return "".join(map(self._codes.__getitem__, tokens))
         except KeyError:
             return self._encode(tokens, grow=True)
 
@@ -371,20 +398,8 @@ class DedupIndex:
         slot = self._recent_slot.get(example_id)
         if slot is not None:
             return slot
-        part = self._frozen
-        if not part.n:
-            return None
-        order = self._frozen_order
-        ids = part.ids if order is None else part.ids[order]
-        pos = int(np.searchsorted(ids, example_id))
-        if pos >= part.n or int(ids[pos]) != example_id:
-            return None
-        found = pos if order is None else int(order[pos])
-        if order is not None:  # the last of equal ids is the live one
-            while pos + 1 < part.n and int(ids[pos + 1]) == example_id:
-                pos += 1
-                found = int(order[pos])
-        return found if self._alive[found] else None
+        found = self._frozen.slot_of_id(example_id)
+        return found if found is not None and self._alive[found] else None
 
     def _kill(self, slot: int) -> None:
         if self._alive[slot]:
@@ -606,43 +621,124 @@ class DedupIndex:
         recent = self._postings.get(code)
         return self._frozen.posting_len(ord(code)) + (len(recent) if recent is not None else 0)
 
-    def _posting(self, code: str) -> npt.NDArray[Any]:
-        """Slots holding `code`, increasing (frozen slots come before recent ones)."""
-        part = self._frozen.posting(ord(code))
+    def _recent_posting(self, code: str) -> npt.NDArray[Any]:
+        """Recent slots holding `code`, increasing (all after the frozen ones)."""
         recent = self._postings.get(code)
         if recent is None or not len(recent):
-            return part
-        extra = np.frombuffer(recent, dtype=np.int32)
-        return np.concatenate((part, extra)) if len(part) else extra
+            return _NO_SLOTS
+        return np.frombuffer(recent, dtype=np.int32)
 
-    def _shared_counts(
-        self, prefix: list[str], weights: Counter[str], total: int, n_slots: int
+    def _count_filter(
+        self,
+        slots: npt.NDArray[Any],
+        margin: npt.NDArray[Any],
+        counted: npt.NDArray[Any],
+        codes: list[str],
+        w: npt.NDArray[Any],
+        verify_at: int,
+    ) -> npt.NDArray[Any]:
+        """The count filter: going through `codes` (the query's tokens, rarest first), a slot
+        whose count does not cover token j yet (counted <= j) loses w[j] of its margin unless it
+        holds the token; slots below 0 can no longer match. Stops once verify_at are left.
+
+        Membership is k binary searches in the token's posting (ordered by slot), or, when the
+        part of the posting among the slots is shorter than those would cost, one pass over it
+        through a scratch array holding each frozen slot's rank among `slots`.
+        """
+        part, n_frozen = self._frozen, self._frozen.n
+        j = int(counted.min()) if len(slots) else len(codes)
+        if self._scratch is None:
+            self._scratch = np.zeros(n_frozen, dtype=np.int32)
+        scratch = self._scratch
+        marked = 0  # how many of slots[:cut] the scratch array holds ranks of
+        slots = slots.astype(np.int32)  # postings' own type: others would convert the posting
+        try:
+            live = len(slots)
+            while live > verify_at and j < len(codes):
+                if live < len(slots) * 3 // 4:  # drop the slots out of the running
+                    keep = margin >= 0
+                    if marked:
+                        scratch[slots[:marked]] = 0
+                        marked = 0
+                    slots, margin, counted = slots[keep], margin[keep], counted[keep]
+                cut = int(np.searchsorted(slots, np.int32(n_frozen)))
+                code, weight = codes[j], int(w[j])
+                # Frozen slots are ordered by length and longer texts have shorter prefixes:
+                # those still to look at token j (counted <= j) are the last ones.
+                t0 = int(np.count_nonzero(counted[:cut] > j))
+                sub = slots[t0:cut]
+                if len(sub):
+                    posting = part.posting_in(ord(code), int(sub[0]), int(sub[-1]) + 1)
+                    margin[t0:cut] -= weight
+                    if len(posting) < _SCAN_SHARE * len(sub):
+                        if not marked:
+                            scratch[slots[:cut]] = np.arange(1, cut + 1, dtype=np.int32)
+                            marked = cut
+                        at = scratch[posting]  # 1-based rank among slots, 0 for other slots
+                        margin[at[at > 0] - 1] += weight
+                    elif len(posting):
+                        pos = np.minimum(np.searchsorted(posting, sub), len(posting) - 1)
+                        margin[t0 + np.flatnonzero(posting[pos] == sub)] += weight
+                if cut < len(slots):
+                    todo = (counted[cut:] <= j) * weight
+                    margin[cut:] -= todo
+                    recent = self._recent_posting(code)
+                    if len(recent):
+                        rest = slots[cut:]
+                        pos = np.minimum(np.searchsorted(recent, rest), len(recent) - 1)
+                        hit = np.flatnonzero(recent[pos] == rest)
+                        margin[cut + hit] += todo[hit]
+                live = int(np.count_nonzero(margin >= 0))
+                j += 1
+        finally:
+            if marked:
+                scratch[slots[:marked]] = 0  # all zeros again for the next query
+        result: npt.NDArray[Any] = slots[margin >= 0]
+        return result
+
+    def _prefix_survivors(
+        self,
+        frozen_parts: list[npt.NDArray[Any]],
+        recent_parts: list[npt.NDArray[Any]],
+        lo: int,
+        req: npt.NDArray[Any],
     ) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
-        """Slots holding any prefix token, and how many query tokens (with multiplicity) each
-        shares with it. Sorting the postings costs what they hold; a bincount costs all slots,
-        so it is used only when the postings are a large share of the index anyway."""
-        parts = [self._posting(c) for c in prefix for _ in range(weights[c])]
-        if total * _SORT_SHARE >= n_slots:
-            joined = np.concatenate(parts) if len(parts) > 1 else parts[0]
-            shared = np.bincount(joined, minlength=n_slots)
-            slots = np.flatnonzero(shared)
-            return slots, shared[slots]
-        joined = np.sort(np.concatenate(parts) if len(parts) > 1 else parts[0])
-        if not len(joined):
-            return joined.astype(np.int64), joined.astype(np.int64)
-        starts = np.flatnonzero(np.concatenate(([True], joined[1:] != joined[:-1])))
-        counts = np.diff(np.append(starts, len(joined)))
-        return joined[starts].astype(np.int64), counts
+        """Live slots in the parts (postings of frozen slots of lo..lo+len(req)-1 tokens, or of
+        recent slots) held by at least req[length - lo] parts, and by how many more. Sorting
+        costs what the parts hold, a bincount the slots of those lengths: the bincount only
+        when the parts are a large share of them."""
+        part, lengths = self._frozen, np.frombuffer(self._lengths, dtype=np.int32)
+        first, end = part.length_slots(lo, lo + len(req) - 1)
+        found: list[tuple[npt.NDArray[Any], npt.NDArray[Any]]] = []
+        total = sum(len(p) for p in frozen_parts)
+        if total and total * _SORT_SHARE >= end - first:
+            shared = np.bincount(np.concatenate(frozen_parts) - first, minlength=end - first)
+            slots = np.flatnonzero(shared >= int(req.min())) + first
+            found.append((slots, shared[slots - first] - req[part.lengths[slots] - lo]))
+        elif total:
+            slots, got = _distinct_counts(np.concatenate(frozen_parts))
+            found.append((slots, got - req[lengths[slots] - lo]))
+        if recent_parts:
+            slots, got = _distinct_counts(np.concatenate(recent_parts))
+            found.append((slots, got - req[lengths[slots] - lo]))
+        if not found:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        slots = np.concatenate([f[0] for f in found])
+        margin = np.concatenate([f[1] for f in found])
+        alive = np.frombuffer(self._alive, dtype=np.int8)
+        ok = (margin >= 0) & (alive[slots] == 1)
+        return slots[ok], margin[ok]
 
     def _candidates(self, seq: str, threshold: float) -> npt.NDArray[Any]:
         """Slots that can still reach `threshold`: a sound filter, exact scores come later.
 
-        ROUGE-L F1 >= t against an n-token text needs LCS >= need(n) = ceil(t(m+n)/2), and LCS
+        ROUGE-L F1 >= t between m and n tokens needs LCS >= need(n) = ceil(t(m+n)/2), and LCS
         is at most the query tokens (with multiplicity) the text also holds. So (1) length
-        bounds; (2) prefix filter: a match holds one of the query's rarest tokens covering
-        m - need + 1 occurrences; (3) count filter: going through the other tokens rarest
+        bounds; (2) prefix filter: a text of n tokens holds one of the query's rarest tokens
+        covering M - need(n) + 1 of its M known token occurrences, so a token is read only for
+        the lengths whose prefix it is in, and frozen slots being ordered by length that is
+        one slice of its posting; (3) count filter: going through the other tokens rarest
         first, drop slots whose shared count plus what is left cannot reach need(n).
-        Postings are sorted by slot, so membership of a few candidates is a binary search.
         """
         m = len(seq)
         lo, hi = length_bounds(m, threshold)
@@ -653,46 +749,42 @@ class DedupIndex:
             return slots[(lengths[slots] >= lo) & (lengths[slots] <= hi)]
         weights = Counter(seq)
         weights.pop(_UNKNOWN, None)
+        if not weights or hi < lo:
+            return np.empty(0, dtype=np.int64)
         sizes = {c: self._posting_len(c) for c in weights}
         by_rarity = sorted(weights, key=lambda c: sizes[c])
-        need_min = math.ceil(threshold * (m + lo) / 2 - _EPS)
-        # Prefix: the rarest tokens until their weights exceed m - need_min.
-        budget = m - need_min + 1
-        used = 0
-        for code in by_rarity:
-            if budget <= 0:
-                break
-            budget -= weights[code]
-            used += 1
+        w = np.array([weights[c] for c in by_rarity], dtype=np.int64)
+        before = np.zeros(len(w) + 1, dtype=np.int64)  # weight of the tokens rarer than each
+        np.cumsum(w, out=before[1:])
+        known = int(before[-1])
+        need_at = np.ceil(threshold * (m + np.arange(lo, hi + 1)) / 2 - _EPS).astype(np.int64)
+        # Per length, how many of the rarest tokens make its prefix (0: no text can match).
+        prefix_at = np.searchsorted(before[:-1], known - need_at, side="right")
+        used = int(prefix_at[0])
         if used == 0:
             return np.empty(0, dtype=np.int64)
-        prefix = by_rarity[:used]
-        prefix_weights = [weights[c] for c in prefix]
-        total = sum(sizes[c] * weights[c] for c in prefix)
-        if total == 0:
-            return np.empty(0, dtype=np.int64)
-        slots, got = self._shared_counts(prefix, weights, total, len(lengths))
-        n = lengths[slots]
-        ok = (n >= lo) & (n <= hi) & (alive[slots] == 1)
-        slots, got = slots[ok], got[ok]
-        # A whole number reaches ceil(t(m+n)/2 - eps) iff it reaches t(m+n)/2 - eps: no ceil.
-        need = threshold * (m + n[ok]) / 2 - _EPS
-        left = sum(weights.values()) - sum(prefix_weights)
+        part = self._frozen
+        first, _ = part.length_slots(lo, hi)
+        frozen_parts: list[npt.NDArray[Any]] = []
+        recent_parts: list[npt.NDArray[Any]] = []
+        for j, code in enumerate(by_rarity[:used]):
+            top = lo + int(np.count_nonzero(prefix_at > j)) - 1  # longest length it serves
+            _, stop = part.length_slots(lo, top)
+            frozen_parts += [part.posting_in(ord(code), first, stop)] * weights[code]
+            recent = self._recent_posting(code)
+            if len(recent):
+                n = lengths[recent]
+                recent_parts += [recent[(n >= lo) & (n <= top)]] * weights[code]
+        left_from = known - before  # weight of each token and the ones after it
+        # Per length, the count of prefix tokens a text needs: LCS <= that count plus the
+        # weight of the tokens after its prefix.
+        slots, margin = self._prefix_survivors(
+            frozen_parts, recent_parts, lo, need_at - left_from[prefix_at]
+        )
+        # margin = shared count + weight not yet looked at - need: a slot goes below 0 for good.
+        counted = prefix_at[lengths[slots] - lo]  # the tokens each slot's count covers
         verify_at = max(8, _VERIFY_AT * 64 // max(m, 64))
-        for code in by_rarity[used:]:
-            keep = got + left >= need
-            if not keep.all():
-                slots, got, need = slots[keep], got[keep], need[keep]
-            if len(slots) <= verify_at:
-                break
-            posting = self._posting(code)
-            if len(posting):
-                pos = np.searchsorted(posting, slots)
-                pos[pos == len(posting)] = 0
-                got = got + weights[code] * (posting[pos] == slots)
-            left -= weights[code]
-        result: npt.NDArray[Any] = slots[got + left >= need]
-        return result
+        return self._count_filter(slots, margin, counted, by_rarity, w, verify_at)
 
     def _search(
         self, seq: str, k: int, threshold: float, exclude_id: int | None
@@ -706,7 +798,9 @@ class DedupIndex:
         slots = self._candidates(seq, threshold)
         if len(slots) == 0:
             return []
-        choices = [self._seq_at(s) for s in slots.tolist()]
+        # Slots are increasing: the frozen ones first.
+        cut = int(np.searchsorted(slots, self._frozen.n))
+        choices = self._frozen.seqs(slots[:cut]) + [self._seq_at(s) for s in slots[cut:].tolist()]
         limit = k + (1 if exclude_id is not None else 0)
         hits = process.extract(
             seq,
