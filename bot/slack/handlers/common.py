@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +28,7 @@ from store.models import Category, Contributor
 from store.report import Report
 from store.reviews import Quorum
 from store.stats import gaps
+from store.validation import unstorable
 
 # Runs an export with the given `crowdtune export` options and returns a one-line summary.
 ExportRunner = Callable[[str], str]
@@ -107,17 +109,24 @@ class Deps:
         return is_admin(contributor, self.admins)
 
 
+# Slack's user and team ids (U…, W…, T…, E…): letters and digits, at most 32 here.
+_SLACK_ID = re.compile(r"[A-Za-z0-9]{1,32}")
+
+
 def _identity(context: BoltContext, body: dict[str, Any]) -> tuple[str, str, str | None]:
     raw = body.get("user")
     user = raw if isinstance(raw, dict) else {}
     name = body.get("user_name") or user.get("username") or user.get("name")
     team = context.team_id or user.get("team_id") or body.get("team_id") or ""
     user_id = context.user_id or user.get("id") or body.get("user_id")
-    if not isinstance(user_id, str) or not user_id or len(user_id) > 32:
+    if not isinstance(user_id, str) or not _SLACK_ID.fullmatch(user_id):
         raise BadPayload("the request names no user")
-    if not isinstance(team, str) or len(team) > 32:
+    if not isinstance(team, str) or (team and not _SLACK_ID.fullmatch(team)):
         raise BadPayload("the request's team is not an id")
-    return team, user_id, name if isinstance(name, str) else None
+    # A name that cannot be stored (lone surrogates, NUL) is no name: the id is enough.
+    if not isinstance(name, str) or unstorable(name) or len(name) > 255:
+        name = None
+    return team, user_id, name
 
 
 def acting_user(context: BoltContext, body: dict[str, Any]) -> tuple[str, str]:
