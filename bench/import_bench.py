@@ -201,7 +201,8 @@ def child(side: str, url: str, path: Path, fmt: str) -> None:
     import psycopg  # noqa: F401
 
     import bot.cli  # noqa: F401
-    import store.importing  # noqa: F401
+    import store.importing
+    import store.quality.token_stream  # noqa: F401  (pyarrow, loaded lazily by the scan)
 
     start_mb = _rss_mb()
     started, cpu_started = time.perf_counter(), time.process_time()

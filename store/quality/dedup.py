@@ -842,8 +842,17 @@ class DedupIndex:
     def encode_many(self, texts: Sequence[str]) -> list[str]:
         """Each text's tokens as one code point each (the form the index compares), giving
         tokens the index has never seen codes of their own."""
+        # pyarrow (the tokens' hash table) loads only for batches: not for every importer.
+        from store.quality.token_stream import token_stream
+
+        stream = token_stream(texts)
         with self._lock:
-            return [self._seq_of(tokenize(t)) for t in texts]
+            codes = self._encode(stream.distinct, grow=True)
+        # Each token's code, text after text, as one string cut at the texts' bounds.
+        points = np.frombuffer(codes.encode("utf-32-le"), dtype=np.uint32)[stream.ids]
+        whole = points.tobytes().decode("utf-32-le")
+        at = stream.bounds.tolist()
+        return [whole[a:z] for a, z in itertools.pairwise(at)]
 
     def nearest_many(
         self,

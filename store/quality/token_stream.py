@@ -1,0 +1,109 @@
+"""The word tokens of many texts at once, in whole-array passes.
+
+The same tokens as `dedup.tokenize` (runs of `str.isalnum()` characters of the casefolded
+text), found without a Python string per token: a 15k-row import holds about 2.5M tokens and
+only some 40k distinct ones. Characters are classified with numpy (each distinct non-ASCII
+code point asked `str.isalnum()` once), and the tokens, as UTF-32 byte strings, are
+dictionary-encoded by pyarrow's hash table, which compares bytes exactly and numbers values in
+order of first appearance (tests/test_quality_token_stream.py compares it with `tokenize`).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+IntArray = npt.NDArray[np.int64]
+# Texts are tokenised about this many characters at a time: bounds the temporaries
+# (some 30 bytes a character: about 30 MB).
+_CHUNK_CHARS = 1 << 20
+
+
+@dataclass(frozen=True)
+class TokenStream:
+    """Every token of a batch of texts, as numbers."""
+
+    distinct: list[str]  # each distinct token once, in order of first appearance
+    ids: IntArray  # every token's position in `distinct`, text after text
+    bounds: IntArray  # text t's tokens are ids[bounds[t] : bounds[t + 1]]
+
+
+def token_stream(texts: Sequence[str]) -> TokenStream:
+    """The tokens of `texts`: `[distinct[i] for i in ids[bounds[t]:bounds[t+1]]]` equals
+    `tokenize(texts[t])`."""
+    seen: dict[str, int] = {}
+    ids: list[IntArray] = []
+    counts: list[IntArray] = []
+    start = 0
+    while start < len(texts):
+        end, size = start, 0
+        while end < len(texts) and (end == start or size + len(texts[end]) <= _CHUNK_CHARS):
+            size += len(texts[end]) + 1
+            end += 1
+        chunk_distinct, chunk_ids, chunk_counts = _chunk_tokens(texts[start:end])
+        # Chunk numbers to batch numbers; tokens new to the batch number on in chunk order.
+        mapping = np.fromiter(
+            (seen.setdefault(tok, len(seen)) for tok in chunk_distinct),
+            dtype=np.int64,
+            count=len(chunk_distinct),
+        )
+        ids.append(mapping[chunk_ids])
+        counts.append(chunk_counts)
+        start = end
+    bounds = np.zeros(len(texts) + 1, dtype=np.int64)
+    if counts:
+        np.cumsum(np.concatenate(counts), out=bounds[1:])
+    all_ids = np.concatenate(ids) if ids else np.empty(0, dtype=np.int64)
+    return TokenStream(list(seen), all_ids, bounds)
+
+
+def _ascii_alnum() -> npt.NDArray[np.bool_]:
+    """`str.isalnum()` of the 128 ASCII characters; index 128 stands for every other one."""
+    table = np.zeros(129, dtype=bool)
+    table[:128] = [chr(c).isalnum() for c in range(128)]
+    return table
+
+
+def _chunk_tokens(texts: Sequence[str]) -> tuple[list[str], IntArray, IntArray]:
+    """A chunk's distinct tokens (first appearance first), each token's number among them,
+    and each text's token count."""
+    folded = [t.lower() if t.isascii() else t.casefold() for t in texts]
+    # A space between texts: no token runs across two texts.
+    points = np.frombuffer(" ".join(folded).encode("utf-32-le"), dtype=np.uint32)
+    alnum = _ascii_alnum()[np.minimum(points, 128)]
+    wide = np.flatnonzero(points >= 128)
+    if len(wide):
+        values, where = np.unique(points[wide], return_inverse=True)
+        alnum[wide] = np.array([chr(c).isalnum() for c in values.tolist()], dtype=bool)[where]
+    edge = np.diff(alnum.view(np.int8), prepend=np.int8(0), append=np.int8(0))
+    starts = np.flatnonzero(edge == 1)
+    lengths = np.flatnonzero(edge == -1) - starts
+    text_starts = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum([len(f) + 1 for f in folded], out=text_starts[1:])
+    counts = np.diff(np.searchsorted(starts, text_starts)).astype(np.int64)
+    if not len(starts):
+        return [], np.empty(0, dtype=np.int64), counts
+    offsets = np.zeros(len(starts) + 1, dtype=np.int64)
+    np.cumsum(lengths * 4, out=offsets[1:])
+    data = points[alnum].tobytes()  # the tokens' characters back to back, as UTF-32-LE
+    tokens = pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(), len(starts), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+    encoded = pc.dictionary_encode(tokens)
+    return _strings(encoded.dictionary), encoded.indices.to_numpy().astype(np.int64), counts
+
+
+def _strings(values: pa.LargeBinaryArray) -> list[str]:
+    """UTF-32-LE byte strings as str: one decode of the whole buffer, then slices."""
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int64)
+    offsets = offsets[values.offset : values.offset + len(values) + 1]
+    first, last = int(offsets[0]), int(offsets[-1])
+    whole = bytes(memoryview(values.buffers()[2])[first:last]).decode("utf-32-le")
+    at = ((offsets - first) // 4).tolist()
+    return [whole[a:z] for a, z in itertools.pairwise(at)]
