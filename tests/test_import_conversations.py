@@ -82,6 +82,18 @@ def test_sharegpt_lines_import_as_conversations_with_every_turn(
     assert stored[2].category.slug == "general_qa"
 
 
+def test_one_conversation_is_counted_in_the_singular(
+    cli_db: TestDatabase, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    one = tmp_path / "one.jsonl"
+    one.write_text(json.dumps(_lines(SHAREGPT)[0]) + "\n", encoding="utf-8")
+    turns = len(_lines(SHAREGPT)[0]["conversations"])
+    assert main(["import", str(one)]) == 0
+    out = capsys.readouterr().out
+    assert f"  1 conversation ({turns} turns)" in out
+    assert "1 conversations" not in out
+
+
 def test_openai_chat_lines_import_with_their_system_turn_and_text_parts(
     db: TestDatabase,
 ) -> None:

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from bot.commands.provenance import add_provenance_options
+from bot.plurals import counted
 from bot.progress import PhaseBars
 from bot.runtime import Runtime
 from store.db import session_scope
@@ -82,7 +83,9 @@ def run(rt: Runtime, args: argparse.Namespace) -> int:
         f"({elapsed:.2f} s)"
     )
     if report.conversations:
-        print(f"  {report.conversations:,} conversations ({report.turns:,} turns)")
+        print(
+            f"  {counted(report.conversations, 'conversation')} ({counted(report.turns, 'turn')})"
+        )
     for slug, n in sorted(report.by_category.items()):
         print(f"  {slug:<24}{n:>8,}")
     if args.near_duplicates != "off":

@@ -7,6 +7,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from bot.plurals import counted
 from bot.slack.mrkdwn import NameOf, anonymised, to_markdown
 from bot.slack.thread import Thread
 from bot.slack.views.capture import SINGLE
@@ -27,10 +28,6 @@ class Draft:
     notes: list[str] = field(default_factory=list)
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
-
-
 def draft(thread: Thread, target_ts: str, mode: str, name_of: NameOf, opted_out: set[str]) -> Draft:
     """The defaults: Single — the first message asks, the one the shortcut was used on answers;
     Conversation — the asker's messages are user turns, everyone else's assistant turns,
@@ -40,12 +37,12 @@ def draft(thread: Thread, target_ts: str, mode: str, name_of: NameOf, opted_out:
     left = len(thread.messages) - len(kept)
     if left:
         notes.append(
-            f":no_entry_sign: {_plural(left, 'message')} by people who opted out of crowdtune "
+            f":no_entry_sign: {counted(left, 'message')} by people who opted out of crowdtune "
             "left out: they are never quoted."
         )
     if thread.skipped:
         notes.append(
-            f":robot_face: {_plural(thread.skipped, 'message')} by bots or Slack left out."
+            f":robot_face: {counted(thread.skipped, 'message')} by bots or Slack left out."
         )
     if thread.truncated:
         notes.append(":scissors: The thread is very long: only its start was read.")

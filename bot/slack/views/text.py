@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from bot.plurals import counted
 from bot.slack.escape import escape_mrkdwn
 from store.stats import CategoryCounts, ConversationCounts, LeaderRow
 
@@ -21,7 +22,7 @@ def conversation_note(conv: ConversationCounts | None) -> str:
     """` · 2 conversations (6 turns)`: a category's conversations, or nothing without any."""
     if conv is None or not conv.total:
         return ""
-    return f" · {conv.total} conversation{'s' * (conv.total != 1)} ({conv.turns} turns)"
+    return f" · {counted(conv.total, 'conversation')} ({counted(conv.turns, 'turn')})"
 
 
 def stats_text(
