@@ -1,4 +1,11 @@
-"""The `crowdtune` command: one entrypoint, subcommands registered by their modules."""
+"""The `crowdtune` command: one entrypoint, subcommands registered by their modules.
+
+Every command module is imported to build the parser, so each keeps its module-level imports
+light (argparse, store's models and queries) and imports the heavy libraries (openai,
+matplotlib, slack_bolt, pyarrow, alembic…) inside the function that runs the command:
+`crowdtune --help` and `crowdtune stats` then start in a fraction of a second.
+tests/test_cli_imports.py holds this.
+"""
 
 from __future__ import annotations
 

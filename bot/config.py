@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from store.report import TokenPrices
+if TYPE_CHECKING:
+    # store.report pulls in numpy and the quality checks; every CLI start reads settings.
+    from store.report import TokenPrices
 
 
 def _env(*names: str) -> AliasChoices:
@@ -235,6 +238,8 @@ class Settings(BaseSettings):
     @property
     def token_prices(self) -> TokenPrices:
         """The LLM prices per million tokens, as the report takes them."""
+        from store.report import TokenPrices
+
         return TokenPrices(self.llm_price_prompt, self.llm_price_completion)
 
     @property

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,9 +19,12 @@ from store.db import (
     make_session_factory,
     session_scope,
 )
-from store.quality.dedup import DedupIndex
-from store.quality.gate import CorpusQualityGate
 from store.reviews import Quorum
+
+if TYPE_CHECKING:
+    # The quality checks (rapidfuzz, phonenumbers…) load when first used, not at every start.
+    from store.quality.dedup import DedupIndex
+    from store.quality.gate import CorpusQualityGate
 
 log = logging.getLogger("crowdtune")
 
@@ -70,6 +74,8 @@ class Runtime:
     def quality_gate(self) -> CorpusQualityGate:
         """Corpus checks (near-duplicates, PII, hygiene); its index is mapped from the snapshot
         when there is one, else built on first use, and caught up before each check."""
+        from store.quality.gate import CorpusQualityGate
+
         return CorpusQualityGate(
             self._dedup_index(),
             warn_threshold=self.settings.dedup_warn_threshold,
@@ -77,6 +83,8 @@ class Runtime:
         )
 
     def _dedup_index(self) -> DedupIndex:
+        from store.quality.dedup import DedupIndex
+
         path = self.settings.dedup_snapshot
         if path and Path(path).exists():
             try:
@@ -94,6 +102,8 @@ class Runtime:
         path = self.settings.dedup_snapshot
         if not path:
             return None
+        from store.quality.dedup import DedupIndex
+
         with session_scope(self.sessions) as s:
             return DedupIndex.write_snapshot(s, Path(path))
 

@@ -14,10 +14,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+# The tasks, formats and phrasings live in a module that imports nothing, so the CLI can build
+# its parser without importing this one (and store.importing with it).
+from generators.transform_templates import (
+    DEFAULT_CATEGORY,
+    DEFAULT_COLUMNS,
+    FORMATS,
+    PHRASINGS,
+    TASKS,
+)
 from store.categories import get_category
 from store.enums import ExampleStatus, Origin
 from store.errors import DomainError
@@ -25,51 +33,6 @@ from store.importing import MAX_REPORTED_ERRORS, ImportFailed, LineError, exampl
 from store.models import Example
 from store.types import utcnow
 from store.validation import validate_pair
-
-TASKS = ("qa", "summarization", "translation")
-FORMATS = ("jsonl", "csv", "tsv", "parquet")
-
-# Roles each task reads and the column paths tried for each, first present wins (the second
-# ones are how Hugging Face exports SQuAD and CNN/DailyMail); --column ROLE=PATH sets one.
-# A path reaches into nested columns: `answers.text[0]`, `translation.de`.
-DEFAULT_COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
-    "qa": {
-        "context": ("context",),
-        "question": ("question",),
-        "answer": ("answer", "answers.text[0]"),
-    },
-    "summarization": {"document": ("document", "article"), "summary": ("summary", "highlights")},
-    "translation": {"source": ("source",), "target": ("target",)},
-}
-DEFAULT_CATEGORY = {
-    "qa": "closed_qa",
-    "summarization": "summarization",
-    "translation": "general_qa",
-}
-
-# Several phrasings per task, so the dataset is not one template repeated.
-PHRASINGS: dict[str, tuple[str, ...]] = {
-    "qa": (
-        "Here is a passage and a question about it. {question}",
-        "Answer the question using only the text below: {question}",
-        "Read the passage and answer this question: {question}",
-        "Based on the reference text, {question_lc}",
-        "{question} Use the reference text to answer.",
-    ),
-    "summarization": (
-        "Summarize this text.",
-        "Write a short summary of the passage below.",
-        "What are the main points of this text? Answer in a few sentences.",
-        "Give me a brief summary of the following.",
-        "Condense this passage into a short paragraph that keeps its key facts.",
-    ),
-    "translation": (
-        "Translate this {source_text} into {target_lang}.",
-        "How would you say this in {target_lang}?",
-        "Give a {target_lang} translation of the following {source_text}.",
-        "Render the {source_text} below in {target_lang}, keeping its meaning and tone.",
-    ),
-}
 
 
 @dataclass
@@ -101,6 +64,8 @@ def detect_format(path: Path) -> str:
 
 
 def _parquet_rows(path: Path, errors: list[LineError]) -> Iterator[_Row]:
+    import pyarrow.parquet as pq  # pyarrow loads for Parquet input only (the CLI starts faster)
+
     try:
         reader = pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises several types for a file that is not Parquet

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -54,16 +54,44 @@ class TestDatabase:
             yield s
 
     def reset(self) -> None:
-        """Empty every table and seed the default categories again."""
+        """Empty every table, restart the id sequences, seed the default categories again."""
         tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
         with self.engine.begin() as conn:
-            if self.kind == "postgresql":
+            if self.kind == "postgresql" and _is_superuser(conn):
+                # What TRUNCATE … RESTART IDENTITY does, in a tenth of its time (it makes new
+                # files for 20 tables and their indexes, ~0.4 s, before each of ~540 tests):
+                # rows deleted with the triggers (our counters, the foreign keys) off, as
+                # TRUNCATE fires none, then every sequence the tables own back to its start.
+                conn.execute(text("SET LOCAL session_replication_role = replica"))
+                for name in tables:
+                    conn.execute(text(f"DELETE FROM {name}"))
+                conn.execute(_RESTART_OWNED_SEQUENCES, {"tables": tables})
+            elif self.kind == "postgresql":
                 conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
             else:
                 for name in tables:
                     conn.execute(text(f"DELETE FROM {name}"))
         with self.session() as s:
             seed_default_categories(s)
+
+
+# Sequences owned by a column of one of `tables` (serial or identity), restarted at their start.
+_RESTART_OWNED_SEQUENCES = text(
+    """
+    SELECT setval(s.seqrelid::regclass, s.seqstart, false)
+    FROM pg_sequence s
+    JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = s.seqrelid
+    JOIN pg_class t ON d.refclassid = 'pg_class'::regclass AND t.oid = d.refobjid
+    WHERE d.deptype IN ('a', 'i')
+      AND t.relnamespace = current_schema()::regnamespace
+      AND t.relname = ANY(:tables)
+    """
+)
+
+
+def _is_superuser(conn: Connection) -> bool:
+    # Turning triggers off needs a superuser (the suite's `postgres`); others TRUNCATE.
+    return conn.exec_driver_sql("SHOW is_superuser").scalar() == "on"
 
 
 @contextmanager

@@ -4,6 +4,7 @@ exit 2, no traceback, and no side effects (no SQLite file created by a read comm
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -68,11 +69,21 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def migrated(tmp_path: Path) -> Path:
-    """A folder whose crowdtune.db was made by `crowdtune db upgrade`."""
-    result = crowdtune(tmp_path, "db", "upgrade")
+@pytest.fixture(scope="module")
+def _upgraded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder per module where `crowdtune db upgrade` ran (a subprocess: seconds)."""
+    folder = tmp_path_factory.mktemp("upgraded")
+    result = crowdtune(folder, "db", "upgrade")
     assert result.returncode == 0, result.stderr
+    return folder
+
+
+@pytest.fixture
+def migrated(_upgraded: Path, tmp_path: Path) -> Path:
+    """A folder whose crowdtune.db was made by `crowdtune db upgrade`: a copy of the module's
+    one (the command exited, so the file is whole), so each test may change or drop it."""
+    for made in _upgraded.iterdir():  # crowdtune.db, and any -wal/-shm SQLite kept beside it
+        shutil.copy2(made, tmp_path / made.name)
     return tmp_path
 
 

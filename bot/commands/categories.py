@@ -5,12 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from slack_sdk import WebClient
-
-from bot.runtime import Runtime
-from bot.slack.client import build_client
-from bot.slack.usergroups import resolve_experts
 from store.catalogue import (
     CategoryFields,
     Experts,
@@ -24,6 +20,11 @@ from store.db import session_scope
 from store.errors import ValidationFailed
 from store.experts import experts_of, named_experts
 from store.stats import category_counts
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
+
+    from bot.runtime import Runtime
 
 
 def _ids(value: str) -> tuple[str, ...]:
@@ -163,11 +164,16 @@ def _fields(args: argparse.Namespace) -> CategoryFields:
 
 
 def _client(rt: Runtime) -> WebClient | None:
+    # Slack's client is imported only when a user group must be looked up (see bot/cli.py).
+    from bot.slack.client import build_client
+
     return build_client(rt.settings) if rt.settings.slack_bot_token else None
 
 
 def _experts(rt: Runtime, user_ids: tuple[str, ...], group: str | None) -> Experts:
     # Slack is asked before the transaction opens: an unknown group changes nothing.
+    from bot.slack.usergroups import resolve_experts
+
     return resolve_experts(_client(rt) if group else None, user_ids, group)
 
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from sqlalchemy import inspect
 
-from bot.runtime import Runtime
-from migrations import runner
 from store.app_settings import ensure_stored_salt
 from store.categories import seed_default_categories
 from store.db import masked_url, session_scope
 from store.models import AppSetting
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,6 +41,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def upgrade(rt: Runtime, args: argparse.Namespace) -> int:
     """Migrate to head and make sure the default categories exist."""
+    from migrations import runner  # alembic: loaded by the commands that use it (bot/cli.py)
+
     runner.upgrade(rt.settings.database_url, args.revision)
     # An older revision asked for by name may not have the settings table yet.
     keeps_salt = inspect(rt.engine).has_table(AppSetting.__tablename__)
@@ -83,6 +87,8 @@ def downgrade(rt: Runtime, args: argparse.Namespace) -> int:
         if not confirmed(f"drop every table of {where}, with all examples and reviews?"):
             print("crowdtune: nothing was changed", file=sys.stderr)
             return 1
+    from migrations import runner
+
     runner.downgrade(rt.settings.database_url, args.revision)
     print(f"database is at {args.revision}")
     return 0
@@ -90,12 +96,16 @@ def downgrade(rt: Runtime, args: argparse.Namespace) -> int:
 
 def current(rt: Runtime, args: argparse.Namespace) -> int:
     """Print the current revision."""
+    from migrations import runner
+
     runner.current(rt.settings.database_url)
     return 0
 
 
 def revision(rt: Runtime, args: argparse.Namespace) -> int:
     """Autogenerate a revision against DATABASE_URL."""
+    from migrations import runner
+
     if not runner.revision(rt.settings.database_url, args.message):
         print("no model changes: no revision written")
     return 0

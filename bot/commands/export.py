@@ -9,21 +9,22 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy.orm import Session, sessionmaker
-
-from bot.config import Settings
-from bot.progress import PhaseBars
-from bot.runtime import Runtime
-from bot.scheduler.jobs import export_folder_name
-from exporters.card import ExportCounts
-from exporters.run import ExportPlan, ExportResult, plan_export, run_export
 from exporters.spec import BALANCES, FORMATS, ExportSpec, ExportSpecError
 from store.app_settings import Salt, pseudonym_salt
 from store.db import make_engine, make_session_factory, session_scope
 from store.enums import Origin
 from store.errors import DomainError
-from store.progress import ProgressFn
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from bot.config import Settings
+    from bot.runtime import Runtime
+    from exporters.card import ExportCounts
+    from exporters.run import ExportPlan, ExportResult
+    from store.progress import ProgressFn
 
 # Smaller exports finish before a bar would be worth drawing.
 EXPORT_PROGRESS_MIN_ROWS = 2_000
@@ -252,6 +253,9 @@ def export_to(
     progress: ProgressFn | None = None,
 ) -> ExportResult:
     """Run one export of DATABASE_URL into `out` (the CLI, Slack and the scheduler use it)."""
+    # The writers (pyarrow, huggingface_hub, yaml) load when an export runs, not at CLI start.
+    from exporters.run import run_export
+
     # A long read must not hold SQLite's write lock: read in a DEFERRED transaction.
     engine = make_engine(settings.database_url, sqlite_begin="DEFERRED")
     try:
@@ -269,6 +273,8 @@ def export_to(
 
 def plan(settings: Settings, spec: ExportSpec) -> ExportPlan:
     """A dry run of one export of DATABASE_URL: what it would contain and drop."""
+    from exporters.run import plan_export
+
     engine = make_engine(settings.database_url, sqlite_begin="DEFERRED")
     try:
         return plan_export(make_session_factory(engine), spec)
@@ -284,6 +290,8 @@ def slack_exporter(rt: Runtime) -> Callable[[str], str]:
     """
 
     def run_from_slack(options: str) -> str:
+        from bot.scheduler.jobs import export_folder_name
+
         salt = resolve_salt(rt.settings, rt.sessions).value
         words = shlex.split(options)
         if "--dry-run" in words:
@@ -301,6 +309,8 @@ def slack_exporter(rt: Runtime) -> Callable[[str], str]:
 
 def run(rt: Runtime, args: argparse.Namespace) -> int:
     """Run the export and print counts per category and split, then the files."""
+    from bot.progress import PhaseBars
+
     salt = resolve_salt(rt.settings, rt.sessions)
     spec = spec_from_namespace(args, rt.settings, salt.value)
     if args.dry_run:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import argparse
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.config import Settings
-from bot.runtime import Runtime
-from generators.drafts import GenerationReport, generate_drafts
-from generators.llm_client import make_client
 from store.errors import DomainError
-from store.quality.dedup import DedupIndex
-from store.quality.pii import find_pii, scrub_pii
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.runtime import Runtime
+    from generators.drafts import GenerationReport
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -78,6 +77,12 @@ def drafts_from_settings(
     The CLI and the scheduler's gap filling both call this, so neither can forget a
     collaborator (PII scrubbing of prompts, PII and duplicate filtering of answers).
     """
+    # openai (a second to import) and the quality checks load only when drafts are made.
+    from generators.drafts import generate_drafts
+    from generators.llm_client import make_client
+    from store.quality.dedup import DedupIndex
+    from store.quality.pii import find_pii, scrub_pii
+
     st = rt.settings
     client = None
     if not dry_run:

@@ -7,14 +7,21 @@ import argparse
 import contextlib
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.commands.provenance import add_provenance_options
 from bot.plurals import counted
-from bot.progress import PhaseBars
-from bot.runtime import Runtime
 from store.db import session_scope
 from store.enums import ExampleStatus, Origin
-from store.importing import FORMATS, NEAR_DUPLICATE_MODES, ImportReport, import_file
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+    from store.importing import ImportReport
+
+# store.importing's choices, copied so that building the parser does not import it (and with it
+# numpy and every quality check); tests/test_cli_imports.py fails when the two differ.
+FORMATS = ("dolly", "alpaca", "sharegpt", "openai")
+NEAR_DUPLICATE_MODES = ("off", "report", "skip")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -60,6 +67,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(rt: Runtime, args: argparse.Namespace) -> int:
     """Import the file in one transaction and print what was added."""
+    from bot.progress import PhaseBars  # tqdm: loaded by the commands that draw bars
+    from store.importing import import_file
+
     started = time.monotonic()
     bars = PhaseBars(args.path.name)
     with session_scope(rt.sessions) as s, contextlib.closing(bars):

@@ -6,15 +6,18 @@ import argparse
 import sys
 from collections import Counter
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from bot.nudges import NudgePolicy, NudgeReport, plan_nudges, send_nudges
-from bot.runtime import Runtime
-from bot.slack.client import build_client
 from store.db import session_scope
 from store.models import Contributor
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from bot.nudges import NudgeReport
+    from bot.runtime import Runtime
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -68,6 +71,10 @@ def nobody_to_ask(session: Session, report: NudgeReport, now: datetime) -> str:
 
 def run(rt: Runtime, args: argparse.Namespace) -> int:
     """Plan or send nudges at the current time."""
+    # The planner and Slack's client load when the command runs (see bot/cli.py).
+    from bot.nudges import NudgePolicy, plan_nudges, send_nudges
+    from bot.slack.client import build_client
+
     now = datetime.now(UTC)
     try:
         policy = NudgePolicy.from_settings(rt.settings)

@@ -8,12 +8,17 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bot.runtime import Runtime
-from exporters.report_html import write_html
 from store.db import session_scope
-from store.report import Report, build_report
-from store.report.sourcing import DEFAULT_SAMPLE
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+    from store.report import Report
+
+# store.report.sourcing's default, copied so that building the parser does not import the
+# report (numpy, krippendorff, the quality checks); tests/test_cli_imports.py keeps them equal.
+DEFAULT_SAMPLE = 200
 
 
 def since_date(value: str) -> datetime:
@@ -48,6 +53,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def make_report(rt: Runtime, *, since: datetime | None, sample: int = DEFAULT_SAMPLE) -> Report:
     """Build the report from DATABASE_URL with the configured token prices."""
+    from store.report import build_report
+
     with session_scope(rt.sessions) as s:
         return build_report(s, since=since, prices=rt.settings.token_prices, sample=sample)
 
@@ -63,6 +70,8 @@ def slack_reporter(rt: Runtime) -> Callable[[], Report]:
 
 def run(rt: Runtime, args: argparse.Namespace) -> int:
     """Write the HTML page and/or print the JSON."""
+    from exporters.report_html import write_html  # matplotlib: loaded only to draw the page
+
     report = make_report(rt, since=args.since, sample=max(1, args.sample))
     out = args.out if args.out is not None or args.json else Path("report.html")
     if out is not None:

@@ -6,15 +6,16 @@ import argparse
 import signal
 import sys
 import threading
-from types import FrameType
+from typing import TYPE_CHECKING
 
 from bot.runtime import Runtime
-from bot.sandbox.app import LOCAL, Sandbox
-from bot.sandbox.demo import seed_demo
 from bot.sandbox.people import MAX_PEOPLE, employees
-from migrations import runner
+from bot.sandbox.servers import LOCAL
 from store.categories import seed_default_categories
 from store.db import session_scope
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 SANDBOX_DB = "sqlite:///crowdtune-sandbox.db"
 
@@ -78,6 +79,9 @@ def _hide_password(url: str) -> str:
 def run(rt: Runtime, args: argparse.Namespace) -> int:
     """Migrate the sandbox's database, seed it, serve until Ctrl-C or SIGTERM."""
     from bot.cli import UsageError
+    from bot.sandbox.app import Sandbox  # the app, the stand-in and alembic: only when run
+    from bot.sandbox.demo import seed_demo
+    from migrations import runner
 
     try:
         people = employees(args.people)

@@ -8,22 +8,13 @@ import logging
 import sys
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.runtime import Runtime
-from bot.scheduler.app import (
-    build_scheduler,
-    describe,
-    new_worker_id,
-    run_forever,
-    schedule_catch_up,
-)
-from bot.scheduler.claims import ClaimedRunner
-from bot.scheduler.cron import CronError, zone
-from bot.scheduler.wiring import production_specs
-from exporters.run import sweep_interrupted_exports
 from store.db import session_scope
 from store.job_runs import recent_runs
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -73,6 +64,19 @@ def last_skip_reason(rt: Runtime, job: str, fire: datetime) -> str:
 def run(rt: Runtime, args: argparse.Namespace) -> int:
     """Build the jobs from settings and run them until SIGTERM, or run one and exit."""
     from bot.cli import UsageError  # the CLI's error type; imported late to avoid a cycle
+
+    # APScheduler and every job's code (Slack, openai, the exporters) load only when run.
+    from bot.scheduler.app import (
+        build_scheduler,
+        describe,
+        new_worker_id,
+        run_forever,
+        schedule_catch_up,
+    )
+    from bot.scheduler.claims import ClaimedRunner
+    from bot.scheduler.cron import CronError, zone
+    from bot.scheduler.wiring import production_specs
+    from exporters.run import sweep_interrupted_exports
 
     # Our own job_run lines say what ran; APScheduler's per-run INFO lines would repeat them.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from bot.runtime import Runtime
-from bot.serve import SettingMissing, serve
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,6 +28,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(rt: Runtime, args: argparse.Namespace) -> int:
     """Serve until stopped; a missing setting is one clear line and exit status 2."""
+    from bot.serve import SettingMissing, serve  # slack_bolt and the app: only to serve
+
     try:
         serve(rt, workers=args.workers, threads=args.threads)
     except SettingMissing as exc:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
-from bot.runtime import Runtime
 from store.db import session_scope
 from store.stats import (
     category_counts,
@@ -14,6 +14,9 @@ from store.stats import (
     llm_edits_json,
     stats_json,
 )
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.commands.provenance import add_provenance_options
-from bot.runtime import Runtime
-from generators.transforms import FORMATS, PHRASINGS, TASKS, transform_file
+from generators.transform_templates import FORMATS, PHRASINGS, TASKS
 from store.db import session_scope
 from store.enums import ExampleStatus
 from store.errors import DomainError
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,6 +55,9 @@ def _columns(specs: list[str]) -> dict[str, str]:
 
 def run(rt: Runtime, args: argparse.Namespace) -> int:
     """Transform the whole file in one transaction and print what was added."""
+    # The readers (pyarrow for Parquet) and store.importing's checks load only when it runs.
+    from generators.transforms import transform_file
+
     with session_scope(rt.sessions) as s:
         report = transform_file(
             s,

@@ -21,13 +21,11 @@ from bot.sandbox.page import Page
 from bot.sandbox.payloads import AppEndpoint
 from bot.sandbox.people import CHANNELS, DIGEST_CHANNEL, EXPORT_CHANNEL, Person, employees
 from bot.sandbox.play import Player
-from bot.sandbox.servers import LocalServer
+from bot.sandbox.servers import LOCAL, LocalServer
 from bot.serve import check_token, http_app
 from bot.slack.standin.web_api import BOT_USER_ID, SlackDouble
 from bot.slack.standin.workspace import Workspace
 from bot.slack.wsgi import EVENTS_PATH
-
-LOCAL = "127.0.0.1"
 
 
 def sandbox_settings(base: Settings, *, api_url: str, bot_token: str, secret: str) -> Settings:

@@ -10,6 +10,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 if TYPE_CHECKING:
     from wsgiref.types import WSGIApplication
 
+LOCAL = "127.0.0.1"  # the default address: only this machine reaches the servers
+
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True  # a long-poll in flight never holds up the exit
