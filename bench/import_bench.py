@@ -200,7 +200,7 @@ def child(side: str, url: str, path: Path, fmt: str) -> None:
 
     import psycopg  # noqa: F401
 
-    import bot.cli  # noqa: F401
+    import bot.cli
     import bot.progress  # noqa: F401  (the CLI loads its commands' libraries lazily)
     import store.importing
     import store.quality.token_stream  # noqa: F401  (pyarrow, loaded lazily by the scan)
