@@ -29,6 +29,7 @@ import numpy.typing as npt
 # Tokens per pass when building postings: bounds the temporary arrays (~80 bytes per token).
 # (Counted in tokens, not slots: slots are ordered by length, so the last ones are the longest.)
 _CHUNK_TOKENS = 1 << 18
+_MIN_CHUNK_TOKENS = 1 << 12
 # The codes held by the most slots (the last ones in `order`) also have one bit per slot in
 # `common`: testing a slot for one is a shift, not a search through a posting of most slots.
 COMMON_BITS = 64
@@ -375,12 +376,15 @@ def _distinct_pairs(
 
 
 def _chunks(seq_off: IntArray, rank: IntArray) -> list[tuple[int, int]]:
-    """Consecutive slot ranges holding up to _CHUNK_TOKENS tokens each (at least one slot)."""
+    """Consecutive slot ranges holding up to _CHUNK_TOKENS tokens each, and no more than a
+    16th of all (but at least _MIN_CHUNK_TOKENS; at least one slot)."""
     ends = np.cumsum(seq_off[rank + 1] - seq_off[rank])
+    # A small part in more passes: its temporary arrays stay a small share of the part too.
+    size = min(_CHUNK_TOKENS, max(_MIN_CHUNK_TOKENS, int(ends[-1]) // 16 if len(ends) else 0))
     out: list[tuple[int, int]] = []
     lo, done = 0, 0
     while lo < len(rank):
-        hi = max(lo + 1, int(np.searchsorted(ends, done + _CHUNK_TOKENS, side="right")))
+        hi = max(lo + 1, int(np.searchsorted(ends, done + size, side="right")))
         out.append((lo, hi))
         lo, done = hi, int(ends[hi - 1])
     return out
