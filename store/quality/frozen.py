@@ -32,7 +32,7 @@ _CHUNK_TOKENS = 1 << 18
 _MIN_CHUNK_TOKENS = 1 << 12
 # The codes held by the most slots (the last ones in `order`) also have one bit per slot in
 # `common`: testing a slot for one is a shift, not a search through a posting of most slots.
-COMMON_BITS = 64
+COMMON_BITS = 32
 # head_pos is stored in one byte: larger positions are stored as this (a lower bound).
 _POS_CAP = 255
 # Token codes below the UTF-16 surrogates fit in two bytes (a vocabulary under 55,296 words).
@@ -75,7 +75,7 @@ class FrozenPart:
     cats: IntArray  # uint16, slot -> category number
     rank: IntArray  # int32, slot -> row (the order slots were added in)
     by_id: IntArray  # int32, the slots in order of id
-    seq_off: IntArray  # int64, rows + 1 offsets into codes
+    seq_off: IntArray  # int32 (int64 for over 2^31 tokens), rows + 1 offsets into codes
     codes: IntArray  # uint16 (small vocabularies) or uint32: every slot's codes in a row
     # int32, code -> its place in the one total order of the codes the part was frozen with
     # (fewest slots first, then by code): a slot's prefix is its first tokens in that order.
@@ -87,10 +87,10 @@ class FrozenPart:
     head_pos: IntArray
     tail_off: IntArray  # int64, V + 1 offsets into tail, by code
     tail: IntArray  # int32, per code the other slots holding it, increasing
-    # uint64, per slot COMMON_BITS / 64 words: bit b (of word b // 64) set when it holds the
+    # uint32, per slot COMMON_BITS / 32 words: bit b (of word b // 32) set when it holds the
     # code whose place is len(order) - 1 - b
     common: IntArray
-    text_off: IntArray  # int64, rows + 1 offsets into the text file
+    text_off: IntArray  # int32 (int64 past 2 GB of text), rows + 1 offsets into the text file
     text: Any  # a read-only mmap (or b"") of UTF-8 texts
     keep: list[Any] = field(default_factory=list)  # files and buffers the arrays live in
 
@@ -117,7 +117,7 @@ class FrozenPart:
             np.empty(0, np.uint8),
             zero,
             np.empty(0, np.int32),
-            np.empty((0, COMMON_BITS // 64), np.uint64),
+            np.empty((0, COMMON_BITS // 32), np.uint32),
             zero,
             b"",
         )
@@ -147,8 +147,8 @@ class FrozenPart:
 
     def holds_common(self, slots: IntArray, bit: int) -> IntArray:
         """Whether each slot holds the code of this `common` bit (bools)."""
-        word = self.common[slots, bit >> 6]
-        held: IntArray = (word >> np.uint64(bit & 63)) & np.uint64(1)
+        word = self.common[slots, bit >> 5]
+        held: IntArray = (word >> np.uint32(bit & 31)) & np.uint32(1)
         return held.astype(bool)
 
     def place(self, code: int) -> int:
@@ -266,7 +266,9 @@ class PartBuilder:
         codes = np.frombuffer(
             self._codes, dtype=np.uint16 if self._codes.typecode == "H" else np.uint32
         )
-        seq_off = np.zeros(len(row_lengths) + 1, dtype=np.int64)
+        # Offsets in 4 bytes when every token and text byte fits (8 bytes otherwise).
+        wide = np.int64 if len(codes) >= 2**31 or self._text_pos >= 2**31 else np.int32
+        seq_off = np.zeros(len(row_lengths) + 1, dtype=wide)
         np.cumsum(row_lengths, out=seq_off[1:])
         by_row_id = np.argsort(row_ids, kind="stable")
         sorted_ids = row_ids[by_row_id]
@@ -280,6 +282,8 @@ class PartBuilder:
         order, heads, tails, common = build_postings(codes, seq_off, rank, width)
         text: Any = b""
         keep: list[Any] = [self._codes, self._text_file]  # the other arrays were copied
+        text_off = np.frombuffer(self._text_off, dtype=np.int64).astype(wide)
+        self._text_off = array("q")
         if self._text_pos:
             text = mmap.mmap(self._text_file.fileno(), 0, access=mmap.ACCESS_READ)
         return FrozenPart(
@@ -294,7 +298,7 @@ class PartBuilder:
             *heads,
             *tails,
             common,
-            np.frombuffer(self._text_off, dtype=np.int64),
+            text_off,
             text,
             keep,
         )
@@ -440,7 +444,7 @@ def build_postings(
     head_pos = np.empty(int(head_off[-1]), dtype=np.uint8)
     tail_post = np.empty(int(tail_off[-1]), dtype=np.int32)
     head_at, tail_at = head_off[:-1].copy(), tail_off[:-1].copy()
-    common = np.zeros((len(rank), COMMON_BITS // 64), dtype=np.uint64)
+    common = np.zeros((len(rank), COMMON_BITS // 32), dtype=np.uint32)
     bit_of = (width - 1 - place).astype(np.int64)  # code -> its bit, if under COMMON_BITS
     for lo, hi in chunks:
         slot, code, head, pos = _slot_tokens(codes, seq_off, rank, lo, hi, width, place)
@@ -448,10 +452,10 @@ def build_postings(
         _fill(head_post, head_at, slot[head], code[head], width, head_pos, pos[head])
         _fill(tail_post, tail_at, slot[~head], code[~head], width)
         bits = bit_of[code]
-        for word in range(COMMON_BITS // 64):
-            mine = (bits >= 64 * word) & (bits < 64 * word + 64)
+        for word in range(COMMON_BITS // 32):
+            mine = (bits >= 32 * word) & (bits < 32 * word + 32)
             if mine.any():
-                one = np.left_shift(np.uint64(1), (bits[mine] - 64 * word).astype(np.uint64))
+                one = np.left_shift(np.uint32(1), (bits[mine] - 32 * word).astype(np.uint32))
                 held = slot[mine]
                 starts = np.flatnonzero(np.concatenate(([True], held[1:] != held[:-1])))
                 common[held[starts], word] = np.bitwise_or.reduceat(one, starts)
