@@ -19,7 +19,7 @@ from bot.scheduler.jobs import dedup_snapshot_job
 from store.enums import ExampleStatus, Origin
 from store.models import Category, Example
 from store.quality.dedup import DedupIndex, prompt_text, tokenize
-from store.quality.frozen import PartBuilder, new_text_file
+from store.quality.frozen import COMMON_BITS, PartBuilder, new_text_file, prefix_length
 from store.types import utcnow
 from tests.dbs import TestDatabase
 from tests.factories import example, person
@@ -250,3 +250,70 @@ def test_frozen_slots_are_ordered_by_length_and_keep_the_last_of_an_id() -> None
     assert [part.slot_of_id(i) for i in (2, 5, 9, 4)] == [1, 2, 0, None]
     assert part.posting(1).tolist() == [0, 1, 2] and part.posting(2).tolist() == [2]
     assert part.length_slots(2, 2) == (0, 2) and part.posting_in(1, 1, 3).tolist() == [1, 2]
+
+
+def test_heads_positions_and_common_bits_agree_with_the_texts() -> None:
+    # Per slot: the codes in its head are those whose first occurrence comes within its
+    # prefix_length in `order`, head_pos says where, and `common` bits match the postings.
+    rng = random.Random(3)
+    vocab = [f"x{i}" for i in range(120)] + ["the", "a", "of"] * 30
+    texts = {i: " ".join(rng.choices(vocab, k=rng.randint(1, 40))) for i in range(21_000)}
+    index = DedupIndex()
+    index.add_many((i, t, "c") for i, t in texts.items())
+    part = index._frozen
+    place = np.asarray(part.order)
+    n_codes = len(place)
+    for slot in rng.sample(range(part.n), 300):
+        seq = part.seq(slot)
+        ordered = sorted(place[ord(c)] for c in seq)
+        cut = int(prefix_length(np.array([len(seq)]))[0])
+        for code in set(map(ord, seq)):
+            first = ordered.index(place[code])
+            in_head = slot in part.head_posting(code).tolist()
+            assert in_head == (first < cut)
+            assert (slot in part.tail_posting(code).tolist()) == (not in_head)
+            if in_head:
+                head, pos = part.head_in_at(code, slot, slot + 1)
+                assert head.tolist() == [slot] and int(pos[0]) == min(first, 255)
+            bit = part.common_bit(code)
+            if bit >= 0:
+                assert bool(part.holds_common(np.array([slot]), bit)[0])
+        held = {part.common_bit(ord(c)) for c in seq} - {-1}
+        for bit in range(COMMON_BITS):
+            code = int(np.flatnonzero(place == n_codes - 1 - bit)[0])
+            if bit not in held:
+                assert not part.holds_common(np.array([slot]), bit)[0], (slot, code)
+
+
+def test_near_copies_and_shuffles_at_and_above_the_prefix_threshold_match_brute_force() -> None:
+    # Repeated tokens (multisets), near copies, shuffled copies and vocabulary added after
+    # the freeze: the head/positional filters must drop no pair that reaches the threshold.
+    rng = random.Random(21)
+    vocab = [f"y{i}" for i in range(200)] + ["the", "a", "of", "to"] * 25
+    base = [rng.choices(vocab, k=rng.randint(4, 90)) for _ in range(300)]
+    texts: dict[int, str] = {}
+    for i in range(22_000):
+        words = list(base[i % len(base)])
+        if i % 3 == 0:
+            rng.shuffle(words)
+        for _ in range(rng.randint(0, max(1, len(words) // 4))):
+            words[rng.randrange(len(words))] = rng.choice(vocab)
+        texts[i] = " ".join(words[: rng.randint(max(1, len(words) * 2 // 3), len(words))])
+    index = DedupIndex()
+    index.add_many((i, t, "c") for i, t in texts.items())
+    for j in range(len(texts), len(texts) + 150):  # recent slots, some with new tokens
+        words = list(rng.choice(base))
+        words[rng.randrange(len(words))] = f"new{j % 7}"
+        texts[j] = " ".join(words)
+        index.add(j, texts[j], "d")
+    tokens = {i: tokenize(t) for i, t in texts.items()}
+    queries = rng.sample(list(texts.values()), 10)
+    for q in list(queries):
+        words = q.split()
+        rng.shuffle(words)
+        queries.append(" ".join(words))
+        queries.append(q + " new3 y7 y7")
+    for query in queries:
+        for threshold in (0.7, 0.72, 0.8, 0.95, 1.0):
+            got = {h.example_id for h in index.nearest(query, k=100_000, threshold=threshold)}
+            assert got == _brute(tokens, query, threshold), (query, threshold)

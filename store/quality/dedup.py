@@ -667,18 +667,26 @@ class DedupIndex:
                 # those still to look at token j (counted <= j) are the last ones.
                 t0 = int(np.count_nonzero(counted[:cut] > j))
                 sub = slots[t0:cut]
-                if len(sub):
-                    posting = part.posting_in(ord(code), int(sub[0]), int(sub[-1]) + 1)
+                bit = part.common_bit(ord(code))
+                if len(sub) and bit >= 0:  # held by most slots: one bit each
                     margin[t0:cut] -= weight
-                    if len(posting) < _SCAN_SHARE * len(sub):
-                        if not marked:
-                            scratch[slots[:cut]] = np.arange(1, cut + 1, dtype=np.int32)
-                            marked = cut
-                        at = scratch[posting]  # 1-based rank among slots, 0 for other slots
-                        margin[at[at > 0] - 1] += weight
-                    elif len(posting):
-                        pos = np.minimum(np.searchsorted(posting, sub), len(posting) - 1)
-                        margin[t0 + np.flatnonzero(posting[pos] == sub)] += weight
+                    margin[t0 + np.flatnonzero(part.holds_common(sub, bit))] += weight
+                elif len(sub):
+                    a, b = int(sub[0]), int(sub[-1]) + 1
+                    margin[t0:cut] -= weight
+                    # A slot holds the code in its head or in its tail, not both.
+                    for posting in (part.head_in(ord(code), a, b), part.tail_in(ord(code), a, b)):
+                        if len(posting) < _SCAN_SHARE * len(sub):
+                            if not len(posting):
+                                continue
+                            if not marked:
+                                scratch[slots[:cut]] = np.arange(1, cut + 1, dtype=np.int32)
+                                marked = cut
+                            at = scratch[posting]  # 1-based rank among slots, 0: other slots
+                            margin[at[at > 0] - 1] += weight
+                        else:
+                            pos = np.minimum(np.searchsorted(posting, sub), len(posting) - 1)
+                            margin[t0 + np.flatnonzero(posting[pos] == sub)] += weight
                 if cut < len(slots):
                     todo = (counted[cut:] <= j) * weight
                     margin[cut:] -= todo
@@ -729,16 +737,47 @@ class DedupIndex:
         ok = (margin >= 0) & (alive[slots] == 1)
         return slots[ok], margin[ok]
 
+    def _head_counts(
+        self, heads: list[npt.NDArray[Any]], parts: list[npt.NDArray[Any]]
+    ) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
+        """The live frozen slots in `heads`, increasing, and how many of `parts` hold each
+        (through the scratch array: one gather per entry of the parts)."""
+        joined = np.sort(np.concatenate(heads)) if heads else _NO_SLOTS
+        if len(joined):
+            joined = joined[np.concatenate(([True], joined[1:] != joined[:-1]))]
+        alive = np.frombuffer(self._alive, dtype=np.int8)
+        found = joined[alive[joined] == 1].astype(np.int64)
+        if not len(found):
+            return found, np.empty(0, dtype=np.int64)
+        if self._scratch is None:
+            self._scratch = np.zeros(self._frozen.n, dtype=np.int32)
+        scratch = self._scratch
+        scratch[found] = np.arange(1, len(found) + 1, dtype=np.int32)
+        try:
+            at = scratch[np.concatenate(parts)]
+        finally:
+            scratch[found] = 0
+        got: npt.NDArray[Any] = np.bincount(at, minlength=len(found) + 1)[1:].astype(np.int64)
+        return found, got
+
     def _candidates(self, seq: str, threshold: float) -> npt.NDArray[Any]:
         """Slots that can still reach `threshold`: a sound filter, exact scores come later.
 
         ROUGE-L F1 >= t between m and n tokens needs LCS >= need(n) = ceil(t(m+n)/2), and LCS
         is at most the query tokens (with multiplicity) the text also holds. So (1) length
-        bounds; (2) prefix filter: a text of n tokens holds one of the query's rarest tokens
+        bounds; (2) prefix filter: a text of n tokens holds one of the query's first tokens
         covering M - need(n) + 1 of its M known token occurrences, so a token is read only for
         the lengths whose prefix it is in, and frozen slots being ordered by length that is
-        one slice of its posting; (3) count filter: going through the other tokens rarest
-        first, drop slots whose shared count plus what is left cannot reach need(n).
+        one slice of its posting; (3) count filter: going through the other tokens in the
+        same order, drop slots whose shared count plus what is left cannot reach need(n).
+
+        At a threshold of at least frozen.PREFIX_THRESHOLD the query's tokens go in the frozen
+        part's total order (tokens it has never seen first), and a frozen slot is looked for
+        only in the heads: with both sides' elements (token, k-th occurrence) in one total
+        order, two token multisets sharing alpha elements share one among the first
+        |x| - alpha + 1 of each (the prefix filter of all-pairs similarity joins), and a head
+        is cut for the least alpha a partner of any length may have. Otherwise tokens go
+        rarest first and the whole postings are read, counted as in (2).
         """
         m = len(seq)
         lo, hi = length_bounds(m, threshold)
@@ -751,26 +790,41 @@ class DedupIndex:
         weights.pop(_UNKNOWN, None)
         if not weights or hi < lo:
             return np.empty(0, dtype=np.int64)
-        sizes = {c: self._posting_len(c) for c in weights}
-        by_rarity = sorted(weights, key=lambda c: sizes[c])
+        part = self._frozen
+        headed = threshold >= frozen.PREFIX_THRESHOLD
+        if headed:
+            by_rarity = sorted(weights, key=lambda c: (part.place(ord(c)), ord(c)))
+        else:
+            sizes = {c: self._posting_len(c) for c in weights}
+            by_rarity = sorted(weights, key=lambda c: sizes[c])
         w = np.array([weights[c] for c in by_rarity], dtype=np.int64)
-        before = np.zeros(len(w) + 1, dtype=np.int64)  # weight of the tokens rarer than each
+        before = np.zeros(len(w) + 1, dtype=np.int64)  # weight of the tokens before each
         np.cumsum(w, out=before[1:])
         known = int(before[-1])
         need_at = np.ceil(threshold * (m + np.arange(lo, hi + 1)) / 2 - _EPS).astype(np.int64)
-        # Per length, how many of the rarest tokens make its prefix (0: no text can match).
+        # Per length, how many of the first tokens make its prefix (0: no text can match).
         prefix_at = np.searchsorted(before[:-1], known - need_at, side="right")
         used = int(prefix_at[0])
         if used == 0:
             return np.empty(0, dtype=np.int64)
-        part = self._frozen
         first, _ = part.length_slots(lo, hi)
+        room = np.arange(lo, hi + 1) - need_at  # per length, tokens that may go unshared
         frozen_parts: list[npt.NDArray[Any]] = []
+        heads: list[npt.NDArray[Any]] = []
         recent_parts: list[npt.NDArray[Any]] = []
         for j, code in enumerate(by_rarity[:used]):
             top = lo + int(np.count_nonzero(prefix_at > j)) - 1  # longest length it serves
             _, stop = part.length_slots(lo, top)
-            frozen_parts += [part.posting_in(ord(code), first, stop)] * weights[code]
+            if headed:
+                # Positional filter: the first code x shares with the query, at position
+                # `pos` among x's n tokens in order, leaves at most n - pos to share.
+                found, pos = part.head_in_at(ord(code), first, stop)
+                if len(found):
+                    heads.append(found[pos <= room[lengths[found] - lo]])
+            else:
+                found = part.head_in(ord(code), first, stop)
+            # Every slot holding a prefix token is counted (for the count filter's start).
+            frozen_parts += [found, part.tail_in(ord(code), first, stop)] * weights[code]
             recent = self._recent_posting(code)
             if len(recent):
                 n = lengths[recent]
@@ -778,11 +832,19 @@ class DedupIndex:
         left_from = known - before  # weight of each token and the ones after it
         # Per length, the count of prefix tokens a text needs: LCS <= that count plus the
         # weight of the tokens after its prefix.
-        slots, margin = self._prefix_survivors(
-            frozen_parts, recent_parts, lo, need_at - left_from[prefix_at]
-        )
-        # margin = shared count + weight not yet looked at - need: a slot goes below 0 for good.
+        req = need_at - left_from[prefix_at]
+        if headed:
+            slots, margin = self._prefix_survivors([], recent_parts, lo, req)
+            found, got = self._head_counts(heads, frozen_parts)
+            # got = the slot's count of prefix tokens: it needs req of them.
+            got -= req[lengths[found] - lo]
+            ok = got >= 0
+            slots = np.concatenate((found[ok], slots))
+            margin = np.concatenate((got[ok], margin))
+        else:
+            slots, margin = self._prefix_survivors(frozen_parts, recent_parts, lo, req)
         counted = prefix_at[lengths[slots] - lo]  # the tokens each slot's count covers
+        # margin = shared count + weight not yet looked at - need: a slot goes below 0 for good.
         verify_at = max(8, _VERIFY_AT * 64 // max(m, 64))
         return self._count_filter(slots, margin, counted, by_rarity, w, verify_at)
 
