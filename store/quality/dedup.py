@@ -13,6 +13,7 @@ passage with a reworded question is. Rejected examples are not indexed.
 
 from __future__ import annotations
 
+import codecs
 import itertools
 import math
 import re
@@ -912,7 +913,7 @@ class DedupIndex:
             codes = self._encode(stream.distinct, grow=True)
         # Each token's code, text after text, as one string cut at the texts' bounds.
         points = np.frombuffer(codes.encode("utf-32-le"), dtype=np.uint32)[stream.ids]
-        whole = points.tobytes().decode("utf-32-le")
+        whole, _ = codecs.utf_32_le_decode(points.data)  # no bytes copy
         at = stream.bounds.tolist()
         return [whole[a:z] for a, z in itertools.pairwise(at)]
 

@@ -20,6 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 IntArray = npt.NDArray[np.int64]
+# Token numbers: a batch holds far fewer than 2^31 distinct tokens (half the memory of int64).
+IdArray = npt.NDArray[np.int32]
 # Texts are tokenised about this many characters at a time: bounds the temporaries
 # (some 30 bytes a character: about 30 MB).
 _CHUNK_CHARS = 1 << 20
@@ -30,7 +32,7 @@ class TokenStream:
     """Every token of a batch of texts, as numbers."""
 
     distinct: list[str]  # each distinct token once, in order of first appearance
-    ids: IntArray  # every token's position in `distinct`, text after text
+    ids: IdArray  # every token's position in `distinct`, text after text
     bounds: IntArray  # text t's tokens are ids[bounds[t] : bounds[t + 1]]
 
 
@@ -38,7 +40,7 @@ def token_stream(texts: Sequence[str]) -> TokenStream:
     """The tokens of `texts`: `[distinct[i] for i in ids[bounds[t]:bounds[t+1]]]` equals
     `tokenize(texts[t])`."""
     seen: dict[str, int] = {}
-    ids: list[IntArray] = []
+    ids: list[IdArray] = []
     counts: list[IntArray] = []
     start = 0
     while start < len(texts):
@@ -50,7 +52,7 @@ def token_stream(texts: Sequence[str]) -> TokenStream:
         # Chunk numbers to batch numbers; tokens new to the batch number on in chunk order.
         mapping = np.fromiter(
             (seen.setdefault(tok, len(seen)) for tok in chunk_distinct),
-            dtype=np.int64,
+            dtype=np.int32,
             count=len(chunk_distinct),
         )
         ids.append(mapping[chunk_ids])
@@ -59,7 +61,7 @@ def token_stream(texts: Sequence[str]) -> TokenStream:
     bounds = np.zeros(len(texts) + 1, dtype=np.int64)
     if counts:
         np.cumsum(np.concatenate(counts), out=bounds[1:])
-    all_ids = np.concatenate(ids) if ids else np.empty(0, dtype=np.int64)
+    all_ids = np.concatenate(ids) if ids else np.empty(0, dtype=np.int32)
     return TokenStream(list(seen), all_ids, bounds)
 
 
@@ -70,7 +72,7 @@ def _ascii_alnum() -> npt.NDArray[np.bool_]:
     return table
 
 
-def _chunk_tokens(texts: Sequence[str]) -> tuple[list[str], IntArray, IntArray]:
+def _chunk_tokens(texts: Sequence[str]) -> tuple[list[str], IdArray, IntArray]:
     """A chunk's distinct tokens (first appearance first), each token's number among them,
     and each text's token count."""
     folded = [t.lower() if t.isascii() else t.casefold() for t in texts]
@@ -88,7 +90,7 @@ def _chunk_tokens(texts: Sequence[str]) -> tuple[list[str], IntArray, IntArray]:
     np.cumsum([len(f) + 1 for f in folded], out=text_starts[1:])
     counts = np.diff(np.searchsorted(starts, text_starts)).astype(np.int64)
     if not len(starts):
-        return [], np.empty(0, dtype=np.int64), counts
+        return [], np.empty(0, dtype=np.int32), counts
     offsets = np.zeros(len(starts) + 1, dtype=np.int64)
     np.cumsum(lengths * 4, out=offsets[1:])
     data = points[alnum].tobytes()  # the tokens' characters back to back, as UTF-32-LE
@@ -96,7 +98,7 @@ def _chunk_tokens(texts: Sequence[str]) -> tuple[list[str], IntArray, IntArray]:
         pa.large_binary(), len(starts), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
     )
     encoded = pc.dictionary_encode(tokens)
-    return _strings(encoded.dictionary), encoded.indices.to_numpy().astype(np.int64), counts
+    return _strings(encoded.dictionary), encoded.indices.to_numpy(), counts
 
 
 def _strings(values: pa.LargeBinaryArray) -> list[str]:
