@@ -16,6 +16,8 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from store.categories import list_categories
+from store.choices import IMPORT_FORMATS as FORMATS
+from store.choices import NEAR_DUPLICATE_MODES
 from store.conversations import Turn, conversation_hash, sides, turn_values, validate_turns
 from store.enums import ExampleKind, ExampleStatus, Origin, TurnRole
 from store.errors import DomainError
@@ -26,14 +28,10 @@ from store.quality.dedup import DedupIndex, prompt_text
 from store.types import utcnow
 from store.validation import content_hash, validate_pair
 
-FORMATS = ("dolly", "alpaca", "sharegpt", "openai")
 # Formats whose records are conversations (every turn kept, as example_turns).
 CHAT_FORMATS = ("sharegpt", "openai")
 # How much of a file auto-detection reads to see its first record's keys.
 DETECT_BYTES = 1 << 20
-# What to do with records whose prompt is a near-duplicate (ROUGE-L F1 >= threshold) of a
-# stored example or of an earlier record of the same file.
-NEAR_DUPLICATE_MODES = ("off", "report", "skip")
 MAX_REPORTED_ERRORS = 20
 INSERT_BATCH = 5_000
 

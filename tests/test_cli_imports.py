@@ -8,9 +8,6 @@ import json
 import subprocess
 import sys
 
-import pytest
-
-from bot.commands import importing, report
 from tests.conftest import REPO_ROOT
 
 HEAVY = ("openai", "matplotlib", "slack_bolt", "datasets", "pyarrow", "alembic")
@@ -50,17 +47,3 @@ def test_the_probe_sees_a_heavy_library_once_a_command_needs_it() -> None:
         PROBE.replace("bot.cli.build_parser()", "bot.cli.build_parser(); import migrations.runner")
     )
     assert "alembic" in loaded
-
-
-@pytest.mark.parametrize(
-    ("copy", "original"),
-    [
-        (importing.FORMATS, "store.importing:FORMATS"),
-        (importing.NEAR_DUPLICATE_MODES, "store.importing:NEAR_DUPLICATE_MODES"),
-        (report.DEFAULT_SAMPLE, "store.report.sourcing:DEFAULT_SAMPLE"),
-    ],
-)
-def test_constants_copied_into_the_cli_match_their_originals(copy: object, original: str) -> None:
-    # The parser's choices and defaults are copied so that it need not import these modules.
-    module, name = original.split(":")
-    assert copy == getattr(__import__(module, fromlist=[name]), name)

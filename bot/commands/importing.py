@@ -11,17 +11,13 @@ from typing import TYPE_CHECKING
 
 from bot.commands.provenance import add_provenance_options
 from bot.plurals import counted
+from store.choices import IMPORT_FORMATS, NEAR_DUPLICATE_MODES
 from store.db import session_scope
 from store.enums import ExampleStatus, Origin
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
     from store.importing import ImportReport
-
-# store.importing's choices, copied so that building the parser does not import it (and with it
-# numpy and every quality check); tests/test_cli_imports.py fails when the two differ.
-FORMATS = ("dolly", "alpaca", "sharegpt", "openai")
-NEAR_DUPLICATE_MODES = ("off", "report", "skip")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,7 +30,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("path", type=Path)
     p.add_argument(
         "--format",
-        choices=[*FORMATS, "auto"],
+        choices=[*IMPORT_FORMATS, "auto"],
         default="auto",
         help="auto (default) tells them apart by the first record's keys",
     )

@@ -10,15 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from store.choices import REPORT_SAMPLE as DEFAULT_SAMPLE
 from store.db import session_scope
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
     from store.report import Report
-
-# store.report.sourcing's default, copied so that building the parser does not import the
-# report (numpy, krippendorff, the quality checks); tests/test_cli_imports.py keeps them equal.
-DEFAULT_SAMPLE = 200
 
 
 def since_date(value: str) -> datetime:

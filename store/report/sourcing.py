@@ -14,13 +14,14 @@ from rapidfuzz.distance import Levenshtein
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from store.choices import REPORT_SAMPLE
 from store.enums import ExampleKind, ExampleStatus, Origin, Verdict
 from store.models import Example, ExampleTurn, LlmUsage, Review
 from store.quality.dedup import DedupIndex
 from store.report.agreement import TASK_CAP_SECONDS
 from store.report.diversity import Diversity, Text, diversity_of
 
-DEFAULT_SAMPLE = 200  # examples per origin for the diversity figures
+DEFAULT_SAMPLE = REPORT_SAMPLE
 TOP_REASONS = 3
 _ID_CHUNK = 500
 _PUNCT = re.compile(r"[\s.!?;:,]+$")
