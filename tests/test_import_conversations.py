@@ -90,6 +90,7 @@ def test_one_conversation_is_counted_in_the_singular(
     turns = len(_lines(SHAREGPT)[0]["conversations"])
     assert main(["import", str(one)]) == 0
     out = capsys.readouterr().out
+    assert "sharegpt format, 1 record read, 1 added" in out
     assert f"  1 conversation ({turns} turns)" in out
     assert "1 conversations" not in out
 

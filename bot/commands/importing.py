@@ -84,7 +84,7 @@ def run(rt: Runtime, args: argparse.Namespace) -> int:
         )
     elapsed = time.monotonic() - started
     print(
-        f"{report.path}: {report.format} format, {report.read:,} records read, "
+        f"{report.path}: {report.format} format, {counted(report.read, 'record')} read, "
         f"{report.added:,} added, {report.already_present:,} already present "
         f"({elapsed:.2f} s)"
     )
