@@ -57,6 +57,7 @@ class PhaseBars:
                 nrows=rows,
                 mininterval=0.2,
                 leave=True,
+                initial=done,  # a phase seen first midway: its rate counts from here
             )
         self._bar.update(done - self._bar.n)
         if done >= total:

@@ -3,10 +3,12 @@ JSON, conversations from ShareGPT (JSON lines or one JSON array) and OpenAI chat
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
+import logging
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,8 +27,11 @@ from store.models import Category, Example, ExampleTurn
 from store.progress import ProgressFn, track
 from store.quality.batch import BatchDuplicate, BatchItem, scan_batch
 from store.quality.dedup import DedupIndex, prompt_text
+from store.quality.pairs_worker import PairsWorker, ScanWorkerFailed
 from store.types import utcnow
 from store.validation import content_hash, validate_pair
+
+log = logging.getLogger(__name__)
 
 # Formats whose records are conversations (every turn kept, as example_turns).
 CHAT_FORMATS = ("sharegpt", "openai")
@@ -568,67 +573,71 @@ def import_file(
             fmt = detect_format(path)
         except (gzip.BadGzipFile, EOFError) as exc:
             raise _damaged_gzip(path, exc) from exc
-    cats: dict[str, Category] = {c.slug: c for c in list_categories(session)}
-    if category is not None and category not in cats:
-        raise DomainError(f"unknown category {category!r}; known: {', '.join(cats)}")
-    records, errors = parse_file(path, fmt, category, progress)
-    if not records and not errors:
-        errors.append(LineError(1, "the file has no records"))
-    rows: list[dict[str, Any]] = []
-    source = path.name
-    present = set(session.scalars(select(Example.source_ref).where(Example.source == source)))
-    report = ImportReport(path=str(path), format=fmt, read=len(records))
-    now = utcnow()
-    unit = record_unit(path, fmt)
-    turns_at: dict[str, tuple[Turn, ...]] = {}  # source_ref -> a conversation's turns
-    for rec in track(records, progress, "checking", len(records)):
-        cat = cats.get(rec.category)
-        if cat is None:
-            known = ", ".join(cats)
-            errors.append(
-                LineError(rec.line, f"unknown category {rec.category!r}; known: {known}", unit)
+    # Started before parsing, so that it loads its libraries meanwhile (None: no worker).
+    with PairsWorker.for_import(path, near_duplicates) or contextlib.nullcontext() as worker:
+        cats: dict[str, Category] = {c.slug: c for c in list_categories(session)}
+        if category is not None and category not in cats:
+            raise DomainError(f"unknown category {category!r}; known: {', '.join(cats)}")
+        records, errors = parse_file(path, fmt, category, progress)
+        if not records and not errors:
+            errors.append(LineError(1, "the file has no records"))
+        rows: list[dict[str, Any]] = []
+        source = path.name
+        present = set(session.scalars(select(Example.source_ref).where(Example.source == source)))
+        report = ImportReport(path=str(path), format=fmt, read=len(records))
+        now = utcnow()
+        unit = record_unit(path, fmt)
+        turns_at: dict[str, tuple[Turn, ...]] = {}  # source_ref -> a conversation's turns
+        for rec in track(records, progress, "checking", len(records)):
+            cat = cats.get(rec.category)
+            if cat is None:
+                known = ", ".join(cats)
+                errors.append(
+                    LineError(rec.line, f"unknown category {rec.category!r}; known: {known}", unit)
+                )
+                continue
+            problems = _problems(cat, rec)
+            if problems:
+                errors.extend(LineError(rec.line, f"{k}: {v}", unit) for k, v in problems.items())
+                continue
+            ref = f"{unit} {rec.line}"
+            if ref in present:
+                report.already_present += 1
+                continue
+            rows.append(
+                example_row(
+                    cat,
+                    rec.instruction,
+                    rec.context,
+                    rec.response,
+                    status,
+                    origin,
+                    source,
+                    ref,
+                    now,
+                    source_name=source_name,
+                    licence=licence,
+                    turns=rec.turns,
+                )
             )
-            continue
-        problems = _problems(cat, rec)
-        if problems:
-            errors.extend(LineError(rec.line, f"{k}: {v}", unit) for k, v in problems.items())
-            continue
-        ref = f"{unit} {rec.line}"
-        if ref in present:
-            report.already_present += 1
-            continue
-        rows.append(
-            example_row(
-                cat,
-                rec.instruction,
-                rec.context,
-                rec.response,
-                status,
-                origin,
-                source,
-                ref,
-                now,
-                source_name=source_name,
-                licence=licence,
-                turns=rec.turns,
-            )
+            if rec.turns is not None:
+                turns_at[ref] = rec.turns
+            report.by_category[cat.slug] = report.by_category.get(cat.slug, 0) + 1
+        if errors:
+            errors.sort(key=lambda e: e.line)
+            raise ImportFailed(path, errors[:MAX_REPORTED_ERRORS], len(errors))
+        rows, finish = _near_duplicate_pass(
+            session, rows, cats, report, near_duplicates, near_threshold, progress, worker
         )
-        if rec.turns is not None:
-            turns_at[ref] = rec.turns
-        report.by_category[cat.slug] = report.by_category.get(cat.slug, 0) + 1
-    if errors:
-        errors.sort(key=lambda e: e.line)
-        raise ImportFailed(path, errors[:MAX_REPORTED_ERRORS], len(errors))
-    rows = _near_duplicate_pass(
-        session, rows, cats, report, near_duplicates, near_threshold, progress
-    )
-    insert_example_rows(session, rows, progress)
-    kept = {r["source_ref"]: turns_at[r["source_ref"]] for r in rows if r["source_ref"] in turns_at}
-    insert_turns(session, source, kept)
-    report.added = len(rows)
-    report.conversations = len(kept)
-    report.turns = sum(len(t) for t in kept.values())
-    return report
+        insert_example_rows(session, rows, progress)
+        refs = [r["source_ref"] for r in rows]
+        kept = {ref: turns_at[ref] for ref in refs if ref in turns_at}
+        insert_turns(session, source, kept)
+        report.added = len(rows)
+        report.conversations = len(kept)
+        report.turns = sum(len(t) for t in kept.values())
+        finish()  # the near-duplicates found beside the insert (a worker), if not before it
+        return report
 
 
 def insert_turns(session: Session, source: str, turns: Mapping[str, Sequence[Turn]]) -> None:
@@ -705,14 +714,20 @@ def _near_duplicate_pass(
     mode: str,
     threshold: float,
     progress: ProgressFn | None = None,
-) -> list[dict[str, Any]]:
-    """Find near-duplicates of the rows (in the file and in the corpus); drop them in skip mode."""
+    worker: PairsWorker | None = None,
+) -> tuple[list[dict[str, Any]], Callable[[], None]]:
+    """Find near-duplicates of the rows (in the file and in the corpus); drop them in skip mode.
+
+    Returns the rows to insert and what to call once they are inserted: with a `worker`
+    (report mode only), the file's own pairs are found beside the insert and the report is
+    completed then. The corpus is read here, before the rows join it.
+    """
     if mode not in NEAR_DUPLICATE_MODES:
         raise DomainError(
             f"unknown near-duplicate mode {mode!r}; use one of: {', '.join(NEAR_DUPLICATE_MODES)}"
         )
     if mode == "off" or not rows:
-        return rows
+        return rows, _nothing
     slugs = {c.id: c.slug for c in cats.values()}
     items = [
         BatchItem(
@@ -728,15 +743,32 @@ def _near_duplicate_pass(
         def scan_progress(done: int, total: int) -> None:
             report_to("near-duplicates", done, total)
 
+    index = DedupIndex.from_session(session)
+    if worker is not None and not skip:
+        worker.submit([item.text for item in items], threshold)
+        ready = worker
+
+        def finish() -> None:
+            try:
+                report.near_duplicates = scan_batch(
+                    index,
+                    items,
+                    threshold=threshold,
+                    progress=scan_progress,
+                    within=lambda: ready.result(scan_progress),
+                )
+            except ScanWorkerFailed as exc:  # same answer, found here: slower, nothing lost
+                log.warning("%s; scanning in this process instead", exc)
+                report.near_duplicates = scan_batch(
+                    index, items, threshold=threshold, progress=scan_progress
+                )
+
+        return rows, finish
     report.near_duplicates = scan_batch(
-        DedupIndex.from_session(session),
-        items,
-        threshold=threshold,
-        keep_duplicates=not skip,
-        progress=scan_progress,
+        index, items, threshold=threshold, keep_duplicates=not skip, progress=scan_progress
     )
     if not skip:
-        return rows
+        return rows, _nothing
     dropped = {d.ref for d in report.near_duplicates}
     kept = []
     for row, item in zip(rows, items, strict=True):
@@ -746,4 +778,8 @@ def _near_duplicate_pass(
             kept.append(row)
     report.by_category = {k: v for k, v in report.by_category.items() if v}
     report.skipped_near_duplicates = len(rows) - len(kept)
-    return kept
+    return kept, _nothing
+
+
+def _nothing() -> None:
+    """A `finish` with nothing left to do."""

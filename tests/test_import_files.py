@@ -16,6 +16,7 @@ from bot.cli import main
 from bot.progress import PhaseBars
 from store.importing import import_file
 from store.models import Example
+from store.quality import pairs_worker
 from tests.conftest import FIXTURES
 from tests.dbs import TestDatabase
 
@@ -94,7 +95,13 @@ def test_no_near_duplicate_line_when_there_are_none(
     assert "2 added" in out and "near-duplicate" not in out
 
 
-def test_each_slow_phase_gets_its_own_bar(db: TestDatabase, tmp_path: Path) -> None:
+@pytest.mark.parametrize("worker", [False, True], ids=["in-process", "scan-worker"])
+def test_each_slow_phase_gets_its_own_bar(
+    db: TestDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, worker: bool
+) -> None:
+    """Also when the file's own pairs are found in a second process beside the insert."""
+    monkeypatch.setattr(pairs_worker, "_cores", lambda: 2 if worker else 1)
+    monkeypatch.setattr(pairs_worker, "MIN_FILE_BYTES", 0)
     path = tmp_path / "dups.jsonl"
     records = [
         {"instruction": f"Tell me about topic {n} of the list", "response": "An answer."}

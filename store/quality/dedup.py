@@ -13,7 +13,6 @@ passage with a reworded question is. Rejected examples are not indexed.
 
 from __future__ import annotations
 
-import codecs
 import itertools
 import math
 import re
@@ -906,16 +905,14 @@ class DedupIndex:
         """Each text's tokens as one code point each (the form the index compares), giving
         tokens the index has never seen codes of their own."""
         # pyarrow (the tokens' hash table) loads only for batches: not for every importer.
-        from store.quality.token_stream import token_stream
+        from store.quality.token_stream import coded_texts, token_stream
 
         stream = token_stream(texts)
         with self._lock:
             codes = self._encode(stream.distinct, grow=True)
-        # Each token's code, text after text, as one string cut at the texts' bounds.
+        # Each token's code, text after text, cut at the texts' bounds.
         points = np.frombuffer(codes.encode("utf-32-le"), dtype=np.uint32)[stream.ids]
-        whole, _ = codecs.utf_32_le_decode(points.data)  # no bytes copy
-        at = stream.bounds.tolist()
-        return [whole[a:z] for a, z in itertools.pairwise(at)]
+        return coded_texts(points, stream.bounds)
 
     def nearest_many(
         self,

@@ -10,6 +10,7 @@ order of first appearance (tests/test_quality_token_stream.py compares it with `
 
 from __future__ import annotations
 
+import codecs
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ import pyarrow.compute as pc
 IntArray = npt.NDArray[np.int64]
 # Token numbers: a batch holds far fewer than 2^31 distinct tokens (half the memory of int64).
 IdArray = npt.NDArray[np.int32]
+# Code points a str can't hold on its own (UTF-16 surrogates).
+_SURROGATES_START, _SURROGATES_SIZE = 0xD800, 0x800
 # Texts are tokenised about this many characters at a time: bounds the temporaries
 # (some 30 bytes a character: about 30 MB).
 _CHUNK_CHARS = 1 << 20
@@ -63,6 +66,23 @@ def token_stream(texts: Sequence[str]) -> TokenStream:
         np.cumsum(np.concatenate(counts), out=bounds[1:])
     all_ids = np.concatenate(ids) if ids else np.empty(0, dtype=np.int32)
     return TokenStream(list(seen), all_ids, bounds)
+
+
+def coded_texts(points: npt.NDArray[np.uint32], bounds: IntArray) -> list[str]:
+    """Per text, its tokens' codes (`points`, text after text; text t's are
+    points[bounds[t]:bounds[t + 1]]) as one string of code points: the form texts are compared
+    in (ROUGE-L over tokens is Indel over these strings)."""
+    whole, _ = codecs.utf_32_le_decode(np.ascontiguousarray(points, dtype=np.uint32).data)
+    at = bounds.tolist()
+    return [whole[a:z] for a, z in itertools.pairwise(at)]
+
+
+def own_codes(stream: TokenStream) -> list[str]:
+    """The texts of `stream` coded on their own: token number n is code point n + 1, past the
+    surrogates (which a str can't encode); no index, no other batch shares these codes."""
+    points = stream.ids.astype(np.uint32) + 1
+    points[points >= _SURROGATES_START] += _SURROGATES_SIZE
+    return coded_texts(points, stream.bounds)
 
 
 def _ascii_alnum() -> npt.NDArray[np.bool_]:

@@ -1,0 +1,156 @@
+"""The import's scan worker (`store/quality/pairs_worker.py`): a real second process whose
+pairs give the same report as the in-process scan, and an import that survives its failure."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+import store.quality as quality
+from store.importing import import_file
+from store.models import Example
+from store.quality import pairs_worker
+from store.quality.batch import BatchItem, scan_batch
+from store.quality.dedup import DedupIndex
+from store.quality.pairs_worker import PairsWorker, ScanWorkerFailed
+from tests.dbs import TestDatabase
+
+
+def _texts(seed: int, n: int) -> list[str]:
+    """Variants of a few base texts: dense groups of near-duplicates, and some strangers."""
+    rng = random.Random(seed)
+    vocab = [f"w{i}" for i in range(40)] + ["the", "a", "of"] * 10 + ["ünïcode", "ß"]
+    base = [" ".join(rng.choices(vocab, k=rng.randint(1, 40))) for _ in range(40)]
+    out = []
+    for _ in range(n):
+        words = rng.choice(base).split()
+        for _ in range(rng.randint(0, 4)):
+            words[rng.randrange(len(words))] = rng.choice(vocab)
+        out.append(" ".join(words))
+    return [*out, "", "...", "unseen words only here"]
+
+
+@pytest.mark.parametrize("stored", [0, 80])
+def test_worker_pairs_give_the_in_process_report(stored: int) -> None:
+    texts = _texts(stored, 300)
+    items = [BatchItem(f"line {n}", t, "open_qa") for n, t in enumerate(texts, start=1)]
+    index = DedupIndex()
+    # Other variants of the same base texts (the generator draws the bases first).
+    more = _texts(stored, 300 + stored)[300 : 300 + stored]
+    index.add_many((i, t, "c") for i, t in enumerate(more, start=1))
+    expected = scan_batch(index, items)
+    seen: list[tuple[int, int]] = []
+    with PairsWorker() as worker:
+        worker.submit([item.text for item in items], 0.7)
+        got = scan_batch(
+            index, items, within=lambda: worker.result(lambda d, t: seen.append((d, t)))
+        )
+    assert got == expected
+    assert sum(d.in_batch for d in expected) > 50  # the batch holds near-duplicates
+    assert stored == 0 or any(not d.in_batch for d in expected)  # and stored matches
+    assert seen and seen[-1] == (len(items), len(items))  # progress reached the end
+
+
+def test_worker_error_is_raised_with_its_message() -> None:
+    with PairsWorker() as worker:
+        worker.submit(["a b c", "a b c"], "not a threshold")  # type: ignore[arg-type]
+        with pytest.raises(ScanWorkerFailed, match=r"the near-duplicate scan failed: \w+Error"):
+            worker.result()
+
+
+def test_unused_worker_ends_when_closed() -> None:
+    """An import that fails validation never submits: closing stops the process at once."""
+    started = time.monotonic()
+    worker = PairsWorker()
+    worker.close()
+    assert worker._process.returncode is not None
+    assert time.monotonic() - started < 10
+
+
+def test_worker_loads_neither_the_database_layer_nor_the_whole_package() -> None:
+    code = (
+        "import sys, store.quality.pairs_worker, store.quality.token_stream\n"
+        "print(sorted(m for m in ('sqlalchemy', 'store.quality.dedup', 'store.models')"
+        " if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    # The package's names still resolve, each from its module.
+    assert sorted(quality.__all__) == sorted(quality._HOME_OF)
+    assert quality.DedupIndex is DedupIndex
+
+
+def _dolly(tmp_path: Path, texts: list[str]) -> Path:
+    path = tmp_path / "big.jsonl"
+    rows = [
+        {
+            "instruction": t or "empty",
+            "context": "",
+            "response": "An answer.",
+            "category": "open_qa",
+        }
+        for t in texts
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _report(db: TestDatabase, path: Path) -> list[tuple[str, float, str]]:
+    with db.session() as s:
+        report = import_file(s, path)
+        s.rollback()  # each run imports into the same empty store
+    return [(d.ref, d.score, d.match_ref) for d in report.near_duplicates]
+
+
+def test_import_uses_the_worker_and_reports_what_the_importer_finds_alone(
+    db: TestDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _dolly(tmp_path, _texts(3, 400))
+    monkeypatch.setattr(pairs_worker, "_cores", lambda: 1)
+    alone = _report(db, path)
+    monkeypatch.setattr(pairs_worker, "_cores", lambda: 2)
+    monkeypatch.setattr(pairs_worker, "MIN_FILE_BYTES", 0)
+    submitted: list[int] = []
+    submit = PairsWorker.submit
+
+    def counted(self: PairsWorker, texts: list[str], threshold: float) -> None:
+        submitted.append(len(texts))
+        submit(self, texts, threshold)
+
+    monkeypatch.setattr(PairsWorker, "submit", counted)
+    assert _report(db, path) == alone
+    assert submitted == [403] and len(alone) > 100
+    with db.session() as s:  # the worker wrote nothing; the importer's rows were rolled back
+        assert s.scalar(select(func.count()).select_from(Example)) == 0
+
+
+def test_import_whose_worker_died_finds_the_pairs_itself(
+    db: TestDatabase,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    path = _dolly(tmp_path, _texts(4, 200))
+    monkeypatch.setattr(pairs_worker, "_cores", lambda: 1)
+    alone = _report(db, path)
+    monkeypatch.setattr(pairs_worker, "_cores", lambda: 2)
+    monkeypatch.setattr(pairs_worker, "MIN_FILE_BYTES", 0)
+    start = PairsWorker.__init__
+
+    def killed(self: PairsWorker) -> None:  # e.g. the kernel's OOM killer, mid-import
+        start(self)
+        self._process.kill()
+        self._process.wait()
+
+    monkeypatch.setattr(PairsWorker, "__init__", killed)
+    with caplog.at_level(logging.WARNING, logger="store.importing"):
+        assert _report(db, path) == alone
+    assert "scanning in this process instead" in caplog.text
