@@ -581,6 +581,10 @@ def import_file(
         records, errors = parse_file(path, fmt, category, progress)
         if not records and not errors:
             errors.append(LineError(1, "the file has no records"))
+        if worker is not None and records and not errors:
+            # The worker starts on the records' prompts now, while they are checked and
+            # written; used only if they are exactly the rows' (none invalid, none present).
+            worker.submit([_record_prompt(rec) for rec in records], near_threshold)
         rows: list[dict[str, Any]] = []
         source = path.name
         present = set(session.scalars(select(Example.source_ref).where(Example.source == source)))
@@ -744,8 +748,10 @@ def _near_duplicate_pass(
             report_to("near-duplicates", done, total)
 
     index = DedupIndex.from_session(session)
+    if worker is not None and worker.submitted != [item.text for item in items]:
+        worker.close()  # it works on other texts (some rows were present): stop it
+        worker = None
     if worker is not None and not skip:
-        worker.submit([item.text for item in items], threshold)
         ready = worker
 
         def finish() -> None:
@@ -779,6 +785,13 @@ def _near_duplicate_pass(
     report.by_category = {k: v for k, v in report.by_category.items() if v}
     report.skipped_near_duplicates = len(rows) - len(kept)
     return kept, _nothing
+
+
+def _record_prompt(rec: Record) -> str:
+    """The prompt the near-duplicate check compares for the row `rec` becomes (example_row)."""
+    if rec.turns is not None:
+        return prompt_text(sides(rec.turns)[0])
+    return prompt_text(rec.instruction, rec.context)
 
 
 def _nothing() -> None:

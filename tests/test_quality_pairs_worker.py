@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -20,6 +21,7 @@ from store.models import Example
 from store.quality import pairs_worker
 from store.quality.batch import BatchItem, scan_batch
 from store.quality.dedup import DedupIndex
+from store.quality.pair_join import BatchPairs
 from store.quality.pairs_worker import PairsWorker, ScanWorkerFailed
 from tests.dbs import TestDatabase
 
@@ -110,6 +112,20 @@ def _report(db: TestDatabase, path: Path) -> list[tuple[str, float, str]]:
     return [(d.ref, d.score, d.match_ref) for d in report.near_duplicates]
 
 
+def _count_answers(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of pairs of each answer a worker gives its import."""
+    answered: list[int] = []
+    result = PairsWorker.result
+
+    def counted(self: PairsWorker, progress: Any = None) -> BatchPairs:
+        pairs = result(self, progress)
+        answered.append(len(self.submitted or []))
+        return pairs
+
+    monkeypatch.setattr(PairsWorker, "result", counted)
+    return answered
+
+
 def test_import_uses_the_worker_and_reports_what_the_importer_finds_alone(
     db: TestDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -118,16 +134,9 @@ def test_import_uses_the_worker_and_reports_what_the_importer_finds_alone(
     alone = _report(db, path)
     monkeypatch.setattr(pairs_worker, "_cores", lambda: 2)
     monkeypatch.setattr(pairs_worker, "MIN_FILE_BYTES", 0)
-    submitted: list[int] = []
-    submit = PairsWorker.submit
-
-    def counted(self: PairsWorker, texts: list[str], threshold: float) -> None:
-        submitted.append(len(texts))
-        submit(self, texts, threshold)
-
-    monkeypatch.setattr(PairsWorker, "submit", counted)
+    answered = _count_answers(monkeypatch)
     assert _report(db, path) == alone
-    assert submitted == [403] and len(alone) > 100
+    assert answered == [403] and len(alone) > 100
     with db.session() as s:  # the worker wrote nothing; the importer's rows were rolled back
         assert s.scalar(select(func.count()).select_from(Example)) == 0
 
@@ -154,3 +163,23 @@ def test_import_whose_worker_died_finds_the_pairs_itself(
     with caplog.at_level(logging.WARNING, logger="store.importing"):
         assert _report(db, path) == alone
     assert "scanning in this process instead" in caplog.text
+
+
+def test_reimport_with_rows_already_present_does_not_use_the_worker_answer(
+    db: TestDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker starts on every record; when some are already stored (a file imported
+    again after growing), its pairs are of other rows, and the importer scans alone."""
+    texts = _texts(5, 300)
+    first = _dolly(tmp_path, texts[:150])
+    monkeypatch.setattr(pairs_worker, "MIN_FILE_BYTES", 0)
+    monkeypatch.setattr(pairs_worker, "_cores", lambda: 1)
+    with db.session() as s:
+        import_file(s, first)
+        s.commit()
+    path = _dolly(tmp_path, texts)  # same name: lines 1-150 are present
+    alone = _report(db, path)
+    monkeypatch.setattr(pairs_worker, "_cores", lambda: 2)
+    answered = _count_answers(monkeypatch)
+    assert _report(db, path) == alone
+    assert answered == [] and any(not m.startswith("line") for _, _, m in alone)

@@ -64,6 +64,7 @@ class PairsWorker:
             stdout=subprocess.PIPE,
             env=env,
         )
+        self.submitted: list[str] | None = None  # the texts it works on
         self._total = 0
 
     @classmethod
@@ -75,11 +76,12 @@ class PairsWorker:
 
     def submit(self, texts: Sequence[str], threshold: float) -> None:
         """Start finding the pairs of `texts` at `threshold` (waits until the worker reads)."""
+        self.submitted = list(texts)
         self._total = len(texts)
         stdin = self._process.stdin
         assert stdin is not None
         try:
-            stdin.write(json.dumps({"threshold": threshold, "texts": list(texts)}).encode())
+            stdin.write(json.dumps({"threshold": threshold, "texts": self.submitted}).encode())
             stdin.close()
         except OSError:  # it died starting (e.g. out of memory): `result` says so
             pass
