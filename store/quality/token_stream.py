@@ -42,30 +42,32 @@ class TokenStream:
 def token_stream(texts: Sequence[str]) -> TokenStream:
     """The tokens of `texts`: `[distinct[i] for i in ids[bounds[t]:bounds[t+1]]]` equals
     `tokenize(texts[t])`."""
-    seen: dict[str, int] = {}
+    dictionaries: list[pa.LargeBinaryArray] = []
     ids: list[IdArray] = []
     counts: list[IntArray] = []
-    start = 0
+    start = seen = 0
     while start < len(texts):
         end, size = start, 0
         while end < len(texts) and (end == start or size + len(texts[end]) <= _CHUNK_CHARS):
             size += len(texts[end]) + 1
             end += 1
         chunk_distinct, chunk_ids, chunk_counts = _chunk_tokens(texts[start:end])
-        # Chunk numbers to batch numbers; tokens new to the batch number on in chunk order.
-        mapping = np.fromiter(
-            (seen.setdefault(tok, len(seen)) for tok in chunk_distinct),
-            dtype=np.int32,
-            count=len(chunk_distinct),
-        )
-        ids.append(mapping[chunk_ids])
+        # Chunk numbers, shifted past the earlier chunks' dictionaries.
+        ids.append(chunk_ids + seen)
+        dictionaries.append(chunk_distinct)
+        seen += len(chunk_distinct)
         counts.append(chunk_counts)
         start = end
     bounds = np.zeros(len(texts) + 1, dtype=np.int64)
-    if counts:
-        np.cumsum(np.concatenate(counts), out=bounds[1:])
-    all_ids = np.concatenate(ids) if ids else np.empty(0, dtype=np.int32)
-    return TokenStream(list(seen), all_ids, bounds)
+    if not counts:
+        return TokenStream([], np.empty(0, dtype=np.int32), bounds)
+    np.cumsum(np.concatenate(counts), out=bounds[1:])
+    # The chunks' dictionaries, one after the other, encoded again: batch numbers in order
+    # of first appearance (a chunk's new tokens come after the earlier chunks' tokens).
+    merged = pc.dictionary_encode(pa.concat_arrays(dictionaries))
+    batch_of = merged.indices.to_numpy()
+    all_ids = batch_of[np.concatenate(ids)].astype(np.int32)
+    return TokenStream(_strings(merged.dictionary), all_ids, bounds)
 
 
 def coded_texts(points: npt.NDArray[np.uint32], bounds: IntArray) -> list[str]:
@@ -92,9 +94,9 @@ def _ascii_alnum() -> npt.NDArray[np.bool_]:
     return table
 
 
-def _chunk_tokens(texts: Sequence[str]) -> tuple[list[str], IdArray, IntArray]:
-    """A chunk's distinct tokens (first appearance first), each token's number among them,
-    and each text's token count."""
+def _chunk_tokens(texts: Sequence[str]) -> tuple[pa.LargeBinaryArray, IdArray, IntArray]:
+    """A chunk's distinct tokens as UTF-32-LE byte strings (first appearance first), each
+    token's number among them, and each text's token count."""
     folded = [t.lower() if t.isascii() else t.casefold() for t in texts]
     # A space between texts: no token runs across two texts.
     points = np.frombuffer(" ".join(folded).encode("utf-32-le"), dtype=np.uint32)
@@ -110,7 +112,7 @@ def _chunk_tokens(texts: Sequence[str]) -> tuple[list[str], IdArray, IntArray]:
     np.cumsum([len(f) + 1 for f in folded], out=text_starts[1:])
     counts = np.diff(np.searchsorted(starts, text_starts)).astype(np.int64)
     if not len(starts):
-        return [], np.empty(0, dtype=np.int32), counts
+        return pa.array([], type=pa.large_binary()), np.empty(0, dtype=np.int32), counts
     offsets = np.zeros(len(starts) + 1, dtype=np.int64)
     np.cumsum(lengths * 4, out=offsets[1:])
     data = points[alnum].tobytes()  # the tokens' characters back to back, as UTF-32-LE
@@ -118,7 +120,7 @@ def _chunk_tokens(texts: Sequence[str]) -> tuple[list[str], IdArray, IntArray]:
         pa.large_binary(), len(starts), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
     )
     encoded = pc.dictionary_encode(tokens)
-    return _strings(encoded.dictionary), encoded.indices.to_numpy(), counts
+    return encoded.dictionary, encoded.indices.to_numpy(), counts
 
 
 def _strings(values: pa.LargeBinaryArray) -> list[str]:
