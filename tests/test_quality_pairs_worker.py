@@ -112,6 +112,17 @@ def _report(db: TestDatabase, path: Path) -> list[tuple[str, float, str]]:
     return [(d.ref, d.score, d.match_ref) for d in report.near_duplicates]
 
 
+def _alone_then_with_worker(
+    db: TestDatabase, path: Path, monkeypatch: pytest.MonkeyPatch
+) -> list[tuple[str, float, str]]:
+    """The report of importing `path` without a worker; later imports get one."""
+    monkeypatch.setattr(pairs_worker, "_cores", lambda: 1)
+    alone = _report(db, path)
+    monkeypatch.setattr(pairs_worker, "_cores", lambda: 2)
+    monkeypatch.setattr(pairs_worker, "MIN_FILE_BYTES", 0)
+    return alone
+
+
 def _count_answers(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The number of pairs of each answer a worker gives its import."""
     answered: list[int] = []
@@ -130,10 +141,7 @@ def test_import_uses_the_worker_and_reports_what_the_importer_finds_alone(
     db: TestDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = _dolly(tmp_path, _texts(3, 400))
-    monkeypatch.setattr(pairs_worker, "_cores", lambda: 1)
-    alone = _report(db, path)
-    monkeypatch.setattr(pairs_worker, "_cores", lambda: 2)
-    monkeypatch.setattr(pairs_worker, "MIN_FILE_BYTES", 0)
+    alone = _alone_then_with_worker(db, path, monkeypatch)
     answered = _count_answers(monkeypatch)
     assert _report(db, path) == alone
     assert answered == [403] and len(alone) > 100
@@ -148,10 +156,7 @@ def test_import_whose_worker_died_finds_the_pairs_itself(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     path = _dolly(tmp_path, _texts(4, 200))
-    monkeypatch.setattr(pairs_worker, "_cores", lambda: 1)
-    alone = _report(db, path)
-    monkeypatch.setattr(pairs_worker, "_cores", lambda: 2)
-    monkeypatch.setattr(pairs_worker, "MIN_FILE_BYTES", 0)
+    alone = _alone_then_with_worker(db, path, monkeypatch)
     start = PairsWorker.__init__
 
     def killed(self: PairsWorker) -> None:  # e.g. the kernel's OOM killer, mid-import
