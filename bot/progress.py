@@ -38,11 +38,14 @@ class PhaseBars:
         self.enabled = force or self.stream.isatty()
         self._phase: str | None = None
         self._bar: Any = None  # the tqdm bar of the current phase
+        self._ended: str | None = None  # the phase whose bar reached its end last
 
     def __call__(self, phase: str, done: int, total: int) -> None:
         """Advance (or start) the bar of `phase`."""
         if not self.enabled or total < max(1, self.min_total):
             return
+        if self._bar is None and phase == self._ended and done >= total:
+            return  # the end of a phase told twice (by a step and by its caller): one bar
         if phase != self._phase or self._bar is None:
             self.close()
             self._phase = phase
@@ -62,6 +65,7 @@ class PhaseBars:
         self._bar.update(done - self._bar.n)
         if done >= total:
             self.close()
+            self._ended = phase
 
     def close(self) -> None:
         """Finish the current bar (also when an error stops the work midway)."""

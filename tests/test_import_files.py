@@ -119,6 +119,8 @@ def test_each_slow_phase_gets_its_own_bar(
         # Each phase ends at 100% of its own total, with its own rate.
         assert f"dups.jsonl: {phase}: 100%" in text and "300/300" in text, (phase, text)
     assert text.count("rows/s") >= 4
+    # One bar a phase: no second, empty bar when a step and its caller both tell the end.
+    assert "300/300 [00:00<?, ? rows/s]" not in text, text
 
 
 def test_bars_stay_off_when_stderr_is_not_a_terminal() -> None:
