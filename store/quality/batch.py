@@ -57,17 +57,20 @@ def scan_batch(
     total = len(items)
     if progress is not None and within is None:  # (else `within` tells how far it got)
         progress(0, total)
-    if within is not None:
-        if not keep_duplicates:
-            raise ValueError("batch_pairs keeps every duplicate: not for keep_duplicates=False")
-        stored = _stored_best(index, None, [item.text for item in items], threshold)
-        pairs = within()
-    else:
-        seqs = index.encode_many([item.text for item in items])
-        stored = _stored_best(index, seqs, [], threshold)
+    texts = [item.text for item in items]
+    if within is None:
+        seqs = index.encode_many(texts)
+        stored = _stored_best(index, seqs, threshold)
         # A batch text must beat the stored match (ties go to the stored example).
         floor = np.array([h.score if h is not None else threshold for h in stored])
         pairs = candidate_pairs(seqs, threshold, floor, seed=keep_duplicates, progress=progress)
+    else:
+        if not keep_duplicates:
+            raise ValueError("batch_pairs keeps every duplicate: not for keep_duplicates=False")
+        # The stored side needs the texts in the index's codes; with nothing stored, no codes.
+        seqs = index.encode_many(texts) if len(index) else [""] * total
+        stored = _stored_best(index, seqs, threshold)
+        pairs = within()
     best = _choose(pairs, stored, total, threshold, keep_duplicates)
     if progress is not None:
         progress(total, total)
@@ -104,17 +107,10 @@ def _duplicates(
     return found
 
 
-def _stored_best(
-    index: DedupIndex, seqs: list[str] | None, texts: Sequence[str], threshold: float
-) -> list[NearMatch | None]:
-    """Each text's best stored match (one indexed query per text; none when nothing is stored).
-
-    `seqs` are the texts encoded by the index; None: encode `texts` if anything is stored."""
-    count = len(seqs) if seqs is not None else len(texts)
+def _stored_best(index: DedupIndex, seqs: list[str], threshold: float) -> list[NearMatch | None]:
+    """Each text's best stored match (one indexed query per text; none when nothing is stored)."""
     if not len(index):
-        return [None] * count
-    if seqs is None:
-        seqs = index.encode_many(texts)
+        return [None] * len(seqs)
     out: list[NearMatch | None] = []
     for seq in seqs:
         hits = index.nearest_coded(seq, k=1, threshold=threshold)
