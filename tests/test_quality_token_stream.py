@@ -68,3 +68,16 @@ def test_encode_many_gives_the_codes_of_the_text_at_a_time_path(
     batch, one_by_one = DedupIndex(), DedupIndex()
     for texts in (first, then):  # the second batch meets codes the first one gave
         assert batch.encode_many(texts) == [one_by_one._seq_of(tokenize(t)) for t in texts]
+
+
+def test_own_codes_skip_the_surrogates_and_keep_tokens_apart() -> None:
+    """Past 55,295 distinct tokens the next codes would be UTF-16 surrogates, which a str
+    can't hold: they are skipped, and every token keeps a code of its own."""
+    texts = [" ".join(f"t{n}x{k}" for k in range(100)) for n in range(700)]  # 70,000 tokens
+    texts.append("t0x0 t699x99 t0x0")  # repeats of the first and the last token
+    stream = ts.token_stream(texts)
+    coded = ts.own_codes(stream)
+    points = {ord(c) for text in coded for c in text}
+    assert len(points) == len(stream.distinct) == 70_000
+    assert not any(0xD800 <= p < 0xE000 for p in points) and 0 not in points
+    assert coded[-1] == coded[0][0] + coded[-2][-1] + coded[0][0]
