@@ -733,7 +733,7 @@ class DedupIndex:
                             if not marked:
                                 scratch[slots[:cut]] = np.arange(1, cut + 1, dtype=np.int32)
                                 marked = cut
-                            at = scratch[posting]  # 1-based rank among slots, 0: other slots
+                            at = np.take(scratch, posting)  # 1-based rank among slots, 0: others
                             margin[at[at > 0] - 1] += weight
                         else:
                             pos = np.minimum(np.searchsorted(posting, sub), len(posting) - 1)
@@ -799,7 +799,7 @@ class DedupIndex:
         if len(joined):
             joined = joined[np.concatenate(([True], joined[1:] != joined[:-1]))]
         alive = np.frombuffer(self._alive, dtype=np.int8)
-        found = joined[alive[joined] == 1].astype(np.int64)
+        found = joined[np.take(alive, joined) == 1].astype(np.int64)
         if not len(found):
             return found, np.empty(0, dtype=np.int64)
         if self._scratch is None:
@@ -807,7 +807,7 @@ class DedupIndex:
         scratch = self._scratch
         scratch[found] = np.arange(1, len(found) + 1, dtype=np.int32)
         try:
-            at = scratch[np.concatenate(parts)]
+            at = np.take(scratch, np.concatenate(parts))
         finally:
             scratch[found] = 0
         got: npt.NDArray[Any] = np.bincount(at, minlength=len(found) + 1)[1:].astype(np.int64)
@@ -1076,12 +1076,13 @@ def order_bound(
     try:
         labels[first] |= 1
         labels[second] |= 2
-        lab = labels[run]
+        lab = np.take(labels, run)  # (take: twice as fast as [] with a uint16 index)
     finally:
         labels[first] = 0
         labels[second] = 0
     # d: +1 for a token of A only, -1 for one of B only; D its running sum from each start.
-    d = (lab & 1) - (lab >> 1)
+    in_second = lab >> 1
+    d = (lab & 1) - in_second
     total = np.zeros(len(run) + 1, dtype=np.int32)
     np.cumsum(d, dtype=np.int32, out=total[1:])
     starts, ends = off[:-1], off[1:]
@@ -1092,7 +1093,7 @@ def order_bound(
     at, to = starts[nonempty], ends[nonempty]
     # max over t of A(x[:t]) - B(x[:t]), plus x's tokens in B.
     best = np.maximum(np.maximum.reduceat(total[:-1], at), total[to]) - total[at]
-    in_b = np.add.reduceat(lab >> 1, at, dtype=np.int64)
+    in_b = np.add.reduceat(in_second, at, dtype=np.int64)
     bound[nonempty] = best + in_b
     return bound
 

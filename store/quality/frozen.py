@@ -225,7 +225,7 @@ class FrozenPart:
         lengths = self.seq_off[rows + 1] - starts
         off = np.zeros(len(slots) + 1, dtype=np.int64)
         np.cumsum(lengths, out=off[1:])
-        return self.codes[spans(starts, lengths)], off
+        return np.take(self.codes, spans(starts, lengths)), off
 
     def decode(self, run: IntArray, off: IntArray, which: IntArray) -> list[str]:
         """Of codes gathered by `gather`, those of the slots at `which` as strings."""
@@ -316,19 +316,16 @@ class PartBuilder:
 
 
 def spans(starts: IntArray, lengths: IntArray) -> IntArray:
-    """The positions starts[i] .. starts[i] + lengths[i] - 1 for every i, in a row (int32 when
-    they fit)."""
-    total = int(lengths.sum())
-    wide = total and int(np.max(starts + lengths)) >= 2**31
-    kind = np.int64 if wide else np.int32
+    """The positions starts[i] .. starts[i] + lengths[i] - 1 for every i, in a row (int64:
+    numpy gathers through other index types several times slower)."""
     # Steps of 1, and at each span's first position the jump from the previous span's last.
     used = lengths > 0
     first, size = starts[used].astype(np.int64), lengths[used].astype(np.int64)
-    step = np.ones(total, dtype=kind)
+    step = np.ones(int(size.sum()), dtype=np.int64)
     if len(first):
         step[0] = first[0]
         step[(np.cumsum(size) - size)[1:]] = first[1:] - (first[:-1] + size[:-1] - 1)
-    positions: IntArray = np.cumsum(step, dtype=kind)
+    positions: IntArray = np.cumsum(step)
     return positions
 
 
