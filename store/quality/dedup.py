@@ -680,9 +680,13 @@ class DedupIndex:
     ) -> npt.NDArray[Any]:
         """The count filter: going through `codes` (the query's tokens, rarest first), a slot
         whose count does not cover token j yet (counted <= j) loses w[j] of its margin unless it
-        holds the token; slots below 0 can no longer match. Stops once verify_at are left.
+        holds the token; slots below 0 can no longer match. Stops once verify_at are left, or
+        once a pass drops too few slots to pay for itself (what is left are mostly near copies
+        that share the tokens, which order_bound and rapidfuzz tell apart).
 
-        Membership is k binary searches in the token's posting (ordered by slot), or, when the
+        The tokens with a common bit go first, for every frozen slot at once (the deductions
+        can be made in any order: each is a token the slot lacks). Otherwise membership is k
+        binary searches in the token's posting (ordered by slot), or, when the
         part of the posting among the slots is shorter than those would cost, one pass over it
         through a scratch array holding each frozen slot's rank among `slots`.
         """
@@ -703,7 +707,7 @@ class DedupIndex:
             live = int(np.count_nonzero(margin >= 0))
         recent_slots = bool(len(slots)) and int(slots[-1]) >= n_frozen
         # An iteration that drops fewer slots than this costs more than the checks of
-        # _forward_bound and rapidfuzz it spares them (those grow with the query's length).
+        # order_bound and rapidfuzz it spares them (those grow with the query's length).
         stall = _STALL * 64 // max(int(w.sum()), 64)
         try:
             while live > verify_at and j < len(codes):
@@ -874,7 +878,9 @@ class DedupIndex:
         covering M - need(n) + 1 of its M known token occurrences, so a token is read only for
         the lengths whose prefix it is in, and frozen slots being ordered by length that is
         one slice of its posting; (3) count filter: going through the other tokens in the
-        same order, drop slots whose shared count plus what is left cannot reach need(n).
+        same order, drop slots whose shared count plus what is left cannot reach need(n);
+        (4) before rapidfuzz, `order_bound` (in _score): LCS is at most the best split of a text
+        into a part matching the query's first half and one matching its second.
 
         At a threshold of at least frozen.PREFIX_THRESHOLD the query's tokens go in the frozen
         part's total order (tokens it has never seen first), and a frozen slot is looked for
