@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rapidfuzz import process
 from rapidfuzz.distance import Indel
 from sqlalchemy import delete, insert, update
@@ -18,8 +20,14 @@ from bot.runtime import Runtime
 from bot.scheduler.jobs import dedup_snapshot_job
 from store.enums import ExampleStatus, Origin
 from store.models import Category, Example
-from store.quality.dedup import DedupIndex, prompt_text, tokenize
-from store.quality.frozen import COMMON_BITS, PartBuilder, new_text_file, prefix_length
+from store.quality.dedup import DedupIndex, order_bound, prompt_text, tokenize
+from store.quality.frozen import (
+    COMMON_BITS,
+    PartBuilder,
+    new_text_file,
+    prefix_length,
+    spans,
+)
 from store.types import utcnow
 from tests.dbs import TestDatabase
 from tests.factories import example, person
@@ -317,3 +325,46 @@ def test_near_copies_and_shuffles_at_and_above_the_prefix_threshold_match_brute_
         for threshold in (0.7, 0.72, 0.8, 0.95, 1.0):
             got = {h.example_id for h in index.nearest(query, k=100_000, threshold=threshold)}
             assert got == _brute(tokens, query, threshold), (query, threshold)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(1, 14), max_size=30),
+    st.lists(st.lists(st.integers(1, 12), max_size=30), min_size=1, max_size=8),
+)
+def test_order_bound_is_never_below_the_lcs(query: list[int], texts: list[list[int]]) -> None:
+    # Query codes 13 and 14 are beyond the labels (vocabulary the frozen part never saw).
+    seq = "".join(map(chr, query))
+    lengths = np.array([len(t) for t in texts], dtype=np.int64)
+    off = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=off[1:])
+    run = np.array([c for t in texts for c in t], dtype=np.uint16)
+    labels = np.zeros(13, dtype=np.int8)
+    bound = order_bound(seq, run, off, labels)
+    assert not labels.any()  # left as zeros for the next query
+    for text, b in zip(texts, bound.tolist(), strict=True):
+        lcs = Indel.similarity(seq, "".join(map(chr, text))) // 2 if seq else 0
+        # Indel similarity is m + n - distance = 2 * LCS.
+        assert lcs <= b <= sum(1 for c in text if chr(c) in seq), (seq, text)
+
+
+def test_order_bound_halves_a_shuffled_copy() -> None:
+    rng = random.Random(3)
+    words = list(range(1, 81))
+    query = "".join(map(chr, words))
+    shuffled = words[:]
+    rng.shuffle(shuffled)
+    run = np.array(shuffled + words, dtype=np.uint16)
+    off = np.array([0, 80, 160], dtype=np.int64)
+    bound = order_bound(query, run, off, np.zeros(100, dtype=np.int8)).tolist()
+    assert bound[1] == 80  # the copy itself
+    assert bound[0] < 0.7 * 80  # a shuffle can no longer reach ROUGE-L 0.7
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2**31 + 10), st.integers(0, 5)), max_size=12))
+def test_spans_lists_every_position_of_every_span(pairs: list[tuple[int, int]]) -> None:
+    starts = np.array([s for s, _ in pairs], dtype=np.int64)
+    lengths = np.array([n for _, n in pairs], dtype=np.int64)
+    expected = [p for s, n in pairs for p in range(s, s + n)]
+    assert spans(starts, lengths).tolist() == expected

@@ -71,6 +71,12 @@ _SURROGATES = range(0xD800, 0xE000)
 # keep scores >= threshold - _EPS ourselves.
 _LOOSE = 1e-6
 _EPS = 1e-9
+# More frozen candidates than this are checked by order_bound before rapidfuzz scores them.
+_ORDER_CHECK_AT = 16
+# The count filter stops once a pass over a token's posting drops fewer slots than this (for
+# a query of up to 64 tokens) plus 1/128 of those left: checking them against the query's
+# codes costs less then.
+_STALL = 64
 # Once the count filter has narrowed the candidates to this many (for a query of up to 64
 # tokens; fewer for longer ones, as scoring costs ~ length/64 words per pair), scoring them
 # all is cheaper than more filtering.
@@ -191,6 +197,8 @@ class DedupIndex:
         self._frozen = FrozenPart.empty()
         # Zeros, one per frozen slot, that _count_filter marks and clears (allocated on use).
         self._scratch: npt.NDArray[Any] | None = None
+        # Zeros, one per frozen code, that order_bound marks and clears (allocated on use).
+        self._label_scratch: npt.NDArray[Any] | None = None
         # Per slot, frozen and recent alike (array('i') so numpy reads them without copying).
         self._lengths = array("i")
         self._alive = array("b")
@@ -628,6 +636,38 @@ class DedupIndex:
             return _NO_SLOTS
         return np.frombuffer(recent, dtype=np.int32)
 
+    def _common_missing(
+        self,
+        slots: npt.NDArray[Any],
+        counted: npt.NDArray[Any],
+        bits: list[int],
+        w: npt.NDArray[Any],
+        start: int,
+    ) -> npt.NDArray[Any]:
+        """Per frozen slot, the weight of the query's tokens j >= max(start, counted) that have
+        a common bit the slot does not hold (popcounts of the query's masks, one per weight)."""
+        part = self._frozen
+        missing = np.zeros(len(slots), dtype=np.int64)
+        bit = np.array(bits, dtype=np.int64)
+        bit[:start] = -1
+        if not len(slots) or not (bit >= 0).any():
+            return missing
+        words = part.common[slots]  # one gather: (slots, COMMON_BITS // 32) uint32
+        for weight in np.unique(w[bit >= 0]).tolist():
+            mine = (bit >= 0) & (w == weight)
+            for word in range(words.shape[1]):
+                inword = mine & (bit >> 5 == word)
+                if not inword.any():
+                    continue
+                one = np.where(inword, np.left_shift(1, bit & 31), 0).astype(np.uint32)
+                # suffix[c]: the bits of tokens c.. (a slot whose count covers the tokens
+                # before `counted` looks at the rest).
+                suffix = np.zeros(len(one) + 1, dtype=np.uint32)
+                suffix[:-1] = np.bitwise_or.accumulate(one[::-1])[::-1]
+                lacks = suffix[counted] & ~words[:, word]
+                missing += np.bitwise_count(lacks).astype(np.int64) * int(weight)
+        return missing
+
     def _count_filter(
         self,
         slots: npt.NDArray[Any],
@@ -639,9 +679,13 @@ class DedupIndex:
     ) -> npt.NDArray[Any]:
         """The count filter: going through `codes` (the query's tokens, rarest first), a slot
         whose count does not cover token j yet (counted <= j) loses w[j] of its margin unless it
-        holds the token; slots below 0 can no longer match. Stops once verify_at are left.
+        holds the token; slots below 0 can no longer match. Stops once verify_at are left, or
+        once a pass drops too few slots to pay for itself (what is left are mostly near copies
+        that share the tokens, which order_bound and rapidfuzz tell apart).
 
-        Membership is k binary searches in the token's posting (ordered by slot), or, when the
+        The tokens with a common bit go first, for every frozen slot at once (the deductions
+        can be made in any order: each is a token the slot lacks). Otherwise membership is k
+        binary searches in the token's posting (ordered by slot), or, when the
         part of the posting among the slots is shorter than those would cost, one pass over it
         through a scratch array holding each frozen slot's rank among `slots`.
         """
@@ -652,9 +696,23 @@ class DedupIndex:
         scratch = self._scratch
         marked = 0  # how many of slots[:cut] the scratch array holds ranks of
         slots = slots.astype(np.int32)  # postings' own type: others would convert the posting
+        bits = [part.common_bit(ord(c)) for c in codes]
+        live = len(slots)
+        if live > verify_at and j < len(codes):
+            # The tokens with a common bit, for every frozen slot at once: the cheapest test,
+            # and the one that drops most slots (most are at margin 0).
+            cut = int(np.searchsorted(slots, np.int32(n_frozen)))
+            margin[:cut] -= self._common_missing(slots[:cut], counted[:cut], bits, w, j)
+            live = int(np.count_nonzero(margin >= 0))
+        recent_slots = bool(len(slots)) and int(slots[-1]) >= n_frozen
+        # An iteration that drops fewer slots than this costs more than the checks of
+        # order_bound and rapidfuzz it spares them (those grow with the query's length).
+        stall = _STALL * 64 // max(int(w.sum()), 64)
         try:
-            live = len(slots)
             while live > verify_at and j < len(codes):
+                if bits[j] >= 0 and not recent_slots:  # counted above
+                    j += 1
+                    continue
                 if live < len(slots) * 3 // 4:  # drop the slots out of the running
                     keep = margin >= 0
                     if marked:
@@ -667,11 +725,7 @@ class DedupIndex:
                 # those still to look at token j (counted <= j) are the last ones.
                 t0 = int(np.count_nonzero(counted[:cut] > j))
                 sub = slots[t0:cut]
-                bit = part.common_bit(ord(code))
-                if len(sub) and bit >= 0:  # held by most slots: one bit each
-                    margin[t0:cut] -= weight
-                    margin[t0 + np.flatnonzero(part.holds_common(sub, bit))] += weight
-                elif len(sub):
+                if len(sub) and bits[j] < 0:  # (tokens with a common bit are counted above)
                     a, b = int(sub[0]), int(sub[-1]) + 1
                     margin[t0:cut] -= weight
                     # A slot holds the code in its head or in its tail, not both.
@@ -682,7 +736,7 @@ class DedupIndex:
                             if not marked:
                                 scratch[slots[:cut]] = np.arange(1, cut + 1, dtype=np.int32)
                                 marked = cut
-                            at = scratch[posting]  # 1-based rank among slots, 0: other slots
+                            at = np.take(scratch, posting)  # 1-based rank among slots, 0: others
                             margin[at[at > 0] - 1] += weight
                         else:
                             pos = np.minimum(np.searchsorted(posting, sub), len(posting) - 1)
@@ -696,8 +750,10 @@ class DedupIndex:
                         pos = np.minimum(np.searchsorted(recent, rest), len(recent) - 1)
                         hit = np.flatnonzero(recent[pos] == rest)
                         margin[cut + hit] += todo[hit]
-                live = int(np.count_nonzero(margin >= 0))
+                was, live = live, int(np.count_nonzero(margin >= 0))
                 j += 1
+                if was - live < stall + live // 128:
+                    break
         finally:
             if marked:
                 scratch[slots[:marked]] = 0  # all zeros again for the next query
@@ -746,7 +802,7 @@ class DedupIndex:
         if len(joined):
             joined = joined[np.concatenate(([True], joined[1:] != joined[:-1]))]
         alive = np.frombuffer(self._alive, dtype=np.int8)
-        found = joined[alive[joined] == 1].astype(np.int64)
+        found = joined[np.take(alive, joined) == 1].astype(np.int64)
         if not len(found):
             return found, np.empty(0, dtype=np.int64)
         if self._scratch is None:
@@ -754,11 +810,63 @@ class DedupIndex:
         scratch = self._scratch
         scratch[found] = np.arange(1, len(found) + 1, dtype=np.int32)
         try:
-            at = scratch[np.concatenate(parts)]
+            at = np.take(scratch, np.concatenate(parts))
         finally:
             scratch[found] = 0
         got: npt.NDArray[Any] = np.bincount(at, minlength=len(found) + 1)[1:].astype(np.int64)
         return found, got
+
+    def _prefix_heads(
+        self,
+        codes: list[str],
+        weights: Counter[str],
+        tops: npt.NDArray[Any],
+        first: int,
+        lo: int,
+        room: npt.NDArray[Any],
+    ) -> tuple[list[npt.NDArray[Any]], list[npt.NDArray[Any]]]:
+        """For the query's prefix tokens (token j read for frozen slots first.. of up to
+        tops[j] tokens): the head entries that pass the positional filter, and every entry,
+        heads and tails, as often as the token's weight (for the count of prefix tokens).
+
+        Positional filter: the first code x shares with the query, at position `pos` among
+        x's n tokens in order, leaves at most n - pos to share: pos <= room[n - lo]. room does
+        not decrease with n (one more token adds 1 to n and 0 or 1 to the need), and slots are
+        ordered by length, so that is slot >= least[pos]: no gather of lengths."""
+        part = self._frozen
+        if not part.n:
+            return [], []
+        stops = np.searchsorted(part.lengths, tops.astype(part.lengths.dtype), side="right")
+        where = np.array([ord(c) for c in codes], dtype=np.int64)
+        where[where + 1 >= len(part.head_off)] = -1  # codes the frozen part never saw
+        ranges = []
+        for data, off in ((part.head, part.head_off), (part.tail, part.tail_off)):
+            at = np.where(where >= 0, off[np.maximum(where, 0)], 0).tolist()
+            to = np.where(where >= 0, off[np.maximum(where, 0) + 1], 0).tolist()
+            bounds = np.empty(2, dtype=data.dtype)
+            starts, sizes = [], []
+            for a, b, stop in zip(at, to, stops.tolist(), strict=True):
+                if b > a:
+                    bounds[0], bounds[1] = first, stop
+                    x, y = np.searchsorted(data[a:b], bounds).tolist()
+                    a, b = a + x, a + y
+                starts.append(a)
+                sizes.append(b - a)
+            ranges.append((np.array(starts, dtype=np.int64), np.array(sizes, dtype=np.int64)))
+        (h_at, h_len), (t_at, t_len) = ranges
+        positions = frozen.spans(h_at, h_len)
+        found, pos = part.head[positions], part.head_pos[positions]
+        # Per position, the least length whose room holds it, and that length's first slot.
+        fits = lo + np.searchsorted(room, np.arange(frozen.POS_CAP + 1), side="left")
+        least = np.searchsorted(part.lengths, fits.astype(part.lengths.dtype), side="left")
+        heads = [found[found >= least[pos]]]
+        # A token the query holds w times counts w times.
+        extra = np.repeat(np.arange(len(codes)), [weights[c] - 1 for c in codes])
+        parts = [found, part.tail[frozen.spans(t_at, t_len)]]
+        if len(extra):
+            parts.append(part.head[frozen.spans(h_at[extra], h_len[extra])])
+            parts.append(part.tail[frozen.spans(t_at[extra], t_len[extra])])
+        return heads, parts
 
     def _candidates(self, seq: str, threshold: float) -> npt.NDArray[Any]:
         """Slots that can still reach `threshold`: a sound filter, exact scores come later.
@@ -769,7 +877,9 @@ class DedupIndex:
         covering M - need(n) + 1 of its M known token occurrences, so a token is read only for
         the lengths whose prefix it is in, and frozen slots being ordered by length that is
         one slice of its posting; (3) count filter: going through the other tokens in the
-        same order, drop slots whose shared count plus what is left cannot reach need(n).
+        same order, drop slots whose shared count plus what is left cannot reach need(n);
+        (4) before rapidfuzz, `order_bound` (in _score): LCS is at most the best split of a text
+        into a part matching the query's first half and one matching its second.
 
         At a threshold of at least frozen.PREFIX_THRESHOLD the query's tokens go in the frozen
         part's total order (tokens it has never seen first), and a frozen slot is looked for
@@ -812,19 +922,19 @@ class DedupIndex:
         frozen_parts: list[npt.NDArray[Any]] = []
         heads: list[npt.NDArray[Any]] = []
         recent_parts: list[npt.NDArray[Any]] = []
+        # Per prefix token, the longest length it serves (prefix_at does not increase).
+        tops = lo + np.searchsorted(-prefix_at, -np.arange(used), side="left") - 1
+        if headed:
+            heads, frozen_parts = self._prefix_heads(
+                by_rarity[:used], weights, tops, first, lo, room
+            )
         for j, code in enumerate(by_rarity[:used]):
-            top = lo + int(np.count_nonzero(prefix_at > j)) - 1  # longest length it serves
-            _, stop = part.length_slots(lo, top)
-            if headed:
-                # Positional filter: the first code x shares with the query, at position
-                # `pos` among x's n tokens in order, leaves at most n - pos to share.
-                found, pos = part.head_in_at(ord(code), first, stop)
-                if len(found):
-                    heads.append(found[pos <= room[lengths[found] - lo]])
-            else:
+            top = int(tops[j])
+            if not headed:
+                _, stop = part.length_slots(lo, top)
                 found = part.head_in(ord(code), first, stop)
-            # Every slot holding a prefix token is counted (for the count filter's start).
-            frozen_parts += [found, part.tail_in(ord(code), first, stop)] * weights[code]
+                # Every slot holding a prefix token is counted (for the count filter's start).
+                frozen_parts += [found, part.tail_in(ord(code), first, stop)] * weights[code]
             recent = self._recent_posting(code)
             if len(recent):
                 n = lengths[recent]
@@ -862,7 +972,10 @@ class DedupIndex:
             return []
         # Slots are increasing: the frozen ones first.
         cut = int(np.searchsorted(slots, self._frozen.n))
-        choices = self._frozen.seqs(slots[:cut]) + [self._seq_at(s) for s in slots[cut:].tolist()]
+        recent = slots[cut:]
+        kept, choices = self._frozen_choices(seq, slots[:cut], threshold)
+        slots = np.concatenate((kept, recent))
+        choices += [self._seq_at(s) for s in recent.tolist()]
         limit = k + (1 if exclude_id is not None else 0)
         hits = process.extract(
             seq,
@@ -883,6 +996,28 @@ class DedupIndex:
         # Best first; ties by lower (older) id so results are stable.
         out.sort(key=lambda n: (-n.score, n.example_id))
         return out[:k]
+
+    def _frozen_choices(
+        self, seq: str, slots: npt.NDArray[Any], threshold: float
+    ) -> tuple[npt.NDArray[Any], list[str]]:
+        """The frozen slots among `slots` that order_bound lets reach `threshold`, and their
+        codes as strings (for rapidfuzz): one gather serves both."""
+        part = self._frozen
+        if not len(slots):
+            return slots, []
+        run, off = part.gather(slots)
+        which = np.arange(len(slots))
+        if threshold > 0 and len(slots) > _ORDER_CHECK_AT:
+            m, n = len(seq), np.diff(off)
+            need = np.ceil(threshold * (m + n) / 2 - _EPS).astype(np.int64)
+            which = np.flatnonzero(order_bound(seq, run, off, self._labels()) >= need)
+        return slots[which], part.decode(run, off, which)
+
+    def _labels(self) -> npt.NDArray[Any]:
+        """Zeros, one per code of the frozen part, that order_bound marks and clears."""
+        if self._label_scratch is None or len(self._label_scratch) < len(self._frozen.order):
+            self._label_scratch = np.zeros(len(self._frozen.order) + 1, dtype=np.int8)
+        return self._label_scratch
 
     def nearest(
         self,
@@ -925,6 +1060,45 @@ class DedupIndex:
         return [
             self._search(self._encode(tokenize(t), grow=False), k, threshold, None) for t in texts
         ]
+
+
+def order_bound(
+    seq: str, run: npt.NDArray[Any], off: npt.NDArray[Any], labels: npt.NDArray[Any]
+) -> npt.NDArray[Any]:
+    """Per text (its codes run[off[i]:off[i + 1]]), an upper bound on its LCS with `seq`.
+
+    A common subsequence of seq = A + B (its halves) and a text x matches a prefix x[:t] to A
+    and the rest to B, so LCS <= max over t of (x[:t]'s tokens in A) + (x[t:]'s tokens in B):
+    shuffled words, which the count filter cannot tell from a copy, score about half.
+    `labels`: zeros at least as long as the largest code in `run` (left as zeros).
+    """
+    codes = np.frombuffer(seq.encode("utf-32-le"), dtype=np.uint32)
+    halves = codes[: len(codes) // 2], codes[len(codes) // 2 :]
+    # Codes the texts of `run` may hold (0 is no token's).
+    first, second = (h[(h > 0) & (h < len(labels))] for h in halves)
+    try:
+        labels[first] |= 1
+        labels[second] |= 2
+        lab = np.take(labels, run)  # (take: twice as fast as [] with a uint16 index)
+    finally:
+        labels[first] = 0
+        labels[second] = 0
+    # d: +1 for a token of A only, -1 for one of B only; D its running sum from each start.
+    in_second = lab >> 1
+    d = (lab & 1) - in_second
+    total = np.zeros(len(run) + 1, dtype=np.int32)
+    np.cumsum(d, dtype=np.int32, out=total[1:])
+    starts, ends = off[:-1], off[1:]
+    bound = np.zeros(len(starts), dtype=np.int64)
+    nonempty = np.flatnonzero(ends > starts)
+    if not len(nonempty):
+        return bound
+    at, to = starts[nonempty], ends[nonempty]
+    # max over t of A(x[:t]) - B(x[:t]), plus x's tokens in B.
+    best = np.maximum(np.maximum.reduceat(total[:-1], at), total[to]) - total[at]
+    in_b = np.add.reduceat(in_second, at, dtype=np.int64)
+    bound[nonempty] = best + in_b
+    return bound
 
 
 def _pending_of(session: Session) -> dict[DedupIndex, set[int]]:

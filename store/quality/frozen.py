@@ -34,7 +34,7 @@ _MIN_CHUNK_TOKENS = 1 << 12
 # `common`: testing a slot for one is a shift, not a search through a posting of most slots.
 COMMON_BITS = 32
 # head_pos is stored in one byte: larger positions are stored as this (a lower bound).
-_POS_CAP = 255
+POS_CAP = 255
 # Token codes below the UTF-16 surrogates fit in two bytes (a vocabulary under 55,296 words).
 _NARROW = 0xD7FF
 # 2: slots ordered by length, rows reached through `rank`, ids through `by_id`.
@@ -83,7 +83,7 @@ class FrozenPart:
     head_off: IntArray  # int64, V + 1 offsets into head, by code
     head: IntArray  # int32, per code the slots holding it in their prefix, increasing
     # uint8, per head entry how many of the slot's tokens come before the code's first
-    # occurrence in `order` (at most _POS_CAP: a lower bound, which keeps filters sound)
+    # occurrence in `order` (at most POS_CAP: a lower bound, which keeps filters sound)
     head_pos: IntArray
     tail_off: IntArray  # int64, V + 1 offsets into tail, by code
     tail: IntArray  # int32, per code the other slots holding it, increasing
@@ -214,13 +214,24 @@ class FrozenPart:
         """`seq` of several slots, with one gather and one decode for all of them."""
         if not len(slots):
             return []
+        run, off = self.gather(slots)
+        return self.decode(run, off, np.arange(len(slots)))
+
+    def gather(self, slots: IntArray) -> tuple[IntArray, IntArray]:
+        """The codes of the slots one after the other, and where each slot's start (len + 1
+        offsets)."""
         rows = self.rank[slots]
         starts = self.seq_off[rows]
         lengths = self.seq_off[rows + 1] - starts
-        run = self.codes[spans(starts, lengths)].tobytes()
-        joined = run.decode("utf-16-le" if self.codes.dtype.itemsize == 2 else "utf-32-le")
-        ends = np.cumsum(lengths).tolist()
-        return [joined[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+        off = np.zeros(len(slots) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=off[1:])
+        return np.take(self.codes, spans(starts, lengths)), off
+
+    def decode(self, run: IntArray, off: IntArray, which: IntArray) -> list[str]:
+        """Of codes gathered by `gather`, those of the slots at `which` as strings."""
+        joined = run.tobytes().decode("utf-16-le" if run.dtype.itemsize == 2 else "utf-32-le")
+        starts, ends = off[which].tolist(), off[which + 1].tolist()
+        return [joined[a:b] for a, b in zip(starts, ends, strict=True)]
 
     def text_of(self, slot: int) -> str:
         """A slot's original text."""
@@ -305,11 +316,16 @@ class PartBuilder:
 
 
 def spans(starts: IntArray, lengths: IntArray) -> IntArray:
-    """The positions starts[i] .. starts[i] + lengths[i] - 1 for every i, in a row."""
-    # Each position, shifted by where its span begins in `codes` minus where in the result.
-    shift = starts - (np.cumsum(lengths) - lengths)
-    positions: IntArray = np.arange(int(lengths.sum()), dtype=np.int64)
-    positions += np.repeat(shift, lengths)
+    """The positions starts[i] .. starts[i] + lengths[i] - 1 for every i, in a row (int64:
+    numpy gathers through other index types several times slower)."""
+    # Steps of 1, and at each span's first position the jump from the previous span's last.
+    used = lengths > 0
+    first, size = starts[used].astype(np.int64), lengths[used].astype(np.int64)
+    step = np.ones(int(size.sum()), dtype=np.int64)
+    if len(first):
+        step[0] = first[0]
+        step[(np.cumsum(size) - size)[1:]] = first[1:] - (first[:-1] + size[:-1] - 1)
+    positions: IntArray = np.cumsum(step)
     return positions
 
 
@@ -412,7 +428,7 @@ def _fill(
     at = cursor[code] + (np.arange(len(code)) - group_start)
     post[at] = slot
     if post_pos is not None and pos is not None:
-        post_pos[at] = np.minimum(pos[order], _POS_CAP)
+        post_pos[at] = np.minimum(pos[order], POS_CAP)
     cursor += np.bincount(code, minlength=width)
 
 
