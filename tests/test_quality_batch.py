@@ -7,6 +7,7 @@ import random
 import pytest
 from rapidfuzz.distance import Indel
 
+from store.quality import batch
 from store.quality.batch import BatchItem, scan_batch
 from store.quality.dedup import DedupIndex, tokenize
 
@@ -38,9 +39,23 @@ def _brute_force(
     return out
 
 
+@pytest.fixture(params=["joined", "joined-in-parts", "per-row"])
+def stored_side(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """How the stored side is searched: one join, a join of a few stored texts at a time
+    (ties across parts), or one index query per text (a store far larger than the batch)."""
+    if request.param == "joined-in-parts":
+        monkeypatch.setattr(batch, "_STORED_PART", 7)
+    elif request.param == "per-row":
+        monkeypatch.setattr(batch, "_JOIN_STORED_PER_TEXT", 0)
+        monkeypatch.setattr(batch, "_JOIN_STORED_ALWAYS", 0)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("keep_duplicates", [True, False])
 @pytest.mark.parametrize("threshold", [0.5, 0.7, 0.9])
-def test_scan_batch_matches_brute_force(threshold: float, keep_duplicates: bool) -> None:
+def test_scan_batch_matches_brute_force(
+    threshold: float, keep_duplicates: bool, stored_side: str
+) -> None:
     rng = random.Random(int(threshold * 10) + keep_duplicates)
     vocab = [f"w{i}" for i in range(40)] + ["the", "a", "of"] * 10
     base = [" ".join(rng.choices(vocab, k=rng.randint(1, 40))) for _ in range(60)]
@@ -86,7 +101,9 @@ def _per_row(
 
 
 @pytest.mark.parametrize("keep_duplicates", [True, False])
-def test_batch_decisions_equal_per_row_queries_on_real_prompts(keep_duplicates: bool) -> None:
+def test_batch_decisions_equal_per_row_queries_on_real_prompts(
+    keep_duplicates: bool, stored_side: str
+) -> None:
     """On 1,500 T0 prompts (passages shared across templates, so dense groups of near-
     duplicates) plus stored copies and exact repeats, the whole-batch join decides exactly
     what per-row index queries decide: same rows, same matches, same scores."""

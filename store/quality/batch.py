@@ -14,6 +14,14 @@ import numpy as np
 from store.quality.dedup import DedupIndex, NearMatch
 from store.quality.pair_join import SCORE_EPS, BatchPairs, candidate_pairs
 
+# The stored side is joined with the batch (not queried text by text) while the store holds
+# at most this many texts per batch text, plus _JOIN_STORED_ALWAYS: one indexed query costs
+# about as much as joining a few stored texts with the whole batch.
+_JOIN_STORED_PER_TEXT = 8
+_JOIN_STORED_ALWAYS = 10_000
+# Stored texts joined at a time: bounds the join's arrays (some 75 bytes a token).
+_STORED_PART = 20_000
+
 
 @dataclass(frozen=True)
 class BatchItem:
@@ -108,14 +116,47 @@ def _duplicates(
 
 
 def _stored_best(index: DedupIndex, seqs: list[str], threshold: float) -> list[NearMatch | None]:
-    """Each text's best stored match (one indexed query per text; none when nothing is stored)."""
+    """Each text's best stored match; of equal scores the one in the lowest slot, as an
+    index query gives. A store up to a few times the batch's size is joined with the batch,
+    a part at a time; a larger one gets one indexed query per text."""
     if not len(index):
         return [None] * len(seqs)
+    if len(index) <= _JOIN_STORED_PER_TEXT * len(seqs) + _JOIN_STORED_ALWAYS:
+        return _stored_best_joined(index, seqs, threshold)
     out: list[NearMatch | None] = []
     for seq in seqs:
         hits = index.nearest_coded(seq, k=1, threshold=threshold)
         out.append(hits[0] if hits else None)
     return out
+
+
+def _stored_best_joined(
+    index: DedupIndex, seqs: list[str], threshold: float
+) -> list[NearMatch | None]:
+    """`_stored_best` by joining the batch with _STORED_PART stored texts at a time (each
+    part a split `candidate_pairs`); a later part's match must score higher to win."""
+    b = len(seqs)
+    best = np.zeros(b, dtype=np.float64)
+    where = np.full(b, -1, dtype=np.int64)
+    slots = index.live_slots()
+    for start in range(0, len(slots), _STORED_PART):
+        part = slots[start : start + _STORED_PART]
+        stored = index.coded_at(part)
+        k = len(stored)
+        floor = np.concatenate((np.full(k, threshold), np.maximum(best, threshold)))
+        pairs = candidate_pairs(stored + seqs, threshold, floor, seed=False, progress=None, split=k)
+        ok = pairs.score >= threshold - SCORE_EPS
+        i, j, score = pairs.i[ok] - k, pairs.j[ok], pairs.score[ok]
+        order = np.lexsort((j, -score, i))  # per text: best score first, then lowest slot
+        i, j, score = i[order], j[order], score[order]
+        first = np.flatnonzero(np.concatenate(([True], i[1:] != i[:-1]))) if len(i) else i
+        i, j, score = i[first], j[first], score[first]
+        won = score > best[i] + SCORE_EPS
+        best[i[won]], where[i[won]] = score[won], part[j[won]]
+    return [
+        index.match_at(int(slot), float(score)) if slot >= 0 else None
+        for slot, score in zip(where.tolist(), best.tolist(), strict=True)
+    ]
 
 
 def _choose(

@@ -1030,6 +1030,28 @@ class DedupIndex:
         """The k indexed examples scoring >= threshold against `text`, best first."""
         return self._search(self._encode(tokenize(text), grow=False), k, threshold, exclude_id)
 
+    def live_slots(self) -> npt.NDArray[np.int64]:
+        """The slots of every indexed example, in slot order (the order ties are broken in)."""
+        with self._lock:
+            alive: npt.NDArray[np.int64] = np.flatnonzero(np.frombuffer(self._alive, np.int8))
+        return alive
+
+    def coded_at(self, slots: npt.NDArray[np.int64]) -> list[str]:
+        """The texts in these slots, as `encode_many` codes them."""
+        n = self._frozen.n
+        frozen = slots[slots < n]
+        out: list[str] = []
+        if len(frozen):
+            run, off = self._frozen.gather(frozen)
+            out = self._frozen.decode(run, off, np.arange(len(frozen)))
+        return out + [self._seqs[s - n] for s in slots[slots >= n].tolist()]
+
+    def match_at(self, slot: int, score: float) -> NearMatch:
+        """The example in `slot`, as a match scoring `score`."""
+        return NearMatch(
+            self._id_at(slot), score, self._slugs[self._cat_at(slot)], self._text_at(slot)
+        )
+
     def nearest_coded(
         self, seq: str, *, k: int = 5, threshold: float = 0.7, exclude_id: int | None = None
     ) -> list[NearMatch]:

@@ -87,8 +87,12 @@ def candidate_pairs(
     *,
     seed: bool,
     progress: Callable[[int, int], None] | None,
+    split: int = 0,
 ) -> BatchPairs:
     """Every pair (i, j), j < i, that can reach max(threshold, floor[i]), verified.
+
+    With `split` > 0 the texts before it are partners only (e.g. stored texts, in the order
+    ties go by): pairs are (i >= split, j < split), and only each i's best ones are scored.
 
     ROUGE-L F1 >= t needs LCS >= need = t(m+n)/2, and LCS is at most the tokens (with
     multiplicity) the texts share. Per text i: length bounds; a prefix of its rarest tokens
@@ -123,14 +127,14 @@ def candidate_pairs(
     post_rec, post_w = post_rec.astype(np.int32), post_w.astype(np.int32)
 
     raised = floor
-    if seed:
+    if seed and not split:
         raised = np.maximum(raised, _seed_scores(seqs, p_rec, p_rank, rec_start, b))
     # A little under the score to beat: ties with an earlier text must still be found.
     tau = np.where(raised > threshold, np.maximum(raised - SCORE_EPS, threshold), threshold)
     lo, hi = _bounds(tau, lens)
     need_min = np.ceil(tau * (lens + lo) / 2 - SCORE_EPS).astype(np.int64)
     budget = lens - need_min + 1
-    ev = np.flatnonzero((before < budget[p_rec]) & (lens[p_rec] > 0))
+    ev = np.flatnonzero((before < budget[p_rec]) & (lens[p_rec] > 0) & (p_rec >= split))
     ev_rec, ev_rank, ev_w, ev_before = p_rec[ev], p_rank[ev], weight[ev], before[ev]
     del p_rec, p_rank, weight, before
     prefix_w = np.bincount(ev_rec, weights=ev_w, minlength=b).astype(np.int64)
@@ -149,13 +153,14 @@ def candidate_pairs(
     out: list[tuple[IntArray, IntArray, npt.NDArray[np.float64]]] = []
     # Texts in _EARLIER_PARTS runs, each probing the postings of texts before its end only
     # (a mask keeps them sorted): the later texts of a window are never expanded.
-    cuts = np.linspace(0, b, _EARLIER_PARTS + 1).astype(np.int64)
+    # (With a split every probe sees the same partners: one run.)
+    cuts = np.linspace(split, b, (1 if split else _EARLIER_PARTS) + 1).astype(np.int64)
     part_win, part_rec, part_w = win[:0], post_rec[:0], post_w[:0]
     for q0, q1 in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
         e0, e1 = int(ev_start[q0]), int(ev_start[q1])
         if e0 == e1:
             continue
-        mask = post_rec < q1
+        mask = post_rec < (split or q1)
         part_win, part_rec, part_w = win[mask], post_rec[mask], post_w[mask]
         start = np.searchsorted(part_win, ev_lo[e0:e1], side="left")
         sizes = np.searchsorted(part_win, ev_hi[e0:e1], side="right") - start
@@ -188,7 +193,7 @@ def candidate_pairs(
         differ[a : a + step] = _popcount(maps[i[a : a + step]] ^ maps[j[a : a + step]])
     keep = (m + n - differ) / 2 >= _need(tau[i], m, n)
     i, j, bound = i[keep], j[keep], np.minimum(bound[keep], (m + n - differ)[keep] / 2)
-    return _verify(seqs, lens, i, j, bound, threshold, prune=seed)
+    return _verify(seqs, lens, i, j, bound, threshold, prune=seed or split > 0)
 
 
 def _bitmaps(rec: IntArray, code: IntArray, weight: IntArray, b: int) -> npt.NDArray[np.uint64]:
