@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from store.quality.pair_join import BatchPairs, batch_pairs
 
-# The answer's arrays after its count: i, j, score (the pairs' texts and ROUGE-L F1).
+# The answer's arrays after its count: i, j (the pair's texts, by position) and ROUGE-L F1.
 _ARRAYS: tuple[type[np.generic], ...] = (np.int64, np.int64, np.float64)
 # A progress message older than this (seconds; CLOCK_MONOTONIC is one clock for all
 # processes) waited in the pipe while the importer was writing rows.
@@ -72,7 +72,10 @@ class PairsWorker:
         """A worker for importing `path` when one pays: report mode, a large file, 2+ cores."""
         if mode != "report" or _cores() < 2 or path.stat().st_size < MIN_FILE_BYTES:
             return None
-        return cls()
+        try:
+            return cls()
+        except OSError:  # no process to be had (limits, memory): the importer scans alone
+            return None
 
     def submit(self, texts: Sequence[str], threshold: float) -> None:
         """Start finding the pairs of `texts` at `threshold` (waits until the worker reads)."""
