@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from store.enums import Role
 from store.errors import NotFound
+from store.inserts import InsertNew
 from store.models import Contributor
 from store.types import utcnow
+
+# Built once: every Slack request looks its sender up (constructing and cache-keying the
+# select cost more Python than running it).
+_BY_SLACK_ID = select(Contributor).where(
+    Contributor.team_id == bindparam("team_id"),
+    Contributor.slack_user_id == bindparam("slack_user_id"),
+)
+_NEW = InsertNew(Contributor, ["team_id", "slack_user_id"])
 
 
 def get_or_create_contributor(
@@ -23,39 +31,29 @@ def get_or_create_contributor(
     tz: str | None = None,
 ) -> Contributor:
     """The contributor for this Slack user, created on first contact (race-safe)."""
-    stmt = select(Contributor).where(
-        Contributor.team_id == team_id, Contributor.slack_user_id == slack_user_id
-    )
-    found = session.scalar(stmt)
+    key = {"team_id": team_id, "slack_user_id": slack_user_id}
+    found = session.scalar(_BY_SLACK_ID, key)
     if found is None:
-        try:
-            with session.begin_nested():
-                found = Contributor(
-                    team_id=team_id,
-                    slack_user_id=slack_user_id,
-                    display_name=display_name or "",
-                    tz=tz,
-                    consent_at=utcnow(),
-                )
-                session.add(found)
-        except IntegrityError:
-            # Another request created the same person between our SELECT and INSERT.
-            found = session.scalars(stmt).one()
+        # Stored unless another request created the same person meanwhile (then theirs is
+        # read: on PostgreSQL the insert waits for that transaction to end).
+        _NEW.run(
+            session,
+            {**key, "display_name": display_name or "", "tz": tz, "consent_at": utcnow()},
+        )
+        found = session.scalars(_BY_SLACK_ID, key).one()
+    changed = False
     if display_name and found.display_name != display_name:
-        found.display_name = display_name
+        found.display_name, changed = display_name, True
     if tz and found.tz != tz:
-        found.tz = tz
-    session.flush()
+        found.tz, changed = tz, True
+    if changed:
+        session.flush()
     return found
 
 
 def find_contributor(session: Session, team_id: str, slack_user_id: str) -> Contributor:
     """The contributor for this Slack user, or NotFound."""
-    found = session.scalar(
-        select(Contributor).where(
-            Contributor.team_id == team_id, Contributor.slack_user_id == slack_user_id
-        )
-    )
+    found = session.scalar(_BY_SLACK_ID, {"team_id": team_id, "slack_user_id": slack_user_id})
     if found is None:
         raise NotFound(f"no contributor {slack_user_id} in team {team_id}")
     return found

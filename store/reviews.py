@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import flag_modified
 
 from store.conversations import Turn
@@ -22,6 +21,7 @@ from store.examples import (
     revise_example,
     started_before,
 )
+from store.inserts import InsertNew
 from store.models import CategoryExpert, Contributor, Example, Review
 from store.types import utcnow
 from store.validation import check_short_text
@@ -143,12 +143,22 @@ def _apply_edit(
         revise_example(session, example, edited, editor, gate=gate)
 
 
+_NEW_REVIEW = InsertNew(Review, ["example_id", "reviewer_id"], ["id"])
+_REVIEW_COLUMNS = ("example_id", "reviewer_id", "verdict", "reason", "rating", "shown_at")
+
+
 def _insert_review(session: Session, review: Review) -> None:
-    try:
-        with session.begin_nested():
-            session.add(review)
-    except IntegrityError as exc:
-        raise Conflict("You already reviewed this example.", code="already_reviewed") from exc
+    """Store `review` (every column set but the id) in one statement, or Conflict when this
+    person already reviewed the example; afterwards `review` is a persistent object."""
+    values = {name: getattr(review, name) for name in _REVIEW_COLUMNS}
+    values["created_at"] = review.created_at = utcnow()
+    row = _NEW_REVIEW.run(session, values)
+    if row is None:
+        raise Conflict("You already reviewed this example.", code="already_reviewed")
+    review.id = row[0]
+    # Its row is exactly these values: the session takes it as loaded, with no SELECT.
+    make_transient_to_detached(review)
+    session.add(review)
 
 
 def record_review(
