@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.orm.attributes import set_committed_value
 
 from store.conversations import Turn
 from store.enums import ExampleKind, ExampleStatus, Verdict
@@ -207,20 +208,34 @@ def record_review(
     example.review_count += 1
     decided = apply_quorum(session, example, quorum)
     if not decided and verdict != Verdict.EDIT:  # an edit (text or turns) changed the text
-        _keep_updated_at(example)
+        _store_review_count(session, example)
     return ReviewOutcome(review=review, example=example, decided=decided)
 
 
-def _keep_updated_at(example: Example) -> None:
-    """Leave updated_at as it is for a verdict that changed neither text nor status.
+# Built once: the one change a verdict that decides nothing makes to its example.
+_EXAMPLES = cast(Table, Example.__table__)
+_COUNT_REVIEW = (
+    update(_EXAMPLES)
+    .where(_EXAMPLES.c.id == bindparam("example"))
+    # updated_at named with its own value, so the column's onupdate does not fire.
+    .values(review_count=bindparam("reviews"), updated_at=_EXAMPLES.c.updated_at)
+)
+
+
+def _store_review_count(session: Session, example: Example) -> None:
+    """Write the example's new review count and nothing else, leaving updated_at as it is.
 
     updated_at tells the near-duplicate index which rows to read again (`DedupIndex.sync`,
     before every submission's check); a review count is nothing it holds. Bumped by every
     click, it made each submission re-read every row reviewed in the last minute: 17 ms per
     check at 1,800 reviews a minute, 65 ms at 7,200, growing with the review rate.
+
+    One prepared UPDATE instead of a unit-of-work flush (it runs in the ack of every click);
+    the object is told the value is stored, so no flush writes it again.
     """
-    # Named in the UPDATE with its current value, so the column's onupdate does not fire.
-    flag_modified(example, "updated_at")
+    # Told first: the statement's autoflush would otherwise write the count by the ORM.
+    set_committed_value(example, "review_count", example.review_count)
+    session.execute(_COUNT_REVIEW, {"example": example.id, "reviews": example.review_count})
 
 
 def verify_draft(
