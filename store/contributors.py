@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from store.enums import Role
 from store.errors import NotFound
@@ -19,7 +20,9 @@ _BY_SLACK_ID = select(Contributor).where(
     Contributor.team_id == bindparam("team_id"),
     Contributor.slack_user_id == bindparam("slack_user_id"),
 )
-_NEW = InsertNew(Contributor, ["team_id", "slack_user_id"])
+# The whole row comes back, so the new person needs no second SELECT.
+_COLUMNS = [attr.key for attr in sa_inspect(Contributor).column_attrs]
+_NEW = InsertNew(Contributor, ["team_id", "slack_user_id"], _COLUMNS)
 
 
 def get_or_create_contributor(
@@ -36,11 +39,17 @@ def get_or_create_contributor(
     if found is None:
         # Stored unless another request created the same person meanwhile (then theirs is
         # read: on PostgreSQL the insert waits for that transaction to end).
-        _NEW.run(
+        row = _NEW.run(
             session,
             {**key, "display_name": display_name or "", "tz": tz, "consent_at": utcnow()},
         )
-        found = session.scalars(_BY_SLACK_ID, key).one()
+        if row is None:
+            found = session.scalars(_BY_SLACK_ID, key).one()
+        else:
+            found = Contributor(**row._asdict())
+            # Its row is exactly these values: the session takes it as loaded.
+            make_transient_to_detached(found)
+            session.add(found)
     changed = False
     if display_name and found.display_name != display_name:
         found.display_name, changed = display_name, True
