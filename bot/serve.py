@@ -17,7 +17,7 @@ from slack_sdk.errors import SlackApiError
 from bot.access_log import QuietAccessLog
 from bot.config import Settings
 from bot.runtime import Runtime
-from bot.slack.app import build_app
+from bot.slack.app import FOLLOW_UP_THREADS, build_app
 from bot.slack.client import build_client
 from bot.slack.wsgi import EVENTS_PATH, build_wsgi, database_check
 from store.db import require_schema
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 # How long a gunicorn worker may take to load the app before it counts as hung.
 BOOT_SECONDS = 600.0
+# Threads slack_sdk's Socket Mode client handles requests on (its `concurrency` default).
+SOCKET_MODE_THREADS = 10
 
 
 class SettingMissing(Exception):
@@ -131,7 +133,8 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         # Built in the worker, after the fork; it answers people, so it waits little for locks.
-        rt = Runtime(self.rt.settings, interactive=True)
+        threads = int(self.options.get("threads", 1))
+        rt = Runtime(self.rt.settings, interactive=True, connections=_connections(threads))
         _warm_up(rt)
         self.app, wsgi = http_app(rt)
         return wsgi
@@ -141,6 +144,12 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         # (what those people did is committed already; this is only the reply).
         if self.app is not None:
             finish_follow_ups(self.app)
+
+
+def _connections(request_threads: int) -> int:
+    """Database connections a serving process keeps open: one per request thread, per
+    follow-up thread and for the health check, so none is opened per request under load."""
+    return request_threads + FOLLOW_UP_THREADS + 1
 
 
 def _warm_up(rt: Runtime) -> None:
@@ -183,7 +192,9 @@ def serve(rt: Runtime, *, workers: int = 2, threads: int = 8) -> None:
     rt.close()  # no connections cross the fork into gunicorn's workers
     if settings.slack_app_token is not None:
         log.info("connected as %s; Socket Mode", who)
-        rt = Runtime(settings, interactive=True)  # people wait on it: short lock waits
+        # People wait on it: short lock waits. slack_sdk's Socket Mode client answers
+        # requests on SOCKET_MODE_THREADS threads.
+        rt = Runtime(settings, interactive=True, connections=_connections(SOCKET_MODE_THREADS))
         _warm_up(rt)
         _socket_mode(rt, settings.slack_app_token.get_secret_value())
         return

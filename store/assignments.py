@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from store.enums import AssignmentKind, AssignmentStatus
@@ -70,6 +70,21 @@ def open_example_ids(session: Session) -> set[int]:
     return {i for i in ids if i is not None}
 
 
+# Built once (it runs inside the ack of every review and submission): one UPDATE, no rows
+# loaded, for any example or for one.
+_COMPLETE_ANY = (
+    update(Assignment)
+    .where(
+        Assignment.contributor_id == bindparam("who"),
+        Assignment.kind == bindparam("of_kind"),
+        Assignment.status == AssignmentStatus.OPEN,
+    )
+    .values(status=bindparam("to_status"), answered_at=bindparam("at"))
+    .execution_options(synchronize_session=False)
+)
+_COMPLETE_ONE = _COMPLETE_ANY.where(Assignment.example_id == bindparam("for_example"))
+
+
 def complete_open(
     session: Session,
     contributor: Contributor,
@@ -81,20 +96,12 @@ def complete_open(
 ) -> int:
     """Close this person's open assignments of `kind` (for `example_id` if given) as `status`
     (done, or skipped)."""
-    # One UPDATE, no rows loaded: it runs inside the ack of every review.
-    stmt = (
-        update(Assignment)
-        .where(
-            Assignment.contributor_id == contributor.id,
-            Assignment.kind == kind,
-            Assignment.status == AssignmentStatus.OPEN,
-        )
-        .values(status=status, answered_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if example_id is not None:
-        stmt = stmt.where(Assignment.example_id == example_id)
-    result = session.execute(stmt)
+    # (Bound names differ from the columns': an UPDATE reserves those for its SET clause.)
+    params = {"who": contributor.id, "of_kind": kind, "to_status": status, "at": now}
+    if example_id is None:
+        result = session.execute(_COMPLETE_ANY, params)
+    else:
+        result = session.execute(_COMPLETE_ONE, {**params, "for_example": example_id})
     return int(getattr(result, "rowcount", 0) or 0)
 
 

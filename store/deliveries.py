@@ -4,28 +4,24 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from store.inserts import InsertNew
 from store.models import ProcessedDelivery
+from store.types import utcnow
 
 MAX_KEY_CHARS = 255
+_CLAIM = InsertNew(ProcessedDelivery, ["key"])
 
 
 def claim_delivery(session: Session, key: str) -> bool:
     """Record `key` as handled; True the first time, False when it was claimed before."""
     if not key or len(key) > MAX_KEY_CHARS:
         raise ValueError(f"a delivery key is 1 to {MAX_KEY_CHARS} characters")
-    if session.scalar(select(ProcessedDelivery.key).where(ProcessedDelivery.key == key)):
-        return False
-    try:
-        # A savepoint, so a concurrent claim of the same key loses without losing the session.
-        with session.begin_nested():
-            session.add(ProcessedDelivery(key=key))
-    except IntegrityError:
-        return False
-    return True
+    # One statement: a concurrent claim of the same key waits for ours and then stores nothing
+    # (PostgreSQL), or runs after it (SQLite); either way the session stays usable.
+    return _CLAIM.run(session, {"key": key, "created_at": utcnow()}) is not None
 
 
 def forget_deliveries_before(session: Session, cutoff: datetime) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from store.enums import ExampleStatus
@@ -125,12 +125,26 @@ class Affinity:
         return (0, gap * (INTEREST_WEIGHT if category_id in self.interested else 1.0))
 
 
+# Both halves of a person's affinity in one round trip (it is read before every next item to
+# review): rows of (True, expert category id) and (False, picked category id). Built once.
+_AFFINITY_ROWS = union_all(
+    select(literal(True).label("expert"), CategoryExpert.category_id).where(
+        CategoryExpert.slack_user_id == bindparam("slack_user_id")
+    ),
+    select(literal(False).label("expert"), ContributorInterest.category_id).where(
+        ContributorInterest.contributor_id == bindparam("contributor_id")
+    ),
+)
+
+
 def affinity(session: Session, contributor: Contributor) -> Affinity:
     """This person's expertise and interests."""
-    return Affinity(
-        frozenset(expertise(session, contributor.slack_user_id)),
-        frozenset(interests_of(session, contributor)),
-    )
+    expert: set[int] = set()
+    interested: set[int] = set()
+    params = {"slack_user_id": contributor.slack_user_id, "contributor_id": contributor.id}
+    for is_expert, category_id in session.execute(_AFFINITY_ROWS, params):
+        (expert if is_expert else interested).add(category_id)
+    return Affinity(frozenset(expert), frozenset(interested))
 
 
 def affinity_for(session: Session, team_id: str, slack_user_id: str) -> Affinity:

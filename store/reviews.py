@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from store.conversations import Turn
 from store.enums import ExampleKind, ExampleStatus, Verdict
@@ -22,6 +22,7 @@ from store.examples import (
     revise_example,
     started_before,
 )
+from store.inserts import InsertNew
 from store.models import CategoryExpert, Contributor, Example, Review
 from store.types import utcnow
 from store.validation import check_short_text
@@ -143,12 +144,22 @@ def _apply_edit(
         revise_example(session, example, edited, editor, gate=gate)
 
 
+_NEW_REVIEW = InsertNew(Review, ["example_id", "reviewer_id"], ["id"])
+_REVIEW_COLUMNS = ("example_id", "reviewer_id", "verdict", "reason", "rating", "shown_at")
+
+
 def _insert_review(session: Session, review: Review) -> None:
-    try:
-        with session.begin_nested():
-            session.add(review)
-    except IntegrityError as exc:
-        raise Conflict("You already reviewed this example.", code="already_reviewed") from exc
+    """Store `review` (every column set but the id) in one statement, or Conflict when this
+    person already reviewed the example; afterwards `review` is a persistent object."""
+    values = {name: getattr(review, name) for name in _REVIEW_COLUMNS}
+    values["created_at"] = review.created_at = utcnow()
+    row = _NEW_REVIEW.run(session, values)
+    if row is None:
+        raise Conflict("You already reviewed this example.", code="already_reviewed")
+    review.id = row[0]
+    # Its row is exactly these values: the session takes it as loaded, with no SELECT.
+    make_transient_to_detached(review)
+    session.add(review)
 
 
 def record_review(
@@ -197,20 +208,34 @@ def record_review(
     example.review_count += 1
     decided = apply_quorum(session, example, quorum)
     if not decided and verdict != Verdict.EDIT:  # an edit (text or turns) changed the text
-        _keep_updated_at(example)
+        _store_review_count(session, example)
     return ReviewOutcome(review=review, example=example, decided=decided)
 
 
-def _keep_updated_at(example: Example) -> None:
-    """Leave updated_at as it is for a verdict that changed neither text nor status.
+# Built once: the one change a verdict that decides nothing makes to its example.
+_EXAMPLES = cast(Table, Example.__table__)
+_COUNT_REVIEW = (
+    update(_EXAMPLES)
+    .where(_EXAMPLES.c.id == bindparam("example"))
+    # updated_at named with its own value, so the column's onupdate does not fire.
+    .values(review_count=bindparam("reviews"), updated_at=_EXAMPLES.c.updated_at)
+)
+
+
+def _store_review_count(session: Session, example: Example) -> None:
+    """Write the example's new review count and nothing else, leaving updated_at as it is.
 
     updated_at tells the near-duplicate index which rows to read again (`DedupIndex.sync`,
     before every submission's check); a review count is nothing it holds. Bumped by every
     click, it made each submission re-read every row reviewed in the last minute: 17 ms per
     check at 1,800 reviews a minute, 65 ms at 7,200, growing with the review rate.
+
+    One prepared UPDATE instead of a unit-of-work flush (it runs in the ack of every click);
+    the object is told the value is stored, so no flush writes it again.
     """
-    # Named in the UPDATE with its current value, so the column's onupdate does not fire.
-    flag_modified(example, "updated_at")
+    # Told first: the statement's autoflush would otherwise write the count by the ORM.
+    set_committed_value(example, "review_count", example.review_count)
+    session.execute(_COUNT_REVIEW, {"example": example.id, "reviews": example.review_count})
 
 
 def verify_draft(

@@ -15,7 +15,12 @@ from slack_sdk.errors import SlackApiError
 from bot.slack.escape import escape_mrkdwn
 from bot.slack.fields import BadPayload
 from bot.slack.handlers.categories import open_categories
-from bot.slack.handlers.common import Deps, acting_person, acting_user, reading_as
+from bot.slack.handlers.common import (
+    Deps,
+    acting_person,
+    acting_user,
+    reading_as_person,
+)
 from bot.slack.handlers.listeners import Later, listen
 from bot.slack.handlers.review import next_message
 from bot.slack.handlers.write import open_write_modal
@@ -26,7 +31,6 @@ from exporters.report_charts import agreement_chart
 from store.categories import set_target
 from store.contributors import set_opt_out
 from store.errors import PermissionDenied, ValidationFailed
-from store.models import Contributor
 from store.stats import category_counts, conversation_counts, leaderboard
 
 COMMAND = "/crowdtune"
@@ -89,9 +93,8 @@ def _write(req: Request) -> None:
 
 
 def _review(req: Request) -> None:
-    me_id = reading_as(req.deps, req.context, req.body)
-    with req.deps.reading() as s:
-        text, blocks = next_message(s, s.get_one(Contributor, me_id))
+    with reading_as_person(req.deps, req.context, req.body) as (s, me):
+        text, blocks = next_message(s, me)
     _reply(req, text, blocks)
 
 

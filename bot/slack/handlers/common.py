@@ -141,6 +141,27 @@ def acting_person(session: Session, context: BoltContext, body: dict[str, Any]) 
     return get_or_create_contributor(session, team, user_id, display_name=name)
 
 
+@contextmanager
+def reading_as_person(
+    deps: Deps, context: BoltContext, body: dict[str, Any]
+) -> Iterator[tuple[Session, Contributor]]:
+    """A transaction that only reads, and the acting person in it: one transaction for someone
+    known (a reply's usual case), else created first in a transaction of its own."""
+    team, user_id, _ = _identity(context, body)
+    with deps.reading() as s:
+        try:
+            me = find_contributor(s, team, user_id)
+        except NotFound:
+            pass
+        else:
+            yield s, me
+            return
+    with deps.session() as s:
+        acting_person(s, context, body)
+    with deps.reading() as s:
+        yield s, find_contributor(s, team, user_id)
+
+
 def reading_as(deps: Deps, context: BoltContext, body: dict[str, Any]) -> int:
     """The acting person's id for a reply that only reads: looked up without taking SQLite's
     write lock, created (in a transaction of its own) on first contact."""
