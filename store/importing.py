@@ -559,10 +559,14 @@ def import_file(
     near_threshold: float = 0.7,
     source_name: str | None = None,
     licence: str | None = None,
+    commit: Callable[[], None] | None = None,
 ) -> ImportReport:
     """Import a whole file in the caller's transaction, or raise ImportFailed and write nothing.
 
     `source_name` and `licence` (the dataset's name and licence) are stored on every row.
+    `commit`, if given, is called once every row is written, before the report's
+    near-duplicates are complete: a scan still running beside the insert then overlaps the
+    commit too (report mode changes no row).
     """
     path = Path(path)
     check_readable(path)
@@ -640,6 +644,8 @@ def import_file(
         report.added = len(rows)
         report.conversations = len(kept)
         report.turns = sum(len(t) for t in kept.values())
+        if commit is not None:
+            commit()
         finish()  # the near-duplicates found beside the insert (a worker), if not before it
         return report
 

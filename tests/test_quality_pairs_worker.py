@@ -188,3 +188,32 @@ def test_reimport_with_rows_already_present_does_not_use_the_worker_answer(
     answered = _count_answers(monkeypatch)
     assert _report(db, path) == alone
     assert answered == [] and any(not m.startswith("line") for _, _, m in alone)
+
+
+def test_cli_commits_the_rows_while_the_worker_still_scans(
+    db: TestDatabase,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`crowdtune import` commits once the rows are written: the commit overlaps the scan,
+    and the report (printed after) is the same."""
+    from bot.cli import main
+
+    path = _dolly(tmp_path, _texts(6, 300))
+    monkeypatch.setenv("DATABASE_URL", db.url)
+    monkeypatch.setattr(pairs_worker, "_cores", lambda: 2)
+    monkeypatch.setattr(pairs_worker, "MIN_FILE_BYTES", 0)
+    stored_when_asked: list[int | None] = []
+    result = PairsWorker.result
+
+    def asked(self: PairsWorker, progress: Any = None) -> BatchPairs:
+        with db.session() as other:  # another connection sees only committed rows
+            stored_when_asked.append(other.scalar(select(func.count()).select_from(Example)))
+        return result(self, progress)
+
+    monkeypatch.setattr(PairsWorker, "result", asked)
+    assert main(["import", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert stored_when_asked == [303]
+    assert "303 added" in out and "near-duplicate(s) at ROUGE-L F1 >= 0.70" in out

@@ -81,6 +81,7 @@ def run(rt: Runtime, args: argparse.Namespace) -> int:
             near_threshold=rt.settings.dedup_warn_threshold,
             source_name=args.source_name,
             licence=args.licence,
+            commit=s.commit,
         )
     elapsed = time.monotonic() - started
     print(
