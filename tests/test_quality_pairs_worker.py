@@ -68,6 +68,19 @@ def test_worker_error_is_raised_with_its_message() -> None:
             worker.result()
 
 
+def test_worker_that_crashes_says_why_without_a_traceback_on_the_terminal(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A worker that crashes (here: on start) fails with its error's last line in the
+    message; its traceback does not reach the person's terminal."""
+    monkeypatch.setattr(pairs_worker, "_COMMAND", ("-c", "raise RuntimeError('no numpy here')"))
+    with PairsWorker() as worker:
+        worker.submit(["a b c"], 0.7)
+        with pytest.raises(ScanWorkerFailed, match=r"exit 1\): RuntimeError: no numpy here"):
+            worker.result()
+    assert "Traceback" not in capfd.readouterr().err
+
+
 def test_unused_worker_ends_when_closed() -> None:
     """An import that fails validation never submits: closing stops the process at once."""
     started = time.monotonic()

@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,6 +35,8 @@ _ARRAYS: tuple[type[np.generic], ...] = (np.int64, np.int64, np.float64)
 # A progress message older than this (seconds; CLOCK_MONOTONIC is one clock for all
 # processes) waited in the pipe while the importer was writing rows.
 _STALE_S = 0.05
+# The worker's interpreter arguments: this module's main().
+_COMMAND = ("-m", "store.quality.pairs_worker")
 # Below this file size the scan takes well under a second: a second process isn't worth it.
 MIN_FILE_BYTES = 1 << 20
 
@@ -58,10 +61,14 @@ class PairsWorker:
         root = str(Path(__file__).resolve().parents[2])
         path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
         env = {**os.environ, "PYTHONPATH": path}
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "store.quality.pairs_worker"],
+        # What it prints on stderr (a crash's traceback) is kept for the failure's message,
+        # not shown on the importer's terminal.
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115  (closed by close())
+        self._process = subprocess.Popen(  # noqa: S603  (our interpreter, our module)
+            [sys.executable, *_COMMAND],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            stderr=self._errors,
             env=env,
         )
         self.submitted: list[str] | None = None  # the texts it works on
@@ -111,7 +118,15 @@ class PairsWorker:
         except (ValueError, KeyError, OSError) as exc:  # a torn answer: it died writing
             raise ScanWorkerFailed(f"the near-duplicate scan answered badly: {exc}") from exc
         code = self._process.wait()
-        raise ScanWorkerFailed(f"the near-duplicate scan stopped before answering (exit {code})")
+        raise ScanWorkerFailed(
+            f"the near-duplicate scan stopped before answering (exit {code}){self._last_error()}"
+        )
+
+    def _last_error(self) -> str:
+        """The last line the worker wrote on stderr, as ': line' (or nothing)."""
+        self._errors.seek(0)
+        lines = self._errors.read().decode(errors="replace").strip().splitlines()
+        return f": {lines[-1]}" if lines else ""
 
     def close(self) -> None:
         """Stop the process (at once if it is still working)."""
@@ -121,6 +136,7 @@ class PairsWorker:
             if stream is not None:
                 stream.close()
         self._process.wait()
+        self._errors.close()
 
     def __enter__(self) -> PairsWorker:
         return self
