@@ -22,7 +22,7 @@ is not polluted by earlier runs. Both sides go from the file on disk to committe
 After each run the rows are fingerprinted (source_ref, category, the three texts, status,
 origin, content_hash), so the table also proves both sides wrote identical rows.
 `cpu` is the CPU time of the importing process and of the process a large import scans its
-own rows in, beside the insert (store/quality/batch_worker.py); steadier than wall time on a
+own rows in, beside the insert (store/quality/pairs_worker.py); steadier than wall time on a
 busy machine, but it leaves out the PostgreSQL server's work. `base ins s` is the part of the
 baseline's wall time spent in INSERT + COMMIT (the rest is reading and preparing rows).
 Memory is the importing process's peak plus that scan process's peak (an upper bound of what
