@@ -459,7 +459,8 @@ def print_table(
         + [f"{sizes[-1] // 1000:,}k/{sizes[0] // 1000:,}k", "target"]
     )
     width = max(len(r) for r in rows) + 2
-    print(f"{head[0]:<{width}}" + "".join(f"{h:>12}" for h in head[1:]))
+    cell = max(12, *(len(h) + 2 for h in head[1:]))  # "1,000k/1,000k" when one size is run
+    print(f"{head[0]:<{width}}" + "".join(f"{h:>{cell}}" for h in head[1:]))
     for name, per in rows.items():
         cells = [per.get(n) for n in sizes]
         values = [fmt(c) if isinstance(c, float) else str(c) for c in cells]
@@ -471,8 +472,8 @@ def print_table(
         )
         print(
             f"{name:<{width}}"
-            + "".join(f"{v:>12}" for v in values)
-            + f"{ratio:>12}{targets.get(name, ''):>12}"
+            + "".join(f"{v:>{cell}}" for v in values)
+            + f"{ratio:>{cell}}{targets.get(name, ''):>{cell}}"
         )
     print(f"({unit})")
 
