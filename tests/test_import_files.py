@@ -100,7 +100,7 @@ def test_each_slow_phase_gets_its_own_bar(
     db: TestDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, worker: bool
 ) -> None:
     """Also when the file's own pairs are found in a second process beside the insert."""
-    monkeypatch.setattr(pairs_worker, "_cores", lambda: 2 if worker else 1)
+    monkeypatch.setattr(pairs_worker, "usable_cores", lambda: 2 if worker else 1)
     monkeypatch.setattr(pairs_worker, "MIN_FILE_BYTES", 0)
     path = tmp_path / "dups.jsonl"
     records = [

@@ -129,9 +129,9 @@ def _alone_then_with_worker(
     db: TestDatabase, path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> list[tuple[str, float, str]]:
     """The report of importing `path` without a worker; later imports get one."""
-    monkeypatch.setattr(pairs_worker, "_cores", lambda: 1)
+    monkeypatch.setattr(pairs_worker, "usable_cores", lambda: 1)
     alone = _report(db, path)
-    monkeypatch.setattr(pairs_worker, "_cores", lambda: 2)
+    monkeypatch.setattr(pairs_worker, "usable_cores", lambda: 2)
     monkeypatch.setattr(pairs_worker, "MIN_FILE_BYTES", 0)
     return alone
 
@@ -191,13 +191,13 @@ def test_reimport_with_rows_already_present_does_not_use_the_worker_answer(
     texts = _texts(5, 300)
     first = _dolly(tmp_path, texts[:150])
     monkeypatch.setattr(pairs_worker, "MIN_FILE_BYTES", 0)
-    monkeypatch.setattr(pairs_worker, "_cores", lambda: 1)
+    monkeypatch.setattr(pairs_worker, "usable_cores", lambda: 1)
     with db.session() as s:
         import_file(s, first)
         s.commit()
     path = _dolly(tmp_path, texts)  # same name: lines 1-150 are present
     alone = _report(db, path)
-    monkeypatch.setattr(pairs_worker, "_cores", lambda: 2)
+    monkeypatch.setattr(pairs_worker, "usable_cores", lambda: 2)
     answered = _count_answers(monkeypatch)
     assert _report(db, path) == alone
     assert answered == [] and any(not m.startswith("line") for _, _, m in alone)
@@ -215,7 +215,7 @@ def test_cli_commits_the_rows_while_the_worker_still_scans(
 
     path = _dolly(tmp_path, _texts(6, 300))
     monkeypatch.setenv("DATABASE_URL", db.url)
-    monkeypatch.setattr(pairs_worker, "_cores", lambda: 2)
+    monkeypatch.setattr(pairs_worker, "usable_cores", lambda: 2)
     monkeypatch.setattr(pairs_worker, "MIN_FILE_BYTES", 0)
     stored_when_asked: list[int | None] = []
     result = PairsWorker.result

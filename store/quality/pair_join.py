@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +28,8 @@ from rapidfuzz import process
 from rapidfuzz.distance import Indel
 
 IntArray = npt.NDArray[np.int64]
+# Candidate pairs of one chunk: i, j and the bound on their LCS.
+_Pairs = tuple[IntArray, IntArray, npt.NDArray[np.float64]]
 # rapidfuzz turns a similarity cutoff into a whole-number one and may drop a score that sits
 # exactly on it: ask with a looser cutoff, keep scores >= threshold - SCORE_EPS ourselves.
 _LOOSE = 1e-6
@@ -64,6 +69,14 @@ def batch_pairs(
     seqs = own_codes(token_stream(texts))
     floor = np.full(len(seqs), threshold, dtype=np.float64)
     return candidate_pairs(seqs, threshold, floor, seed=True, progress=progress)
+
+
+def usable_cores() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def _need(tau: npt.NDArray[Any], m: IntArray, n: IntArray) -> npt.NDArray[np.float64]:
@@ -150,38 +163,53 @@ def candidate_pairs(
     del ev_before, reach, m_e
     ev_start = np.searchsorted(ev_rec, np.arange(b + 1))
     filt = _CountFilter(lens, tau, np.minimum(prefix_w, budget), slack, b)
-    out: list[tuple[IntArray, IntArray, npt.NDArray[np.float64]]] = []
     # Texts in _EARLIER_PARTS runs, each probing the postings of texts before its end only
     # (a mask keeps them sorted): the later texts of a window are never expanded.
     # (With a split every probe sees the same partners: one run.)
     cuts = np.linspace(split, b, (1 if split else _EARLIER_PARTS) + 1).astype(np.int64)
-    part_win, part_rec, part_w = win[:0], post_rec[:0], post_w[:0]
-    for q0, q1 in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
-        e0, e1 = int(ev_start[q0]), int(ev_start[q1])
-        if e0 == e1:
-            continue
-        mask = post_rec < (split or q1)
-        part_win, part_rec, part_w = win[mask], post_rec[mask], post_w[mask]
-        start = np.searchsorted(part_win, ev_lo[e0:e1], side="left")
-        sizes = np.searchsorted(part_win, ev_hi[e0:e1], side="right") - start
-        # Chunks of whole texts, about _PAIR_CHUNK expanded pairs each.
-        per_text = np.zeros(q1 - q0 + 1, dtype=np.int64)
-        counts = np.bincount(ev_rec[e0:e1] - q0, weights=sizes, minlength=q1 - q0)
-        np.cumsum(counts, out=per_text[1:])
-        r0 = 0
-        while r0 < q1 - q0:
-            r1 = int(np.searchsorted(per_text, per_text[r0] + _PAIR_CHUNK, side="right")) - 1
-            r1 = min(max(r1, r0 + 1), q1 - q0)
-            a0, a1 = int(ev_start[q0 + r0]) - e0, int(ev_start[q0 + r1]) - e0
-            got = filt.pairs(
-                start[a0:a1], sizes[a0:a1], ev_rec[e0 + a0 : e0 + a1],
-                ev_w[e0 + a0 : e0 + a1], part_rec, part_w,
-            )  # fmt: skip
-            out.append(got)
-            r0 = r1
-            if progress is not None:
-                progress(q0 + r1, b)
-    del win, post_rec, post_w, part_win, part_rec, part_w, ev_rec, ev_rank, ev_w, ev_lo, ev_hi
+    # Chunks are expanded on every core this process may use (numpy lets go of the GIL in
+    # its sorts and gathers), while this thread prepares the next run's postings: at most
+    # two runs' postings are held at once.
+    runs: deque[list[tuple[Future[_Pairs], int]]] = deque()
+    out: list[_Pairs] = []
+
+    def collect(keep: int) -> None:
+        """The results of all runs but the last `keep`, in order (waiting for them)."""
+        while len(runs) > keep:
+            for job, done in runs.popleft():
+                out.append(job.result())
+                if progress is not None:
+                    progress(done, b)
+
+    with ThreadPoolExecutor(usable_cores()) as pool:
+        for q0, q1 in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
+            e0, e1 = int(ev_start[q0]), int(ev_start[q1])
+            if e0 == e1:
+                continue
+            mask = post_rec < (split or q1)
+            part_win, part_rec, part_w = win[mask], post_rec[mask], post_w[mask]
+            start = np.searchsorted(part_win, ev_lo[e0:e1], side="left")
+            sizes = np.searchsorted(part_win, ev_hi[e0:e1], side="right") - start
+            del part_win
+            # Chunks of whole texts, about _PAIR_CHUNK expanded pairs each.
+            per_text = np.zeros(q1 - q0 + 1, dtype=np.int64)
+            counts = np.bincount(ev_rec[e0:e1] - q0, weights=sizes, minlength=q1 - q0)
+            np.cumsum(counts, out=per_text[1:])
+            r0, jobs = 0, []
+            while r0 < q1 - q0:
+                r1 = int(np.searchsorted(per_text, per_text[r0] + _PAIR_CHUNK, side="right")) - 1
+                r1 = min(max(r1, r0 + 1), q1 - q0)
+                a0, a1 = int(ev_start[q0 + r0]) - e0, int(ev_start[q0 + r1]) - e0
+                job = pool.submit(
+                    filt.pairs, start[a0:a1], sizes[a0:a1], ev_rec[e0 + a0 : e0 + a1],
+                    ev_w[e0 + a0 : e0 + a1], part_rec, part_w,
+                )  # fmt: skip
+                jobs.append((job, q0 + r1))
+                r0 = r1
+            runs.append(jobs)
+            collect(keep=1)
+        collect(keep=0)
+    del win, post_rec, post_w, ev_rec, ev_rank, ev_w, ev_lo, ev_hi
     if not out:
         return BatchPairs(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
     i, j, bound = (np.concatenate(parts) for parts in zip(*out, strict=True))
@@ -319,7 +347,7 @@ class _CountFilter:
         ev_w: IntArray,
         post_rec: IntArray,
         post_w: IntArray,
-    ) -> tuple[IntArray, IntArray, npt.NDArray[np.float64]]:
+    ) -> _Pairs:
         """The surviving pairs of one chunk of prefix events (events of whole texts), with
         the bound on their shared occurrences."""
         total = int(sizes.sum())
@@ -387,5 +415,6 @@ def _score_pairs(
         processor=None,
         score_cutoff=max(threshold - _LOOSE, 0.0),
         dtype=np.float64,
+        workers=usable_cores(),
     )
     return scores
