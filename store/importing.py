@@ -4,6 +4,7 @@ JSON, conversations from ShareGPT (JSON lines or one JSON array) and OpenAI chat
 from __future__ import annotations
 
 import contextlib
+import gc
 import gzip
 import json
 import logging
@@ -578,11 +579,15 @@ def import_file(
         except (gzip.BadGzipFile, EOFError) as exc:
             raise _damaged_gzip(path, exc) from exc
     # Started before parsing, so that it loads its libraries meanwhile (None: no worker).
-    with PairsWorker.for_import(path, near_duplicates) or contextlib.nullcontext() as worker:
+    with (
+        contextlib.ExitStack() as stack,
+        PairsWorker.for_import(path, near_duplicates) or contextlib.nullcontext() as worker,
+    ):
         cats: dict[str, Category] = {c.slug: c for c in list_categories(session)}
         if category is not None and category not in cats:
             raise DomainError(f"unknown category {category!r}; known: {', '.join(cats)}")
         records, errors = parse_file(path, fmt, category, progress)
+        stack.enter_context(_parsed_records_settled())
         if not records and not errors:
             errors.append(LineError(1, "the file has no records"))
         if worker is not None and records and not errors:
@@ -648,6 +653,18 @@ def import_file(
             commit()
         finish()  # the near-duplicates found beside the insert (a worker), if not before it
         return report
+
+
+@contextlib.contextmanager
+def _parsed_records_settled() -> Iterator[None]:
+    """Keep the garbage collector from walking the parsed records again and again: they live
+    until the import ends and hold no cycles, and a full collection over a large file's
+    objects costs a noticeable pause (60 ms of a 15k-row import, while the report is built)."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def insert_turns(session: Session, source: str, turns: Mapping[str, Sequence[Turn]]) -> None:
