@@ -42,6 +42,8 @@ _SEEDS = 3
 _EARLIER_PARTS = 8
 # Words of the per-text bitmap filter (2,048 bits).
 _BITMAP_WORDS = 32
+# Threads expanding chunks at most (each holds a chunk's temporaries, ~50 bytes a pair).
+_MAX_THREADS = 4
 # Extra prefix occurrences probed beyond what finding a partner needs, as a share of the
 # text's length: the count filter then drops pairs sharing fewer than that many.
 _SLACK = 0.04
@@ -181,7 +183,7 @@ def candidate_pairs(
                 if progress is not None:
                     progress(done, b)
 
-    with ThreadPoolExecutor(usable_cores()) as pool:
+    with ThreadPoolExecutor(min(usable_cores(), _MAX_THREADS)) as pool:
         for q0, q1 in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
             e0, e1 = int(ev_start[q0]), int(ev_start[q1])
             if e0 == e1:
@@ -415,6 +417,6 @@ def _score_pairs(
         processor=None,
         score_cutoff=max(threshold - _LOOSE, 0.0),
         dtype=np.float64,
-        workers=usable_cores(),
+        workers=min(usable_cores(), _MAX_THREADS),
     )
     return scores
