@@ -259,3 +259,7 @@ def configure_logging(level: str) -> None:
         level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        # Alembic's INFO lines (each plugin set up, each revision run: some twenty on a new
+        # database) are what `crowdtune db upgrade` sums up in one line of its own.
+        logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 
-def counted(n: int, word: str) -> str:
-    """`n` (thousands grouped) and `word`, with an "s" unless n is 1."""
-    return f"{n:,} {word if n == 1 else word + 's'}"
+def counted(n: int, word: str, plural: str | None = None) -> str:
+    """`n` (thousands grouped) and `word`, or its `plural` (word + "s" unless given) unless
+    n is 1."""
+    return f"{n:,} {word if n == 1 else plural or word + 's'}"

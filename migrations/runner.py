@@ -7,6 +7,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 from store.db import normalize_url
@@ -70,3 +72,19 @@ def revision(url: str, message: str, *, autogenerate: bool = True) -> bool:
 def current(url: str) -> None:
     """Print the revision the database at `url` is at."""
     command.current(alembic_config(url))
+
+
+def revision_of(engine: Engine) -> str | None:
+    """The revision the database behind `engine` is at (None: never migrated)."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def revisions_between(url: str, lower: str | None, upper: str | None) -> list[str]:
+    """The revisions after `lower` up to and including `upper`, oldest first (what an
+    upgrade from `lower` to `upper` applies, or a downgrade the other way reverts)."""
+    if upper is None or upper == lower:
+        return []
+    script = ScriptDirectory.from_config(alembic_config(url))
+    steps = script.iterate_revisions(upper, lower or "base")
+    return [r.revision for r in steps if r.revision != lower][::-1]

@@ -285,6 +285,35 @@ def test_downgrade_base_on_a_terminal_asks_and_no_keeps_everything(migrated: Pat
         engine.dispose()
 
 
+def test_db_upgrade_sums_up_what_it_applied_in_a_line_without_alembic_s_log(
+    tmp_path: Path,
+) -> None:
+    """A first `db upgrade` says which migrations it applied; stderr holds no log lines (it
+    held some twenty of Alembic's INFO lines); a second says it had nothing to do."""
+    from migrations import runner
+
+    result = crowdtune(tmp_path, "db", "upgrade")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    first = result.stdout.splitlines()[0]
+    revisions = runner.revisions_between("sqlite://", None, "head")
+    head = revisions[-1]
+    assert first == (
+        f"applied {len(revisions)} migrations ({revisions[0]} … {head}); "
+        f"the database is at {head}; 8 default categories added"
+    )
+    again = crowdtune(tmp_path, "db", "upgrade")
+    assert again.stdout.splitlines()[0] == (
+        f"the database is already at {head}; 0 default categories added"
+    )
+    back = crowdtune(tmp_path, "db", "downgrade", revisions[-3])
+    assert back.stdout.strip() == (
+        f"reverted 2 migrations ({head} … {revisions[-2]}); the database is at {revisions[-3]}"
+    )
+    verbose = crowdtune(tmp_path, "db", "upgrade", CROWDTUNE_LOG_LEVEL="DEBUG")
+    assert verbose.stderr.count("Running upgrade") == 2  # asked for: Alembic's own lines
+
+
 def test_db_revision_without_model_changes_writes_no_file(migrated: Path) -> None:
     versions = REPO_ROOT / "migrations" / "versions"
     before = set(versions.iterdir())

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import inspect
 
+from bot.plurals import counted
 from store.app_settings import ensure_stored_salt
 from store.categories import seed_default_categories
 from store.db import masked_url, session_scope
@@ -43,13 +44,17 @@ def upgrade(rt: Runtime, args: argparse.Namespace) -> int:
     """Migrate to head and make sure the default categories exist."""
     from migrations import runner  # alembic: loaded by the commands that use it (bot/cli.py)
 
-    runner.upgrade(rt.settings.database_url, args.revision)
+    url = rt.settings.database_url
+    before = runner.revision_of(rt.engine)
+    runner.upgrade(url, args.revision)
+    after = runner.revision_of(rt.engine)
     # An older revision asked for by name may not have the settings table yet.
     keeps_salt = inspect(rt.engine).has_table(AppSetting.__tablename__)
     with session_scope(rt.sessions) as s:
         added = seed_default_categories(s)
         new_salt = keeps_salt and rt.settings.pseudonym_salt is None and ensure_stored_salt(s)
-    print(f"database is at {args.revision}; {added} default categories added")
+    moved = _moved(runner.revisions_between(url, before, after), "applied", after)
+    print(f"{moved}; {counted(added, 'default category', 'default categories')} added")
     if new_salt:
         print(
             "generated a pseudonym salt for exports and kept it in the database "
@@ -89,9 +94,21 @@ def downgrade(rt: Runtime, args: argparse.Namespace) -> int:
             return 1
     from migrations import runner
 
-    runner.downgrade(rt.settings.database_url, args.revision)
-    print(f"database is at {args.revision}")
+    url = rt.settings.database_url
+    before = runner.revision_of(rt.engine)
+    runner.downgrade(url, args.revision)
+    after = runner.revision_of(rt.engine)
+    print(_moved(runner.revisions_between(url, after, before)[::-1], "reverted", after))
     return 0
+
+
+def _moved(steps: list[str], verb: str, now: str | None) -> str:
+    """'applied 3 migrations (0010 … 0014); the database is at 0014', or 'already at'."""
+    where = now or "base (no crowdtune tables)"
+    if not steps:
+        return f"the database is already at {where}"
+    span = steps[0] if len(steps) == 1 else f"{steps[0]} … {steps[-1]}"
+    return f"{verb} {counted(len(steps), 'migration')} ({span}); the database is at {where}"
 
 
 def current(rt: Runtime, args: argparse.Namespace) -> int:
