@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 from rapidfuzz.distance import Indel
 
-from store.quality import batch
+from store.quality import batch, pair_join
 from store.quality.batch import BatchItem, scan_batch
 from store.quality.dedup import DedupIndex, tokenize
 
@@ -51,10 +52,19 @@ def stored_side(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     return str(request.param)
 
 
+@pytest.fixture(params=["whole-runs", "small-chunks"])
+def chunking(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each run of the batch's probes expanded in one chunk, or in many small ones that the
+    join's threads take in parallel (their results must come back in order)."""
+    if request.param == "small-chunks":
+        monkeypatch.setattr(pair_join, "_PAIR_CHUNK", 64)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("keep_duplicates", [True, False])
 @pytest.mark.parametrize("threshold", [0.5, 0.7, 0.9])
 def test_scan_batch_matches_brute_force(
-    threshold: float, keep_duplicates: bool, stored_side: str
+    threshold: float, keep_duplicates: bool, stored_side: str, chunking: str
 ) -> None:
     rng = random.Random(int(threshold * 10) + keep_duplicates)
     vocab = [f"w{i}" for i in range(40)] + ["the", "a", "of"] * 10
@@ -140,3 +150,29 @@ def test_batch_whose_candidates_all_fail_the_filters_has_no_duplicates(
     items = [BatchItem(f"line {n}", t, "open_qa") for n, t in enumerate(texts, start=1)]
     assert scan_batch(DedupIndex(), items, keep_duplicates=keep_duplicates) == []
     assert _brute_force({}, items, 0.7, keep_duplicates) == []
+
+
+def test_a_chunk_that_fails_stops_the_join(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error in one of the join's threads reaches the caller, and the join stops there:
+    it does not go on through the batch's other runs."""
+    monkeypatch.setattr(pair_join, "_PAIR_CHUNK", 64)
+    expand = pair_join._CountFilter.pairs
+    calls: list[int] = []
+    fail_at: list[int] = []
+
+    def counted(self: pair_join._CountFilter, *args: Any) -> pair_join._Pairs:
+        calls.append(1)
+        if len(calls) in fail_at:
+            raise MemoryError(f"chunk {len(calls)}")
+        return expand(self, *args)
+
+    monkeypatch.setattr(pair_join._CountFilter, "pairs", counted)
+    texts = [f"w{n % 7} w{n % 11} w{n % 13} the a of" for n in range(600)]
+    pair_join.batch_pairs(texts)
+    every = len(calls)
+    assert every > 50  # many chunks, so that some are still queued when one fails
+    calls.clear()
+    fail_at.append(2)
+    with pytest.raises(MemoryError, match="chunk 2"):
+        pair_join.batch_pairs(texts)
+    assert len(calls) < every // 2

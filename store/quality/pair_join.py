@@ -183,7 +183,8 @@ def candidate_pairs(
                 if progress is not None:
                     progress(done, b)
 
-    with ThreadPoolExecutor(min(usable_cores(), _MAX_THREADS)) as pool:
+    pool = ThreadPoolExecutor(min(usable_cores(), _MAX_THREADS))
+    try:
         for q0, q1 in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
             e0, e1 = int(ev_start[q0]), int(ev_start[q1])
             if e0 == e1:
@@ -211,6 +212,8 @@ def candidate_pairs(
             runs.append(jobs)
             collect(keep=1)
         collect(keep=0)
+    finally:  # (on an error or Ctrl-C, chunks not started yet are dropped, not waited for)
+        pool.shutdown(cancel_futures=True)
     del win, post_rec, post_w, ev_rec, ev_rank, ev_w, ev_lo, ev_hi
     if not out:
         return BatchPairs(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
