@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -9,9 +10,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Engine
 
 from store.db import normalize_url
+from store.errors import DomainError
 
 SCRIPT_LOCATION = Path(__file__).resolve().parent
 
@@ -27,24 +30,33 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head", *, engine: Engine | None = None) -> None:
     """Apply migrations up to `revision` (on `engine`'s connection when one is given)."""
-    cfg = alembic_config(url)
-    if engine is None:
-        command.upgrade(cfg, revision)
-        return
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    _migrate(command.upgrade, url, revision, engine)
 
 
 def downgrade(url: str, revision: str = "base", *, engine: Engine | None = None) -> None:
     """Revert migrations down to `revision`."""
+    _migrate(command.downgrade, url, revision, engine)
+
+
+def _migrate(
+    step: Callable[[Config, str], None], url: str, revision: str, engine: Engine | None
+) -> None:
+    """Run an Alembic upgrade or downgrade; a revision it cannot use is a DomainError."""
     cfg = alembic_config(url)
-    if engine is None:
-        command.downgrade(cfg, revision)
-        return
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, revision)
+    try:
+        if engine is None:
+            step(cfg, revision)
+            return
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            step(cfg, revision)
+    except CommandError as exc:  # e.g. "Can't locate revision identified by 'x'"
+        known = revisions_between(url, None, "head")
+        raise DomainError(
+            f"cannot migrate to {revision!r}: {exc}; the revisions are "
+            f"{known[0]} … {known[-1]}, 'head' and 'base' ('crowdtune db current' says "
+            "where the database is)"
+        ) from exc
 
 
 def revision(url: str, message: str, *, autogenerate: bool = True) -> bool:

@@ -314,6 +314,14 @@ def test_db_upgrade_sums_up_what_it_applied_in_a_line_without_alembic_s_log(
     assert verbose.stderr.count("Running upgrade") == 2  # asked for: Alembic's own lines
 
 
+@pytest.mark.parametrize("action", ["upgrade", "downgrade"])
+def test_db_migrate_to_an_unknown_revision_is_one_line_naming_the_known_ones(
+    migrated: Path, action: str
+) -> None:
+    line = one_line_error(crowdtune(migrated, "db", action, "0O14"))
+    assert "cannot migrate to '0O14'" in line and "'head' and 'base'" in line
+
+
 def test_db_revision_without_model_changes_writes_no_file(migrated: Path) -> None:
     versions = REPO_ROOT / "migrations" / "versions"
     before = set(versions.iterdir())
