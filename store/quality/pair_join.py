@@ -81,6 +81,11 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def _threads() -> int:
+    """Threads for the join's chunks and rapidfuzz's scoring."""
+    return min(usable_cores(), _MAX_THREADS)
+
+
 def _need(tau: npt.NDArray[Any], m: IntArray, n: IntArray) -> npt.NDArray[np.float64]:
     """The LCS a pair needs for ROUGE-L F1 >= tau: tau·(m+n)/2 (a whole number reaches it iff
     it reaches its ceiling, so no ceil)."""
@@ -183,7 +188,7 @@ def candidate_pairs(
                 if progress is not None:
                     progress(done, b)
 
-    pool = ThreadPoolExecutor(min(usable_cores(), _MAX_THREADS))
+    pool = ThreadPoolExecutor(_threads())
     try:
         for q0, q1 in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
             e0, e1 = int(ev_start[q0]), int(ev_start[q1])
@@ -420,6 +425,6 @@ def _score_pairs(
         processor=None,
         score_cutoff=max(threshold - _LOOSE, 0.0),
         dtype=np.float64,
-        workers=min(usable_cores(), _MAX_THREADS),
+        workers=_threads(),
     )
     return scores
