@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -152,27 +154,32 @@ def test_batch_whose_candidates_all_fail_the_filters_has_no_duplicates(
     assert _brute_force({}, items, 0.7, keep_duplicates) == []
 
 
-def test_a_chunk_that_fails_stops_the_join(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An error in one of the join's threads reaches the caller, and the join stops there:
-    it does not go on through the batch's other runs."""
+def test_a_chunk_that_fails_stops_the_join_and_drops_what_is_queued(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An error in one of the join's threads reaches the caller, and the chunks queued behind
+    it are dropped, not run: the caller (or Ctrl-C) is not kept waiting for the rest."""
     monkeypatch.setattr(pair_join, "_PAIR_CHUNK", 64)
     expand = pair_join._CountFilter.pairs
     calls: list[int] = []
-    fail_at: list[int] = []
+    failing = threading.Event()
 
     def counted(self: pair_join._CountFilter, *args: Any) -> pair_join._Pairs:
         calls.append(1)
-        if len(calls) in fail_at:
-            raise MemoryError(f"chunk {len(calls)}")
+        if failing.is_set():
+            if len(calls) == 2:
+                raise MemoryError("chunk 2")
+            time.sleep(0.005)  # slow chunks: the caller queues two runs' worth meanwhile
         return expand(self, *args)
 
     monkeypatch.setattr(pair_join._CountFilter, "pairs", counted)
     texts = [f"w{n % 7} w{n % 11} w{n % 13} the a of" for n in range(600)]
     pair_join.batch_pairs(texts)
     every = len(calls)
-    assert every > 50  # many chunks, so that some are still queued when one fails
+    assert every > 100  # many chunks in each run
     calls.clear()
-    fail_at.append(2)
+    failing.set()
     with pytest.raises(MemoryError, match="chunk 2"):
         pair_join.batch_pairs(texts)
-    assert len(calls) < every // 2
+    # Run to the end of the two runs queued, it would be about a quarter of every chunk.
+    assert len(calls) < every // 16
