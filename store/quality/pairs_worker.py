@@ -6,10 +6,9 @@ machine with a second core, `pair_join.batch_pairs` runs in a Python process of 
 (`python -m store.quality.pairs_worker`), started when the import begins so that it loads
 numpy, rapidfuzz and pyarrow while the file is parsed. It reads the texts on stdin (a JSON
 line with the threshold and each text's size in bytes, then the texts back to back in UTF-8:
-no JSON string to escape and parse per text) and writes JSON
-lines on stdout (progress, then an error or the pairs' count followed by their three arrays'
-bytes). It touches no database; if it fails or dies, the importer finds the pairs itself (the
-same answer, later).
+no JSON string to escape and parse per text) and writes JSON lines on stdout (progress, then
+an error or the pairs' count followed by their three arrays' bytes). It touches no database;
+if it fails or dies, the importer finds the pairs itself (the same answer, later).
 """
 
 from __future__ import annotations
