@@ -310,6 +310,11 @@ def test_db_upgrade_sums_up_what_it_applied_in_a_line_without_alembic_s_log(
     assert back.stdout.strip() == (
         f"reverted 2 migrations ({head} … {revisions[-2]}); the database is at {revisions[-3]}"
     )
+    older = crowdtune(tmp_path, "db", "upgrade", revisions[0])
+    assert older.stdout.splitlines()[0].startswith(
+        f"the database is already at {revisions[-3]}, past {revisions[0]} "
+        f"('crowdtune db downgrade {revisions[0]}' goes back)"
+    )
     verbose = crowdtune(tmp_path, "db", "upgrade", CROWDTUNE_LOG_LEVEL="DEBUG")
     assert verbose.stderr.count("Running upgrade") == 2  # asked for: Alembic's own lines
 

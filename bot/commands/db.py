@@ -53,7 +53,10 @@ def upgrade(rt: Runtime, args: argparse.Namespace) -> int:
     with session_scope(rt.sessions) as s:
         added = seed_default_categories(s)
         new_salt = keeps_salt and rt.settings.pseudonym_salt is None and ensure_stored_salt(s)
-    moved = _moved(runner.revisions_between(url, before, after), "applied", after)
+    steps = runner.revisions_between(url, before, after)
+    moved = _moved(steps, "applied", after)
+    if not steps and args.revision not in ("head", after):  # Alembic's upgrade never goes back
+        moved += f", past {args.revision} ('crowdtune db downgrade {args.revision}' goes back)"
     print(f"{moved}; {counted(added, 'default category', 'default categories')} added")
     if new_salt:
         print(
