@@ -29,6 +29,8 @@ from rapidfuzz import process
 from rapidfuzz.distance import Indel
 
 IntArray = npt.NDArray[np.int64]
+# Postings' columns: text numbers and counts fit 32 bits (half the memory of int64).
+Int32Array = npt.NDArray[np.int32]
 # Candidate pairs of one chunk: i, j and the bound on their LCS.
 _Pairs = tuple[IntArray, IntArray, npt.NDArray[np.float64]]
 # rapidfuzz turns a similarity cutoff into a whole-number one and may drop a score that sits
@@ -128,7 +130,6 @@ def candidate_pairs(
         return BatchPairs(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
     p_rec, p_rank, weight, width = _ranked_tokens(seqs, lens)
     maps = _bitmaps(p_rec, p_rank, weight, b)
-    w_span = int(weight.max()) + 1
     rec_start = np.zeros(b + 1, dtype=np.int64)
     np.cumsum(np.bincount(p_rec, minlength=b), out=rec_start[1:])
     cum = np.cumsum(weight)
@@ -142,20 +143,18 @@ def candidate_pairs(
     index_w = np.bincount(p_rec[indexed], weights=weight[indexed], minlength=b).astype(np.int64)
     # Postings by (token rank, length, text): a length window is one slice.
     l_span = int(lens.max()) + 2
-    win, post_rec, post_b, post_w = _sorted(
-        p_rank[indexed] * l_span + lens[p_rec[indexed]],
-        p_rec[indexed],
-        before[indexed],
-        weight[indexed],
-        spans=(width * l_span, b, l_span, w_span),
+    # (By row number within a window: rows are in text order, and the key stays small.)
+    win, rows = _sorted(
+        p_rank[indexed] * l_span + lens[p_rec[indexed]], indexed, spans=(width * l_span, len(p_rec))
     )
     del indexed
-    # Text numbers and counts fit 32 bits: the per-run copies below are half the size.
+    # (32 bits: the per-run copies below are half the size.)
     post_rec, post_b, post_w = (
-        post_rec.astype(np.int32),
-        post_b.astype(np.int32),
-        post_w.astype(np.int32),
+        p_rec[rows].astype(np.int32),
+        before[rows].astype(np.int32),
+        weight[rows].astype(np.int32),
     )
+    del rows
 
     raised = floor
     if seed and not split:
@@ -394,9 +393,9 @@ class _CountFilter:
         sizes: IntArray,
         ev_rec: IntArray,
         ev_w: IntArray,
-        post_rec: IntArray,
-        post_b: IntArray,
-        post_w: IntArray,
+        post_rec: Int32Array,
+        post_b: Int32Array,
+        post_w: Int32Array,
     ) -> _Pairs:
         """The surviving pairs of one chunk of prefix events (events of whole texts), with
         the bound on their shared occurrences."""
