@@ -4,11 +4,13 @@ In the default report mode the rows go in unchanged, so the insert need not wait
 scan, and the scan costs about as much as the insert. For a file of a megabyte or more, on a
 machine with a second core, `pair_join.batch_pairs` runs in a Python process of its own
 (`python -m store.quality.pairs_worker`), started when the import begins so that it loads
-numpy, rapidfuzz and pyarrow while the file is parsed. It reads the texts on stdin (a JSON
-line with the threshold and each text's size in bytes, then the texts back to back in UTF-8:
-no JSON string to escape and parse per text) and writes JSON lines on stdout (progress, then
-an error or the pairs' count followed by their three arrays' bytes). It touches no database;
-if it fails or dies, the importer finds the pairs itself (the same answer, later).
+numpy, rapidfuzz and pyarrow while the file is parsed. It reads the texts from a temporary
+file it inherits (each text's size in bytes, then the texts back to back in UTF-8: no JSON
+string to escape and parse per text) once a JSON line on stdin gives the threshold and their
+count, and writes JSON lines on stdout (progress, then an error or the pairs' count followed
+by their three arrays' bytes). It runs at a lower CPU priority than the importer, whose
+insert keeps its core. It touches no database; if it fails or dies, the importer finds the
+pairs itself (the same answer, later).
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ _STALE_S = 0.05
 _LONE_SURROGATES = "surrogatepass"
 # The worker's interpreter arguments: this module's main().
 _COMMAND = ("-m", "store.quality.pairs_worker")
+# How much lower than the importer's the worker's CPU priority is (os.nice).
+_NICENESS = 10
 # Below this file size the scan takes well under a second: a second process isn't worth it.
 MIN_FILE_BYTES = 1 << 20
 
@@ -60,12 +64,16 @@ class PairsWorker:
         # What it prints on stderr (a crash's traceback) is kept for the failure's message,
         # not shown on the importer's terminal.
         self._errors = tempfile.TemporaryFile()  # noqa: SIM115  (closed by close())
+        # The texts go through a file it inherits, not the pipe: writing them never waits
+        # for the worker to read (it may still be loading its libraries).
+        self._batch = tempfile.TemporaryFile()  # noqa: SIM115  (closed by close())
         self._process = subprocess.Popen(  # noqa: S603  (our interpreter, our module)
-            [sys.executable, *_COMMAND],
+            [sys.executable, *_COMMAND, str(self._batch.fileno())],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._errors,
             env=env,
+            pass_fds=(self._batch.fileno(),),
         )
         self.submitted: list[str] | None = None  # the texts it works on
         self._total = 0
@@ -74,6 +82,8 @@ class PairsWorker:
     def for_import(cls, path: Path, mode: str) -> PairsWorker | None:
         """A worker for importing `path` when one pays: report mode, a large file, 2+ cores."""
         if mode != "report" or usable_cores() < 2 or path.stat().st_size < MIN_FILE_BYTES:
+            return None
+        if os.name != "posix":  # (no file descriptors to hand down)
             return None
         try:
             return cls()
@@ -89,10 +99,12 @@ class PairsWorker:
         # Text by text: an ASCII text encodes as a copy, where one string of them all would
         # be as wide as its widest character (5x slower for a 15k-row file).
         encoded = [t.encode("utf-8", _LONE_SURROGATES) for t in self.submitted]
-        head = {"threshold": threshold, "sizes": [len(e) for e in encoded]}
-        try:
-            stdin.write(json.dumps(head).encode() + b"\n")
-            stdin.write(b"".join(encoded))
+        sizes = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+        self._batch.write(sizes.tobytes())
+        self._batch.write(b"".join(encoded))
+        self._batch.flush()
+        try:  # one short line: the pipe takes it at once
+            stdin.write(json.dumps({"threshold": threshold, "texts": len(encoded)}).encode())
             stdin.close()
         except OSError:  # it died starting (e.g. out of memory): `result` says so
             pass
@@ -140,6 +152,7 @@ class PairsWorker:
                     stream.close()
         self._process.wait()
         self._errors.close()
+        self._batch.close()
 
     def __enter__(self) -> PairsWorker:
         return self
@@ -171,6 +184,10 @@ def main() -> None:
     """The worker: load the scan's libraries, read one batch on stdin, answer on stdout."""
     # Ctrl-C reaches the whole process group: the importer stops this process itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The insert beside it is what the user waits for: the scan's threads take the cores it
+    # leaves idle, not a share of its own.
+    with contextlib.suppress(OSError):
+        os.nice(_NICENESS)
     # Answers go to the real stdout; anything a library prints goes to stderr instead.
     out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
@@ -181,8 +198,11 @@ def main() -> None:
         return
     try:
         batch = json.loads(head)
-        data = memoryview(sys.stdin.buffer.read())
-        ends = itertools.accumulate(batch["sizes"])
+        with os.fdopen(int(sys.argv[1]), "rb") as source:  # (the descriptor handed down)
+            source.seek(0)  # (its offset is shared with the importer, which wrote it)
+            sizes = np.frombuffer(source.read(8 * int(batch["texts"])), dtype=np.int64)
+            data = memoryview(source.read())
+        ends = itertools.accumulate(sizes.tolist())
         texts = [
             str(data[a:z], "utf-8", _LONE_SURROGATES)
             for a, z in itertools.pairwise(itertools.chain([0], ends))
