@@ -3,6 +3,8 @@ pairs give the same report as the in-process scan, and an import that survives i
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import logging
 import random
@@ -178,6 +180,33 @@ def test_import_whose_worker_died_finds_the_pairs_itself(
         self._process.wait()
 
     monkeypatch.setattr(PairsWorker, "__init__", killed)
+    with caplog.at_level(logging.WARNING, logger="store.importing"):
+        assert _report(db, path) == alone
+    assert "scanning in this process instead" in caplog.text
+
+
+def test_import_with_no_room_for_the_workers_texts_finds_the_pairs_itself(
+    db: TestDatabase,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The texts reach the worker through a temporary file: a full disk there costs the
+    import nothing but the second core."""
+    path = _dolly(tmp_path, _texts(4, 200))
+    alone = _alone_then_with_worker(db, path, monkeypatch)
+    start = PairsWorker.__init__
+
+    class FullDisk(io.BytesIO):
+        def write(self, data: Any) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    def full(self: PairsWorker) -> None:
+        start(self)
+        self._batch.close()
+        self._batch = FullDisk()  # type: ignore[assignment]
+
+    monkeypatch.setattr(PairsWorker, "__init__", full)
     with caplog.at_level(logging.WARNING, logger="store.importing"):
         assert _report(db, path) == alone
     assert "scanning in this process instead" in caplog.text

@@ -100,11 +100,16 @@ class PairsWorker:
         # be as wide as its widest character (5x slower for a 15k-row file).
         encoded = [t.encode("utf-8", _LONE_SURROGATES) for t in self.submitted]
         sizes = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-        self._batch.write(sizes.tobytes())
-        self._batch.write(b"".join(encoded))
-        self._batch.flush()
-        try:  # one short line: the pipe takes it at once
-            stdin.write(json.dumps({"threshold": threshold, "texts": len(encoded)}).encode())
+        try:
+            self._batch.write(sizes.tobytes())
+            self._batch.write(b"".join(encoded))
+            self._batch.flush()
+        except OSError:  # no room for them (a full disk): it gets nothing, `result` says so
+            head = b""
+        else:  # one short line: the pipe takes it at once
+            head = json.dumps({"threshold": threshold, "texts": len(encoded)}).encode()
+        try:
+            stdin.write(head)
             stdin.close()
         except OSError:  # it died starting (e.g. out of memory): `result` says so
             pass
@@ -181,7 +186,7 @@ def _send(out: IO[bytes], message: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    """The worker: load the scan's libraries, read one batch on stdin, answer on stdout."""
+    """The worker: load the scan's libraries, read one batch, answer on stdout."""
     # Ctrl-C reaches the whole process group: the importer stops this process itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The insert beside it is what the user waits for: the scan's threads take the cores it
