@@ -11,6 +11,7 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -164,49 +165,38 @@ def test_import_uses_the_worker_and_reports_what_the_importer_finds_alone(
         assert s.scalar(select(func.count()).select_from(Example)) == 0
 
 
-def test_import_whose_worker_died_finds_the_pairs_itself(
+class _FullDisk(io.BytesIO):
+    def write(self, data: Any) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def _killed(worker: PairsWorker) -> None:  # e.g. the kernel's OOM killer, mid-import
+    worker._process.kill()
+    worker._process.wait()
+
+
+def _no_room(worker: PairsWorker) -> None:  # the texts' temporary file finds a full disk
+    worker._batch.close()
+    worker._batch = _FullDisk()  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize("break_it", [_killed, _no_room], ids=["killed", "no-room-for-texts"])
+def test_import_whose_worker_failed_finds_the_pairs_itself(
     db: TestDatabase,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    break_it: Callable[[PairsWorker], None],
 ) -> None:
     path = _dolly(tmp_path, _texts(4, 200))
     alone = _alone_then_with_worker(db, path, monkeypatch)
     start = PairsWorker.__init__
 
-    def killed(self: PairsWorker) -> None:  # e.g. the kernel's OOM killer, mid-import
+    def broken(self: PairsWorker) -> None:
         start(self)
-        self._process.kill()
-        self._process.wait()
+        break_it(self)
 
-    monkeypatch.setattr(PairsWorker, "__init__", killed)
-    with caplog.at_level(logging.WARNING, logger="store.importing"):
-        assert _report(db, path) == alone
-    assert "scanning in this process instead" in caplog.text
-
-
-def test_import_with_no_room_for_the_workers_texts_finds_the_pairs_itself(
-    db: TestDatabase,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    """The texts reach the worker through a temporary file: a full disk there costs the
-    import nothing but the second core."""
-    path = _dolly(tmp_path, _texts(4, 200))
-    alone = _alone_then_with_worker(db, path, monkeypatch)
-    start = PairsWorker.__init__
-
-    class FullDisk(io.BytesIO):
-        def write(self, data: Any) -> int:
-            raise OSError(errno.ENOSPC, "No space left on device")
-
-    def full(self: PairsWorker) -> None:
-        start(self)
-        self._batch.close()
-        self._batch = FullDisk()  # type: ignore[assignment]
-
-    monkeypatch.setattr(PairsWorker, "__init__", full)
+    monkeypatch.setattr(PairsWorker, "__init__", broken)
     with caplog.at_level(logging.WARNING, logger="store.importing"):
         assert _report(db, path) == alone
     assert "scanning in this process instead" in caplog.text
