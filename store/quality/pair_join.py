@@ -103,6 +103,14 @@ def _bounds(tau: npt.NDArray[Any], m: IntArray) -> tuple[IntArray, IntArray]:
     return lo, hi
 
 
+def _prefix_size(tau: npt.NDArray[Any], m: IntArray) -> IntArray:
+    """Occurrences of a text of length m one of which any match at tau must share:
+    m - need + 1 for its shortest possible partner (the loosest need)."""
+    lo, _ = _bounds(tau, m)
+    size: IntArray = m - np.ceil(tau * (m + lo) / 2 - SCORE_EPS).astype(np.int64) + 1
+    return size
+
+
 def candidate_pairs(
     seqs: list[str],
     threshold: float,
@@ -137,9 +145,7 @@ def candidate_pairs(
     del cum
     # A match shares an occurrence within both texts' prefixes (of m - need + 1): postings
     # hold each text's prefix for the loosest need any partner can ask of it.
-    t_lo, _ = _bounds(np.asarray(threshold), lens)
-    index_budget = lens - np.ceil(threshold * (lens + t_lo) / 2 - SCORE_EPS).astype(np.int64) + 1
-    indexed = np.flatnonzero(before < index_budget[p_rec])
+    indexed = np.flatnonzero(before < _prefix_size(np.asarray(threshold), lens)[p_rec])
     index_w = np.bincount(p_rec[indexed], weights=weight[indexed], minlength=b).astype(np.int64)
     # Postings by (token rank, length, text): a length window is one slice.
     l_span = int(lens.max()) + 2
@@ -162,8 +168,7 @@ def candidate_pairs(
     # A little under the score to beat: ties with an earlier text must still be found.
     tau = np.where(raised > threshold, np.maximum(raised - SCORE_EPS, threshold), threshold)
     lo, hi = _bounds(tau, lens)
-    need_min = np.ceil(tau * (lens + lo) / 2 - SCORE_EPS).astype(np.int64)
-    budget = lens - need_min + 1
+    budget = _prefix_size(tau, lens)
     ev = np.flatnonzero((before < budget[p_rec]) & (lens[p_rec] > 0) & (p_rec >= split))
     ev_rec, ev_rank, ev_w, ev_before = p_rec[ev], p_rank[ev], weight[ev], before[ev]
     del p_rec, p_rank, weight, before
