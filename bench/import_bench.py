@@ -383,7 +383,7 @@ def _check_cost(tag: str, chosen: dict[str, Run], baseline: Run) -> str:
     verdict = "<=" if wall <= insert else ">"
     return (
         f"near-duplicate check on {tag}: report - off = {wall:.2f} s wall {verdict} "
-        f"baseline INSERT + COMMIT {insert:.2f} s ({cpu:.2f} s of CPU, on the second core)"
+        f"baseline INSERT + COMMIT {insert:.2f} s (and {cpu:.2f} s more CPU time)"
     )
 
 

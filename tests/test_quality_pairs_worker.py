@@ -7,6 +7,7 @@ import errno
 import io
 import json
 import logging
+import os
 import random
 import subprocess
 import sys
@@ -82,6 +83,17 @@ def test_worker_that_crashes_says_why_without_a_traceback_on_the_terminal(
         with pytest.raises(ScanWorkerFailed, match=r"exit 1\): RuntimeError: no numpy here"):
             worker.result()
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_worker_yields_the_cpu_to_the_importer() -> None:
+    """The scan runs at a lower priority than the insert beside it (os.nice)."""
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    with PairsWorker() as worker:
+        deadline = time.monotonic() + 30
+        while (theirs := os.getpriority(os.PRIO_PROCESS, worker._process.pid)) == mine:
+            assert time.monotonic() < deadline, "the worker never lowered its priority"
+            time.sleep(0.01)
+    assert theirs == min(mine + pairs_worker._NICENESS, 19)
 
 
 def test_unused_worker_ends_when_closed() -> None:

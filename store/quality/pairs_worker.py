@@ -1,7 +1,7 @@
 """A large import's within-file near-duplicate pairs, found on a second core beside its insert.
 
 In the default report mode the rows go in unchanged, so the insert need not wait for the
-scan, and the scan costs about as much as the insert. For a file of a megabyte or more, on a
+scan, which runs beside it on another core. For a file of a megabyte or more, on a
 machine with a second core, `pair_join.batch_pairs` runs in a Python process of its own
 (`python -m store.quality.pairs_worker`), started when the import begins so that it loads
 numpy, rapidfuzz and pyarrow while the file is parsed. It reads the texts from a temporary
